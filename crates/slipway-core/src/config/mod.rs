@@ -1,0 +1,5 @@
+//! `slipway.toml`: the configuration model and its parser.
+
+pub mod model;
+
+pub use model::*;
