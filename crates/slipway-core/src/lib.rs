@@ -2,4 +2,8 @@
 //! machine and the audit chain. No IO, no async, no clock — time is a parameter.
 
 pub mod config;
+pub mod audit;
+pub mod decide;
+pub mod deploy;
+pub mod plan;
 pub mod time;
