@@ -162,6 +162,28 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The fast-tracked plan of a rollback deploy for `regions`, derived from the plan of the
+    /// deploy being undone: preflight, then surge and scale-in per region, then finalize. It needs
+    /// no configuration, so a rollback works from stored facts alone.
+    pub fn for_rollback(&self, regions: &[Option<String>]) -> Plan {
+        let mut steps = vec![global(StepKind::Preflight)];
+        for region in regions {
+            for kind in [StepKind::Surge, StepKind::ScaleIn { confirm: false }] {
+                steps.push(Step {
+                    kind,
+                    region: region.clone(),
+                });
+            }
+        }
+        steps.push(global(StepKind::Finalize));
+        Plan {
+            steps,
+            timing: self.timing,
+        }
+    }
+}
+
 /// Derives the plan of a deploy of `service` to `environment`.
 ///
 /// The default plan of DESIGN.md, with steps the policy turns off left out; one wave

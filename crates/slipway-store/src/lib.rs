@@ -1,14 +1,11 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Durable state for slipway: deploys, the hash-chained event log, the outbox of effects,
+//! operator intents and engine leases — on SQLite (default) or PostgreSQL, behind one type.
+//!
+//! Every write that changes a deploy stores its new state, its events and its effects in one
+//! transaction, and checks the writer's lease fencing token in that same transaction.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod error;
+mod store;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use error::{StoreError, redact_url};
+pub use store::*;

@@ -1,0 +1,810 @@
+//! The `Store`: one type over SQLite and PostgreSQL, using sqlx's `Any` driver and SQL that both
+//! accept (`$N` parameters, `RETURNING`, partial indexes). The few differences (row locks,
+//! connection settings) are chosen by `Backend`.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use slipway_core::audit::{ChainBreak, ChainVerifier, EventFields, Hash, chain_hash};
+use slipway_core::decide::next_wake;
+use slipway_core::deploy::{
+    Decision, Deploy, DeployId, Effect, EffectKey, Event, Input, Outcome, Rejection,
+};
+use slipway_core::time::{Span, Time};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, ConnectOptions, Row, Transaction};
+use tokio::sync::Notify;
+
+use crate::error::{StoreError, redact_url};
+
+/// Which database a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle to the database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// For SQLite a single connection, so writers never contend for the file lock.
+    write: AnyPool,
+    /// Readers; on SQLite (WAL) they run beside the writer.
+    read: AnyPool,
+    backend: Backend,
+    /// Wakes the engine after an operator intent is written.
+    wake: Arc<Notify>,
+}
+
+/// A deploy as stored, with the revision its next write must match.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredDeploy {
+    pub deploy: Deploy,
+    pub revision: i64,
+}
+
+/// Proof that the writer holds the engine lease. Writes check it in their transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fence {
+    pub name: String,
+    pub holder: String,
+    /// Raised each time the lease changes hands; a write carrying an older token is refused.
+    pub token: i64,
+}
+
+/// What a write of a decision also settles.
+#[derive(Clone, Copy, Debug)]
+pub enum Consumed<'a> {
+    Nothing,
+    /// The effect whose report the decision applied.
+    Effect {
+        key: &'a EffectKey,
+        outcome: &'a Outcome,
+    },
+    /// The operator intent the decision applied.
+    Intent(i64),
+}
+
+/// An operator action waiting for the engine.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Intent {
+    pub id: i64,
+    pub deploy: DeployId,
+    pub input: Input,
+    pub created_at: Time,
+}
+
+/// What became of an intent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntentStatus {
+    pub consumed_at: Option<Time>,
+    pub rejection: Option<Rejection>,
+}
+
+/// An event to append that belongs to no deploy decision (user added, artifact pushed…).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    pub deploy: Option<DeployId>,
+    pub kind: String,
+    /// JSON.
+    pub payload: String,
+}
+
+/// An event as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub at: Time,
+    pub deploy: Option<DeployId>,
+    pub kind: String,
+    pub payload: String,
+    /// Hex.
+    pub prev_hash: String,
+    /// Hex.
+    pub hash: String,
+}
+
+/// The result of checking the whole event log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainReport {
+    /// Events verified before the first break (all of them when intact).
+    pub verified: u64,
+    /// Hex hash of the last verified event.
+    pub head: String,
+    pub broken: Option<ChainBreak>,
+}
+
+/// Filters and page of a deploy listing, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct DeployQuery {
+    pub service: Option<String>,
+    pub environment: Option<String>,
+    /// Only deploys with a smaller id (the cursor of the next page).
+    pub before: Option<DeployId>,
+    pub limit: i64,
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("domain types always serialize")
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` — `sqlite://PATH` or `postgres://…` —
+    /// and applies the embedded migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        let connect_error = |source| StoreError::Connect {
+            url: redact_url(url),
+            source,
+        };
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(connect_error)?
+            .disable_statement_logging();
+        let (write, read) = match backend {
+            Backend::Sqlite => {
+                let pool = |max, readonly: bool| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .after_connect(move |conn, _| {
+                            Box::pin(async move {
+                                use sqlx::Executor;
+                                // WAL: readers never block the writer; NORMAL sync is durable
+                                // across process crashes (power loss may drop the last commits).
+                                conn.execute(
+                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                                )
+                                .await?;
+                                if readonly {
+                                    conn.execute("PRAGMA query_only = ON;").await?;
+                                }
+                                Ok(())
+                            })
+                        })
+                };
+                let write = pool(1, false)
+                    .connect_with(options.clone())
+                    .await
+                    .map_err(connect_error)?;
+                sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+                let read = pool(4, true)
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_error)?;
+                (write, read)
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_error)?;
+                sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Store {
+            write,
+            read,
+            backend,
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Opens the SQLite database file at `path`, creating it if needed.
+    pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        Store::open(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Notified whenever an intent is submitted through this handle.
+    pub fn wake_handle(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// Closes every connection; pending writes finish first.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+
+    /// `FOR UPDATE`/`FOR SHARE` where the backend has row locks (SQLite has one writer).
+    fn lock(&self, clause: &'static str) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => clause,
+        }
+    }
+
+    async fn check_fence(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        fence: Option<&Fence>,
+    ) -> Result<(), StoreError> {
+        let Some(fence) = fence else {
+            return Ok(());
+        };
+        let sql = format!(
+            "SELECT holder, token FROM leases WHERE name = $1{}",
+            self.lock(" FOR SHARE")
+        );
+        let row = sqlx::query(&sql)
+            .bind(&fence.name)
+            .fetch_optional(&mut **tx)
+            .await?;
+        match row {
+            Some(row)
+                if row.try_get::<String, _>("holder")? == fence.holder
+                    && row.try_get::<i64, _>("token")? == fence.token =>
+            {
+                Ok(())
+            }
+            _ => Err(StoreError::Fenced),
+        }
+    }
+
+    /// Appends events to the chain inside `tx`.
+    async fn append(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        events: &[NewEvent],
+        now: Time,
+    ) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT seq, hash FROM chain_head WHERE id = 1{}",
+            self.lock(" FOR UPDATE")
+        );
+        let head = sqlx::query(&sql).fetch_one(&mut **tx).await?;
+        let mut seq: i64 = head.try_get("seq")?;
+        let mut prev: Hash = head
+            .try_get::<Vec<u8>, _>("hash")?
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("chain head hash is not 32 bytes".to_owned()))?;
+        for event in events {
+            seq += 1;
+            let fields = EventFields {
+                seq,
+                at: now,
+                deploy: event.deploy.map(|d| d.0),
+                kind: &event.kind,
+                payload: &event.payload,
+            };
+            let hash = chain_hash(&prev, &fields);
+            sqlx::query(
+                "INSERT INTO events (seq, at, deploy_id, kind, payload, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(seq)
+            .bind(now.as_millis())
+            .bind(fields.deploy)
+            .bind(&event.kind)
+            .bind(&event.payload)
+            .bind(prev.to_vec())
+            .bind(hash.to_vec())
+            .execute(&mut **tx)
+            .await?;
+            prev = hash;
+        }
+        sqlx::query("UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(seq)
+            .bind(prev.to_vec())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn enqueue(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        effects: &[Effect],
+        now: Time,
+    ) -> Result<(), StoreError> {
+        for effect in effects {
+            sqlx::query(
+                "INSERT INTO outbox (key, deploy_id, effect, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(effect.key.to_string())
+            .bind(effect.key.deploy.0)
+            .bind(json(effect))
+            .bind(now.as_millis())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn deploy_events(deploy: DeployId, events: &[Event]) -> Vec<NewEvent> {
+        events
+            .iter()
+            .map(|event| NewEvent {
+                deploy: Some(deploy),
+                kind: event.kind().to_owned(),
+                payload: json(event),
+            })
+            .collect()
+    }
+
+    /// Creates a deploy in one transaction: allocates its id, calls `make(id)` for the
+    /// decision that starts it, and stores state, events and effects. With an `origin` (the key
+    /// of the effect asking for it), creating twice returns the first deploy: `(id, false)`.
+    pub async fn create_deploy(
+        &self,
+        fence: Option<&Fence>,
+        origin: Option<&str>,
+        now: Time,
+        make: impl FnOnce(DeployId) -> Decision,
+    ) -> Result<(DeployId, bool), StoreError> {
+        let mut tx = self.write.begin().await?;
+        self.check_fence(&mut tx, fence).await?;
+        if let Some(origin) = origin {
+            let existing = sqlx::query("SELECT id FROM deploys WHERE origin = $1")
+                .bind(origin)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = existing {
+                return Ok((DeployId(row.try_get("id")?), false));
+            }
+        }
+        let id: i64 = sqlx::query(
+            "UPDATE counters SET value = value + 1 WHERE name = 'deploy' RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("value")?;
+        let id = DeployId(id);
+        let decision = make(id);
+        let deploy = &decision.deploy;
+        sqlx::query(
+            "INSERT INTO deploys (id, service, environment, origin, state, revision, finished_at, \
+             wake_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $8)",
+        )
+        .bind(id.0)
+        .bind(&deploy.spec.service)
+        .bind(&deploy.spec.environment)
+        .bind(origin)
+        .bind(json(deploy))
+        .bind(deploy.progress.ending.as_ref().map(|e| e.at.as_millis()))
+        .bind(next_wake(deploy).map(Time::as_millis))
+        .bind(now.as_millis())
+        .execute(&mut *tx)
+        .await?;
+        self.append(&mut tx, &Self::deploy_events(id, &decision.events), now)
+            .await?;
+        self.enqueue(&mut tx, &decision.effects, now).await?;
+        tx.commit().await?;
+        Ok((id, true))
+    }
+
+    /// Stores a decision about `stored`: the new state (only if nobody wrote it since it was
+    /// read), its events and effects, and settles what it consumed — all in one transaction.
+    pub async fn apply(
+        &self,
+        fence: Option<&Fence>,
+        stored: &StoredDeploy,
+        decision: &Decision,
+        consumed: Consumed<'_>,
+        now: Time,
+    ) -> Result<StoredDeploy, StoreError> {
+        let id = stored.deploy.spec.id;
+        let mut tx = self.write.begin().await?;
+        self.check_fence(&mut tx, fence).await?;
+        let deploy = &decision.deploy;
+        let changed = deploy != &stored.deploy;
+        let revision = if changed {
+            stored.revision + 1
+        } else {
+            stored.revision
+        };
+        if changed {
+            let result = sqlx::query(
+                "UPDATE deploys SET state = $1, revision = $2, finished_at = $3, wake_at = $4, \
+                 updated_at = $5 WHERE id = $6 AND revision = $7",
+            )
+            .bind(json(deploy))
+            .bind(revision)
+            .bind(deploy.progress.ending.as_ref().map(|e| e.at.as_millis()))
+            .bind(next_wake(deploy).map(Time::as_millis))
+            .bind(now.as_millis())
+            .bind(id.0)
+            .bind(stored.revision)
+            .execute(&mut *tx)
+            .await?;
+            if result.rows_affected() != 1 {
+                return Err(StoreError::Conflict(id));
+            }
+        }
+        self.append(&mut tx, &Self::deploy_events(id, &decision.events), now)
+            .await?;
+        self.enqueue(&mut tx, &decision.effects, now).await?;
+        match consumed {
+            Consumed::Nothing => {}
+            Consumed::Effect { key, outcome } => {
+                sqlx::query(
+                    "UPDATE outbox SET done_at = $1, outcome = $2 WHERE key = $3 AND done_at IS NULL",
+                )
+                .bind(now.as_millis())
+                .bind(json(outcome))
+                .bind(key.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+            Consumed::Intent(intent) => {
+                sqlx::query("UPDATE intents SET consumed_at = $1 WHERE id = $2")
+                    .bind(now.as_millis())
+                    .bind(intent)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(StoredDeploy {
+            deploy: decision.deploy.clone(),
+            revision,
+        })
+    }
+
+    fn decode_deploy(row: &sqlx::any::AnyRow) -> Result<StoredDeploy, StoreError> {
+        let state: String = row.try_get("state")?;
+        Ok(StoredDeploy {
+            deploy: serde_json::from_str(&state)?,
+            revision: row.try_get("revision")?,
+        })
+    }
+
+    pub async fn deploy(&self, id: DeployId) -> Result<Option<StoredDeploy>, StoreError> {
+        let row = sqlx::query("SELECT state, revision FROM deploys WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(Self::decode_deploy).transpose()
+    }
+
+    /// Every deploy that has not finished, oldest first.
+    pub async fn unfinished_deploys(&self) -> Result<Vec<StoredDeploy>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT state, revision FROM deploys WHERE finished_at IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(Self::decode_deploy).collect()
+    }
+
+    /// Deploys newest first, filtered and paged by `query`.
+    pub async fn list_deploys(&self, query: &DeployQuery) -> Result<Vec<StoredDeploy>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT state, revision FROM deploys \
+             WHERE ($1 IS NULL OR service = $1) AND ($2 IS NULL OR environment = $2) \
+             AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
+        )
+        .bind(query.service.as_deref())
+        .bind(query.environment.as_deref())
+        .bind(query.before.map(|d| d.0))
+        .bind(query.limit.clamp(1, 1000))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(Self::decode_deploy).collect()
+    }
+
+    /// Effects stored but not yet reported, in the order they were stored.
+    pub async fn pending_effects(&self, limit: i64) -> Result<Vec<Effect>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT effect FROM outbox WHERE done_at IS NULL ORDER BY created_at, key LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.write)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(serde_json::from_str(&row.try_get::<String, _>("effect")?)?))
+            .collect()
+    }
+
+    /// Marks an effect done without a decision (its deploy no longer exists or has finished).
+    pub async fn settle_effect(
+        &self,
+        key: &EffectKey,
+        outcome: &Outcome,
+        now: Time,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET done_at = $1, outcome = $2 WHERE key = $3 AND done_at IS NULL",
+        )
+        .bind(now.as_millis())
+        .bind(json(outcome))
+        .bind(key.to_string())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Records an operator action for the engine and wakes it.
+    pub async fn submit_intent(
+        &self,
+        deploy: DeployId,
+        input: &Input,
+        now: Time,
+    ) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query(
+            "INSERT INTO intents (deploy_id, input, created_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(deploy.0)
+        .bind(json(input))
+        .bind(now.as_millis())
+        .fetch_one(&self.write)
+        .await?
+        .try_get("id")?;
+        self.wake.notify_one();
+        Ok(id)
+    }
+
+    /// Intents not yet consumed, oldest first.
+    pub async fn pending_intents(&self, limit: i64) -> Result<Vec<Intent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, deploy_id, input, created_at FROM intents WHERE consumed_at IS NULL \
+             ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.write)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Intent {
+                    id: row.try_get("id")?,
+                    deploy: DeployId(row.try_get("deploy_id")?),
+                    input: serde_json::from_str(&row.try_get::<String, _>("input")?)?,
+                    created_at: Time(row.try_get("created_at")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Marks an intent consumed with the reason it was refused.
+    pub async fn reject_intent(
+        &self,
+        fence: Option<&Fence>,
+        intent: i64,
+        rejection: &Rejection,
+        now: Time,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        self.check_fence(&mut tx, fence).await?;
+        sqlx::query("UPDATE intents SET consumed_at = $1, rejection = $2 WHERE id = $3")
+            .bind(now.as_millis())
+            .bind(json(rejection))
+            .bind(intent)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn intent_status(&self, intent: i64) -> Result<Option<IntentStatus>, StoreError> {
+        let row = sqlx::query("SELECT consumed_at, rejection FROM intents WHERE id = $1")
+            .bind(intent)
+            .fetch_optional(&self.write)
+            .await?;
+        row.map(|row| {
+            let rejection: Option<String> = row.try_get("rejection")?;
+            Ok(IntentStatus {
+                consumed_at: row.try_get::<Option<i64>, _>("consumed_at")?.map(Time),
+                rejection: rejection.map(|r| serde_json::from_str(&r)).transpose()?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Appends events that no deploy decision produced, in one transaction.
+    pub async fn append_events(&self, events: &[NewEvent], now: Time) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        self.append(&mut tx, events, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Events after `after_seq`, of one deploy or of all, oldest first.
+    pub async fn events(
+        &self,
+        deploy: Option<DeployId>,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, deploy_id, kind, payload, prev_hash, hash FROM events \
+             WHERE ($1 IS NULL OR deploy_id = $1) AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(deploy.map(|d| d.0))
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredEvent {
+                    seq: row.try_get("seq")?,
+                    at: Time(row.try_get("at")?),
+                    deploy: row.try_get::<Option<i64>, _>("deploy_id")?.map(DeployId),
+                    kind: row.try_get("kind")?,
+                    payload: row.try_get("payload")?,
+                    prev_hash: hex(&row.try_get::<Vec<u8>, _>("prev_hash")?),
+                    hash: hex(&row.try_get::<Vec<u8>, _>("hash")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Checks the whole event log against its hash chain and its recorded head, streaming it in
+    /// pages. Names the first bad event.
+    pub async fn verify_chain(&self) -> Result<ChainReport, StoreError> {
+        const PAGE: i64 = 20_000;
+        let mut verifier = ChainVerifier::default();
+        let mut after = 0i64;
+        let mut verified = 0u64;
+        let report = |verifier: &ChainVerifier, verified, broken| ChainReport {
+            verified,
+            head: hex(&verifier.last_hash()),
+            broken,
+        };
+        loop {
+            let rows = sqlx::query(
+                "SELECT seq, at, deploy_id, kind, payload, prev_hash, hash FROM events \
+                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(after)
+            .bind(PAGE)
+            .fetch_all(&self.read)
+            .await?;
+            for row in &rows {
+                let seq: i64 = row.try_get("seq")?;
+                let kind: &str = row.try_get("kind")?;
+                let payload: &str = row.try_get("payload")?;
+                let prev: &[u8] = row.try_get("prev_hash")?;
+                let hash: &[u8] = row.try_get("hash")?;
+                let fields = EventFields {
+                    seq,
+                    at: Time(row.try_get("at")?),
+                    deploy: row.try_get("deploy_id")?,
+                    kind,
+                    payload,
+                };
+                if let Err(broken) = verifier.check(&fields, prev, hash) {
+                    return Ok(report(&verifier, verified, Some(broken)));
+                }
+                verified += 1;
+                after = seq;
+            }
+            if rows.len() < PAGE as usize {
+                break;
+            }
+        }
+        let head = sqlx::query("SELECT seq, hash FROM chain_head WHERE id = 1")
+            .fetch_one(&self.read)
+            .await?;
+        let head_hash: Vec<u8> = head.try_get("hash")?;
+        let broken = verifier.check_head(head.try_get("seq")?, &head_hash).err();
+        Ok(report(&verifier, verified, broken))
+    }
+
+    /// Takes the lease `name` for `holder` if it is free, expired or already theirs. Taking it
+    /// from someone else raises the fencing token. `None` when another holder has it.
+    pub async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Span,
+        now: Time,
+    ) -> Result<Option<Fence>, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let sql = format!(
+            "SELECT holder, token, expires_at FROM leases WHERE name = $1{}",
+            self.lock(" FOR UPDATE")
+        );
+        let current = sqlx::query(&sql)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let expires = now.after(ttl).as_millis();
+        let token = match current {
+            None => {
+                let inserted = sqlx::query(
+                    "INSERT INTO leases (name, holder, token, expires_at) VALUES ($1, $2, 1, $3) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind(holder)
+                .bind(expires)
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                1
+            }
+            Some(row) => {
+                let current_holder: String = row.try_get("holder")?;
+                let token: i64 = row.try_get("token")?;
+                let expires_at: i64 = row.try_get("expires_at")?;
+                let token = if current_holder == holder {
+                    token
+                } else if expires_at <= now.as_millis() {
+                    token + 1
+                } else {
+                    return Ok(None);
+                };
+                sqlx::query(
+                    "UPDATE leases SET holder = $1, token = $2, expires_at = $3 WHERE name = $4",
+                )
+                .bind(holder)
+                .bind(token)
+                .bind(expires)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+                token
+            }
+        };
+        tx.commit().await?;
+        Ok(Some(Fence {
+            name: name.to_owned(),
+            holder: holder.to_owned(),
+            token,
+        }))
+    }
+
+    /// Extends a held lease. False when it was lost (taken over after expiring).
+    pub async fn renew_lease(
+        &self,
+        fence: &Fence,
+        ttl: Span,
+        now: Time,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE leases SET expires_at = $1 WHERE name = $2 AND holder = $3 AND token = $4",
+        )
+        .bind(now.after(ttl).as_millis())
+        .bind(&fence.name)
+        .bind(&fence.holder)
+        .bind(fence.token)
+        .execute(&self.write)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Gives a lease up so another engine can take it at once.
+    pub async fn release_lease(&self, fence: &Fence) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE leases SET expires_at = 0 WHERE name = $1 AND holder = $2 AND token = $3",
+        )
+        .bind(&fence.name)
+        .bind(&fence.holder)
+        .bind(fence.token)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
