@@ -1,5 +1,14 @@
 //! `slipway.toml`: the configuration model and its parser.
+//!
+//! [`parse_config`] takes the text (the caller reads the file) and returns a [`Config`] or every
+//! mistake in it as [`ConfigErrors`].
 
+mod error;
 pub mod model;
+mod parse;
+mod suggest;
+mod values;
 
+pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use model::*;
+pub use parse::parse_config;

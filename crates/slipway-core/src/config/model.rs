@@ -58,7 +58,7 @@ pub struct ServiceConfig {
     /// Migration task run once with the new artifact before any new instance starts.
     pub migrate: Option<String>,
     pub health: HealthCheck,
-    /// Pools by name, in file order of their names (BTreeMap: stable, sorted).
+    /// Pools by name, sorted by name (a BTreeMap, so plans derived from it are stable).
     pub pools: BTreeMap<String, Pool>,
 }
 
@@ -95,6 +95,23 @@ pub struct Pool {
     /// Whether the proxy sends traffic to this pool (`web`) or not (`worker`).
     pub traffic: bool,
 }
+
+impl Pool {
+    /// The pools of a service that names none: one `web` instance that takes traffic.
+    pub fn default_pools() -> BTreeMap<String, Pool> {
+        BTreeMap::from([(
+            "web".to_owned(),
+            Pool {
+                count: 1,
+                traffic: true,
+            },
+        )])
+    }
+}
+
+/// The targets an environment may name. `aws-asg` and `kubernetes` are accepted so a config can
+/// be written ahead of their drivers.
+pub const KNOWN_TARGETS: &[&str] = &["local", "command", "aws-asg", "kubernetes"];
 
 /// `[environment.NAME]`: where a service runs and the policy a deploy there obeys.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -151,11 +168,38 @@ impl Default for Policy {
     }
 }
 
+impl Policy {
+    /// The production defaults of DESIGN.md, used for a `protected = true` environment before
+    /// its own fields are applied: one approval that expires after 30 minutes, a go/no-go, a
+    /// 15-minute bake, confirmed scale-in and a post-verify check an hour later.
+    pub fn protected() -> Self {
+        Self {
+            protected: true,
+            approvals: Some(ApprovalPolicy::default()),
+            go_no_go: true,
+            bake: Span::from_secs(15 * 60),
+            confirm_scale_in: true,
+            post_verify: Some(Span::from_secs(60 * 60)),
+            ..Self::default()
+        }
+    }
+}
+
 /// `approvals = { required = 1, expires = "30m" }`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalPolicy {
     pub required: u32,
     pub expires: Span,
+}
+
+impl Default for ApprovalPolicy {
+    /// One approval, valid for 30 minutes: "immediately preceding release".
+    fn default() -> Self {
+        Self {
+            required: 1,
+            expires: Span::from_secs(30 * 60),
+        }
+    }
 }
 
 /// `canary = { share = "10%", duration = "10m" }`, or `header = "X-Tenant: internal"` for an

@@ -1,0 +1,1204 @@
+//! Turns the text of a `slipway.toml` into a [`Config`].
+//!
+//! The `toml_edit` document is walked by hand rather than deserialized with serde so that every
+//! key and value keeps its position, each mistake gets a message written for it, and all of
+//! them are reported at once instead of stopping at the first.
+
+use std::collections::{BTreeMap, HashMap};
+
+use toml_edit::{Item, TableLike, Value};
+
+use crate::time::Span;
+
+use super::error::{ConfigError, ConfigErrorKind, ConfigErrors};
+use super::model::{
+    ApprovalPolicy, CanaryPolicy, Check, Config, EnvironmentConfig, HealthCheck, KNOWN_TARGETS,
+    Policy, Pool, ServerConfig, ServiceConfig, Threshold,
+};
+use super::suggest;
+use super::values::{self, DURATION_HINT, Problem};
+
+/// Parses and validates the text of a `slipway.toml`.
+///
+/// `file_name` is used only in messages. On failure every mistake found is returned, sorted by
+/// position; a TOML syntax error stops the check and is returned alone.
+pub fn parse_config(file_name: &str, text: &str) -> Result<Config, ConfigErrors> {
+    let mut checker = Checker {
+        file: file_name,
+        text,
+        errors: Vec::new(),
+    };
+    let config = match toml_edit::Document::parse(text) {
+        Ok(document) => Some(checker.config(document.as_table())),
+        Err(error) => {
+            let message = error
+                .message()
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
+            checker.report(
+                error.span().map(|span| span.start),
+                ConfigErrorKind::Syntax,
+                format!("invalid TOML: {message}"),
+                None,
+            );
+            None
+        }
+    };
+    match config {
+        Some(config) if checker.errors.is_empty() => Ok(config),
+        _ => {
+            let mut errors = checker.errors;
+            errors.sort_by_key(|error| (error.line, error.column));
+            Err(ConfigErrors { errors })
+        }
+    }
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &["server", "service", "environment"];
+const SERVER_KEYS: &[&str] = &["listen", "data_dir", "database"];
+const SERVICE_KEYS: &[&str] = &["name", "start", "migrate", "health", "pools"];
+const HEALTH_KEYS: &[&str] = &[
+    "path",
+    "interval",
+    "timeout",
+    "healthy_threshold",
+    "unhealthy_threshold",
+];
+const POOL_KEYS: &[&str] = &["count", "traffic"];
+const ENVIRONMENT_KEYS: &[&str] = &[
+    "target",
+    "regions",
+    "protected",
+    "approvals",
+    "go_no_go",
+    "windows",
+    "freezes",
+    "canary",
+    "bake",
+    "confirm_scale_in",
+    "post_verify",
+    "checks",
+    "inconclusive_limit",
+    "analysis_interval",
+    "launch_timeout",
+];
+const APPROVAL_KEYS: &[&str] = &["required", "expires"];
+const CANARY_KEYS: &[&str] = &["share", "header", "instances", "duration"];
+const CHECK_KEYS: &[&str] = &["metric", "max", "min"];
+
+/// A table of the document (a `[header]` table or an inline `{ … }` one), where it starts and
+/// how messages name it.
+struct Table<'t> {
+    table: &'t dyn TableLike,
+    /// Byte offset of its header, or of its key when it has no header of its own.
+    at: Option<usize>,
+    /// `[environment.prod]`, ``[[service]] `idp` ``, `` `approvals` of [environment.prod] ``.
+    place: String,
+}
+
+impl<'t> Table<'t> {
+    fn field(&self, key: &str) -> Option<Field<'t>> {
+        let (key, item) = self.table.get_key_value(key)?;
+        let key_at = key.span().map(|span| span.start);
+        Some(Field {
+            key: key.get(),
+            item,
+            at: item.span().map(|span| span.start).or(key_at).or(self.at),
+            key_at: key_at.or(self.at),
+        })
+    }
+
+    /// The place of a table nested under `key` of this one.
+    fn nested_place(&self, key: &str) -> String {
+        format!("`{key}` of {}", self.place)
+    }
+}
+
+/// One `key = value` of a table.
+#[derive(Clone, Copy)]
+struct Field<'t> {
+    key: &'t str,
+    item: &'t Item,
+    /// Byte offset of the value (falls back to the key).
+    at: Option<usize>,
+    key_at: Option<usize>,
+}
+
+/// A table-like item and where it starts.
+fn as_table(item: &Item) -> Option<(&dyn TableLike, Option<usize>)> {
+    match item {
+        Item::Table(table) => Some((table, table.span().map(|span| span.start))),
+        Item::Value(Value::InlineTable(table)) => {
+            Some((table, table.span().map(|span| span.start)))
+        }
+        _ => None,
+    }
+}
+
+/// The place of keys outside any table.
+const TOP_LEVEL: &str = "the top level";
+
+/// "in [server]", or "at the top level".
+fn within(place: &str) -> String {
+    if place == TOP_LEVEL {
+        format!("at {place}")
+    } else {
+        format!("in {place}")
+    }
+}
+
+/// How a message names the type of a value it did not expect.
+fn type_name(item: &Item) -> &'static str {
+    match item {
+        Item::None => "nothing",
+        Item::Table(_) => "table",
+        Item::ArrayOfTables(_) => "array of tables",
+        Item::Value(value) => match value {
+            Value::String(_) => "string",
+            Value::Integer(_) => "integer",
+            Value::Float(_) => "float",
+            Value::Boolean(_) => "boolean",
+            Value::Datetime(_) => "date",
+            Value::Array(_) => "array",
+            Value::InlineTable(_) => "table",
+        },
+    }
+}
+
+fn value_at(value: &Value) -> Option<usize> {
+    value.span().map(|span| span.start)
+}
+
+/// Service, environment, pool and region names end up in commands, URLs and messages.
+fn check_name(name: &str) -> Result<(), Problem> {
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(Problem {
+            message: format!("`{name}` is not a valid name"),
+            hint: Some(
+                "use letters, digits, `-` and `_`, starting with a letter or digit".to_owned(),
+            ),
+        })
+    }
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Checker<'_> {
+    fn report(
+        &mut self,
+        at: Option<usize>,
+        kind: ConfigErrorKind,
+        message: String,
+        hint: Option<String>,
+    ) {
+        let (line, column) = line_and_column(self.text, at.unwrap_or(0));
+        self.errors.push(ConfigError {
+            file: self.file.to_owned(),
+            line,
+            column,
+            kind,
+            message,
+            hint,
+        });
+    }
+
+    fn wrong_type(&mut self, field: Field<'_>, place: &str, expected: &str, hint: Option<String>) {
+        let message = format!(
+            "`{}` {}: expected {expected}, found {}",
+            field.key,
+            within(place),
+            type_name(field.item)
+        );
+        self.report(field.at, ConfigErrorKind::WrongType, message, hint);
+    }
+
+    fn invalid(&mut self, at: Option<usize>, key: &str, place: &str, problem: Problem) {
+        let message = format!("`{key}` {}: {}", within(place), problem.message);
+        self.report(at, ConfigErrorKind::InvalidValue, message, problem.hint);
+    }
+
+    fn missing(&mut self, table: &Table<'_>, key: &str, hint: String) {
+        let message = format!("missing `{key}` {}", within(&table.place));
+        self.report(table.at, ConfigErrorKind::MissingKey, message, Some(hint));
+    }
+
+    fn unknown_keys(&mut self, table: &Table<'_>, allowed: &[&str]) {
+        for (key, item) in table.table.iter() {
+            if allowed.contains(&key) {
+                continue;
+            }
+            let at = table
+                .table
+                .key(key)
+                .and_then(|key| key.span())
+                .map(|span| span.start)
+                .or_else(|| item.span().map(|span| span.start))
+                .or(table.at);
+            let hint = match suggest::closest(key, allowed.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!("known keys here: {}", allowed.join(", ")),
+            };
+            let message = format!("unknown key `{key}` {}", within(&table.place));
+            self.report(at, ConfigErrorKind::UnknownKey, message, Some(hint));
+        }
+    }
+
+    // --- Typed fields. Each returns `None` when the key is absent or after reporting a
+    // --- mistake, so callers fall back to a default and carry on looking for more.
+
+    fn string<'t>(&mut self, table: &Table<'t>, key: &str) -> Option<(&'t str, Field<'t>)> {
+        let field = table.field(key)?;
+        match field.item.as_str() {
+            Some(text) => Some((text, field)),
+            None => {
+                let hint = match field.item {
+                    Item::Value(Value::Integer(_) | Value::Float(_) | Value::Boolean(_)) => {
+                        Some(format!(
+                            "put the value in quotes: {key} = \"{}\"",
+                            field.item.to_string().trim()
+                        ))
+                    }
+                    _ => None,
+                };
+                self.wrong_type(field, &table.place, "a string", hint);
+                None
+            }
+        }
+    }
+
+    /// A string that must not be empty.
+    fn text(&mut self, table: &Table<'_>, key: &str) -> Option<String> {
+        let (text, field) = self.string(table, key)?;
+        if text.trim().is_empty() {
+            let problem = Problem {
+                message: "must not be empty".to_owned(),
+                hint: None,
+            };
+            self.invalid(field.at, key, &table.place, problem);
+            return None;
+        }
+        Some(text.to_owned())
+    }
+
+    fn boolean(&mut self, table: &Table<'_>, key: &str) -> Option<bool> {
+        let field = table.field(key)?;
+        if let Some(value) = field.item.as_bool() {
+            return Some(value);
+        }
+        let hint = match field.item.as_str() {
+            Some(text @ ("true" | "false")) => Some(format!("remove the quotes: {key} = {text}")),
+            _ => Some(format!("write {key} = true or {key} = false")),
+        };
+        self.wrong_type(field, &table.place, "true or false", hint);
+        None
+    }
+
+    /// A whole number of at least `min`.
+    fn count(&mut self, table: &Table<'_>, key: &str, min: u32) -> Option<u32> {
+        let field = table.field(key)?;
+        let Some(value) = field.item.as_integer() else {
+            let hint = match field.item.as_str() {
+                Some(text) if text.trim().parse::<i64>().is_ok() => {
+                    Some(format!("remove the quotes: {key} = {}", text.trim()))
+                }
+                _ => None,
+            };
+            self.wrong_type(field, &table.place, "a whole number", hint);
+            return None;
+        };
+        let problem = if value < i64::from(min) {
+            format!("must be at least {min}, found {value}")
+        } else if let Ok(value) = u32::try_from(value) {
+            return Some(value);
+        } else {
+            format!("{value} is too large")
+        };
+        let problem = Problem {
+            message: problem,
+            hint: None,
+        };
+        self.invalid(field.at, key, &table.place, problem);
+        None
+    }
+
+    fn duration_value(&mut self, field: Field<'_>, place: &str) -> Option<Span> {
+        match field.item.as_str() {
+            Some(text) => match values::duration(text) {
+                Ok(span) => Some(span),
+                Err(problem) => {
+                    self.invalid(field.at, field.key, place, problem);
+                    None
+                }
+            },
+            None => {
+                let hint = match field.item.as_integer() {
+                    Some(0) => format!("write {} = \"0s\"", field.key),
+                    _ => format!(
+                        "durations are strings with a unit, e.g. {} = \"15m\"",
+                        field.key
+                    ),
+                };
+                self.wrong_type(field, place, "a string like \"15m\"", Some(hint));
+                None
+            }
+        }
+    }
+
+    /// A duration; zero is allowed (`bake = "0s"` skips the bake).
+    fn duration(&mut self, table: &Table<'_>, key: &str) -> Option<Span> {
+        let field = table.field(key)?;
+        self.duration_value(field, &table.place)
+    }
+
+    /// A duration longer than zero.
+    fn positive_duration(&mut self, table: &Table<'_>, key: &str) -> Option<Span> {
+        let field = table.field(key)?;
+        let span = self.duration_value(field, &table.place)?;
+        if span.is_zero() {
+            let problem = Problem {
+                message: "must be longer than 0s".to_owned(),
+                hint: Some(DURATION_HINT.to_owned()),
+            };
+            self.invalid(field.at, key, &table.place, problem);
+            return None;
+        }
+        Some(span)
+    }
+
+    /// An array of strings, each with its position.
+    fn strings<'t>(
+        &mut self,
+        table: &Table<'t>,
+        key: &str,
+    ) -> Option<Vec<(&'t str, Option<usize>)>> {
+        let field = table.field(key)?;
+        let Some(array) = field.item.as_array() else {
+            let hint = field
+                .item
+                .as_str()
+                .map(|text| format!("write a list: {key} = [\"{text}\"]"));
+            self.wrong_type(field, &table.place, "an array of strings", hint);
+            return None;
+        };
+        let mut strings = Vec::new();
+        for value in array {
+            match value.as_str() {
+                Some(text) => strings.push((text, value_at(value))),
+                None => {
+                    let message = format!(
+                        "`{key}` in {}: expected an array of strings, found {} in it",
+                        table.place,
+                        type_name(&Item::Value(value.clone()))
+                    );
+                    // An unquoted `2026-12-21` is a TOML date, not text.
+                    let hint = matches!(value, Value::Datetime(_))
+                        .then(|| format!("put it in quotes: \"{}\"", value.to_string().trim()));
+                    self.report(value_at(value), ConfigErrorKind::WrongType, message, hint);
+                }
+            }
+        }
+        Some(strings)
+    }
+
+    /// A nested table (`health = { … }` or `[environment.prod.approvals]`).
+    fn table<'t>(
+        &mut self,
+        parent: &Table<'t>,
+        key: &str,
+        expected: &str,
+        hint: Option<String>,
+    ) -> Option<Table<'t>> {
+        let field = parent.field(key)?;
+        match as_table(field.item) {
+            Some((table, at)) => Some(Table {
+                table,
+                at: at.or(field.key_at),
+                place: parent.nested_place(key),
+            }),
+            None => {
+                self.wrong_type(field, &parent.place, expected, hint);
+                None
+            }
+        }
+    }
+
+    /// A name that must be valid, reported at `at`.
+    fn check_name_at(&mut self, at: Option<usize>, key: &str, place: &str, name: &str) -> bool {
+        match check_name(name) {
+            Ok(()) => true,
+            Err(problem) => {
+                self.invalid(at, key, place, problem);
+                false
+            }
+        }
+    }
+
+    // --- The schema.
+
+    fn config(&mut self, root: &toml_edit::Table) -> Config {
+        let root = Table {
+            table: root,
+            at: None,
+            place: TOP_LEVEL.to_owned(),
+        };
+        self.unknown_keys(&root, TOP_LEVEL_KEYS);
+        let server = self
+            .table(
+                &root,
+                "server",
+                "a table",
+                Some("write a [server] table".to_owned()),
+            )
+            .map(|mut server| {
+                server.place = "[server]".to_owned();
+                self.server(&server)
+            })
+            .unwrap_or_default();
+        let services = self.services(&root);
+        let environments = self.environments(&root);
+        Config {
+            server,
+            services,
+            environments,
+        }
+    }
+
+    fn server(&mut self, table: &Table<'_>) -> ServerConfig {
+        self.unknown_keys(table, SERVER_KEYS);
+        let mut server = ServerConfig::default();
+        if let Some((listen, field)) = self.string(table, "listen") {
+            match check_listen(listen) {
+                Ok(()) => server.listen = listen.to_owned(),
+                Err(problem) => self.invalid(field.at, "listen", &table.place, problem),
+            }
+        }
+        if let Some(data_dir) = self.text(table, "data_dir") {
+            server.data_dir = data_dir;
+        }
+        if let Some((database, field)) = self.string(table, "database") {
+            let known = ["postgres://", "postgresql://", "sqlite:"];
+            if known.iter().any(|prefix| database.starts_with(prefix)) {
+                server.database = Some(database.to_owned());
+            } else {
+                let problem = Problem {
+                    message: "expected a `postgres://` URL".to_owned(),
+                    hint: Some(
+                        "write database = \"postgres://user@host/slipway\", or leave it out to \
+                         use SQLite in data_dir"
+                            .to_owned(),
+                    ),
+                };
+                self.invalid(field.at, "database", &table.place, problem);
+            }
+        }
+        server
+    }
+
+    fn services(&mut self, root: &Table<'_>) -> Vec<ServiceConfig> {
+        let Some(field) = root.field("service") else {
+            let message = "no [[service]] defined".to_owned();
+            let hint =
+                "add one: [[service]] with name = \"web\" and start = \"bin/server --port $PORT\"";
+            self.report(
+                None,
+                ConfigErrorKind::MissingKey,
+                message,
+                Some(hint.to_owned()),
+            );
+            return Vec::new();
+        };
+        let mut tables: Vec<(&dyn TableLike, Option<usize>)> = Vec::new();
+        match field.item {
+            Item::ArrayOfTables(array) => {
+                for table in array {
+                    tables.push((table, table.span().map(|span| span.start)));
+                }
+            }
+            Item::Value(Value::Array(array)) => {
+                for value in array {
+                    match value {
+                        Value::InlineTable(table) => tables.push((table, value_at(value))),
+                        other => {
+                            let message = format!(
+                                "`service` at the top level: expected tables, found {} in it",
+                                type_name(&Item::Value(other.clone()))
+                            );
+                            self.report(value_at(other), ConfigErrorKind::WrongType, message, None);
+                        }
+                    }
+                }
+            }
+            item => {
+                let hint = "write [[service]] (two brackets), once for each service";
+                self.wrong_type(
+                    field,
+                    &root.place,
+                    "an array of tables",
+                    Some(hint.to_owned()),
+                );
+                // Still check what is inside, so one run reports every mistake.
+                if let Some(table) = as_table(item) {
+                    tables.push(table);
+                }
+            }
+        }
+        let mut first_at: HashMap<String, usize> = HashMap::new();
+        let mut services = Vec::new();
+        for (index, (table, at)) in tables.into_iter().enumerate() {
+            let (service, name_at) = self.service(index, table, at.or(field.key_at));
+            if let Some(name_at) = name_at {
+                if let Some(first) = first_at.get(&service.name) {
+                    let (line, _) = line_and_column(self.text, *first);
+                    let message = format!("service `{}` is defined twice", service.name);
+                    let hint = format!("the first is on line {line}; service names must be unique");
+                    self.report(
+                        Some(name_at),
+                        ConfigErrorKind::Duplicate,
+                        message,
+                        Some(hint),
+                    );
+                } else {
+                    first_at.insert(service.name.clone(), name_at);
+                }
+            }
+            services.push(service);
+        }
+        services
+    }
+
+    /// One `[[service]]`, and where its valid name is (for the duplicate check).
+    fn service(
+        &mut self,
+        index: usize,
+        table: &dyn TableLike,
+        at: Option<usize>,
+    ) -> (ServiceConfig, Option<usize>) {
+        let given_name = table
+            .get("name")
+            .and_then(Item::as_str)
+            .filter(|name| check_name(name).is_ok());
+        let table = Table {
+            table,
+            at,
+            place: match given_name {
+                Some(name) => format!("[[service]] `{name}`"),
+                None => format!("[[service]] #{}", index + 1),
+            },
+        };
+        self.unknown_keys(&table, SERVICE_KEYS);
+
+        let mut name_at = None;
+        let name = match self.string(&table, "name") {
+            Some((name, field)) => {
+                if self.check_name_at(field.at, "name", &table.place, name) {
+                    name_at = field.at.or(Some(0));
+                }
+                name.to_owned()
+            }
+            None => {
+                if table.field("name").is_none() {
+                    self.missing(&table, "name", "add a name, e.g. name = \"idp\"".to_owned());
+                }
+                String::new()
+            }
+        };
+        let start = self.text(&table, "start");
+        if start.is_none() && table.field("start").is_none() {
+            let hint = "add the command that starts one instance, e.g. start = \"bin/server \
+                        --port $PORT\"";
+            self.missing(&table, "start", hint.to_owned());
+        }
+        let migrate = self.text(&table, "migrate");
+        let health = self.health(&table);
+        let pools = self.pools(&table);
+        let service = ServiceConfig {
+            name,
+            start: start.unwrap_or_default(),
+            migrate,
+            health,
+            pools,
+        };
+        (service, name_at)
+    }
+
+    fn health(&mut self, service: &Table<'_>) -> HealthCheck {
+        let mut health = HealthCheck::default();
+        let Some(field) = service.field("health") else {
+            return health;
+        };
+        // `health = "/up"` is short for `health = { path = "/up" }`.
+        if let Some(path) = field.item.as_str() {
+            match check_path(path) {
+                Ok(()) => health.path = path.to_owned(),
+                Err(problem) => self.invalid(field.at, "health", &service.place, problem),
+            }
+            return health;
+        }
+        let hint = "write health = { path = \"/up\", interval = \"1s\", timeout = \"5s\" }";
+        let Some(table) = self.table(service, "health", "a table", Some(hint.to_owned())) else {
+            return health;
+        };
+        self.unknown_keys(&table, HEALTH_KEYS);
+        if let Some((path, field)) = self.string(&table, "path") {
+            match check_path(path) {
+                Ok(()) => health.path = path.to_owned(),
+                Err(problem) => self.invalid(field.at, "path", &table.place, problem),
+            }
+        }
+        if let Some(interval) = self.positive_duration(&table, "interval") {
+            health.interval = interval;
+        }
+        if let Some(timeout) = self.positive_duration(&table, "timeout") {
+            health.timeout = timeout;
+        }
+        if let Some(threshold) = self.count(&table, "healthy_threshold", 1) {
+            health.healthy_threshold = threshold;
+        }
+        if let Some(threshold) = self.count(&table, "unhealthy_threshold", 1) {
+            health.unhealthy_threshold = threshold;
+        }
+        health
+    }
+
+    fn pools(&mut self, service: &Table<'_>) -> BTreeMap<String, Pool> {
+        let hint = "write pools = { web = { count = 2, traffic = true }, worker = { count = 1 } }";
+        if service.field("pools").is_none() {
+            return Pool::default_pools();
+        }
+        let Some(pools_table) = self.table(service, "pools", "a table", Some(hint.to_owned()))
+        else {
+            return Pool::default_pools();
+        };
+        if pools_table.table.is_empty() {
+            let message = format!("`pools` in {}: needs at least one pool", service.place);
+            let at = service.field("pools").and_then(|field| field.at);
+            self.report(
+                at,
+                ConfigErrorKind::InvalidValue,
+                message,
+                Some(hint.to_owned()),
+            );
+            return Pool::default_pools();
+        }
+        let mut pools = BTreeMap::new();
+        for (name, _) in pools_table.table.iter() {
+            let Some(field) = pools_table.field(name) else {
+                continue;
+            };
+            let place = format!("pool `{name}` of {}", service.place);
+            self.check_name_at(field.key_at, name, &pools_table.place, name);
+            let Some((table, at)) = as_table(field.item) else {
+                let hint = match field.item.as_integer() {
+                    Some(count) => format!("write {name} = {{ count = {count} }}"),
+                    None => format!("write {name} = {{ count = 1, traffic = true }}"),
+                };
+                self.wrong_type(field, &pools_table.place, "a table", Some(hint));
+                continue;
+            };
+            let table = Table {
+                table,
+                at: at.or(field.key_at),
+                place,
+            };
+            self.unknown_keys(&table, POOL_KEYS);
+            let count = self.count(&table, "count", 1).unwrap_or(1);
+            let traffic = self.boolean(&table, "traffic").unwrap_or(false);
+            pools.insert(name.to_owned(), Pool { count, traffic });
+        }
+        pools
+    }
+
+    fn environments(&mut self, root: &Table<'_>) -> Vec<EnvironmentConfig> {
+        let none_hint = "add one, e.g. [environment.dev] with target = \"local\"; environments \
+                         are promoted in the order they appear in the file";
+        let Some(field) = root.field("environment") else {
+            let message = "no [environment.NAME] defined".to_owned();
+            self.report(
+                None,
+                ConfigErrorKind::MissingKey,
+                message,
+                Some(none_hint.to_owned()),
+            );
+            return Vec::new();
+        };
+        let Some((table, at)) = as_table(field.item) else {
+            let hint = "write one [environment.NAME] table per environment, e.g. \
+                        [environment.prod], in promotion order";
+            self.wrong_type(field, &root.place, "a table", Some(hint.to_owned()));
+            return Vec::new();
+        };
+        let parent = Table {
+            table,
+            at: at.or(field.key_at),
+            place: "[environment]".to_owned(),
+        };
+        if table.is_empty() {
+            let message = "no [environment.NAME] defined".to_owned();
+            let hint = Some(none_hint.to_owned());
+            self.report(parent.at, ConfigErrorKind::MissingKey, message, hint);
+            return Vec::new();
+        }
+        let mut environments = Vec::new();
+        for (name, _) in table.iter() {
+            let Some(field) = parent.field(name) else {
+                continue;
+            };
+            let Some((env_table, env_at)) = as_table(field.item) else {
+                let hint = format!(
+                    "environments are tables: [environment.{name}]; did you mean to put `{name}` \
+                     inside one?"
+                );
+                self.wrong_type(field, &parent.place, "a table", Some(hint));
+                continue;
+            };
+            let table = Table {
+                table: env_table,
+                at: env_at.or(field.key_at),
+                place: format!("[environment.{name}]"),
+            };
+            self.check_name_at(field.key_at, name, "[environment]", name);
+            environments.push(self.environment(name, &table));
+        }
+        environments
+    }
+
+    fn environment(&mut self, name: &str, table: &Table<'_>) -> EnvironmentConfig {
+        self.unknown_keys(table, ENVIRONMENT_KEYS);
+
+        let mut target = "local".to_owned();
+        if let Some((text, field)) = self.string(table, "target") {
+            if KNOWN_TARGETS.contains(&text) {
+                target = text.to_owned();
+            } else {
+                let hint = match suggest::closest(text, KNOWN_TARGETS.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("known targets: {}", KNOWN_TARGETS.join(", ")),
+                };
+                let problem = Problem {
+                    message: format!("unknown target `{text}`"),
+                    hint: Some(hint),
+                };
+                self.invalid(field.at, "target", &table.place, problem);
+            }
+        }
+
+        let mut regions: Vec<String> = Vec::new();
+        for (region, at) in self.strings(table, "regions").unwrap_or_default() {
+            if !self.check_name_at(at, "regions", &table.place, region) {
+                continue;
+            }
+            if regions.iter().any(|seen| seen == region) {
+                let message = format!("`regions` in {}: `{region}` is listed twice", table.place);
+                let hint = format!("each region is deployed once; remove the second `{region}`");
+                self.report(at, ConfigErrorKind::Duplicate, message, Some(hint));
+                continue;
+            }
+            regions.push(region.to_owned());
+        }
+
+        let protected = self.boolean(table, "protected").unwrap_or(false);
+        let mut policy = if protected {
+            Policy::protected()
+        } else {
+            Policy::default()
+        };
+
+        if let Some(approvals) = self.approvals(table, policy.approvals.clone()) {
+            policy.approvals = approvals;
+        }
+        if let Some(go_no_go) = self.boolean(table, "go_no_go") {
+            policy.go_no_go = go_no_go;
+        }
+        for (text, at) in self.strings(table, "windows").unwrap_or_default() {
+            match values::window(text) {
+                Ok(window) => policy.windows.push(window),
+                Err(problem) => self.invalid(at, "windows", &table.place, problem),
+            }
+        }
+        for (text, at) in self.strings(table, "freezes").unwrap_or_default() {
+            match values::freeze(text) {
+                Ok(freeze) => policy.freezes.push(freeze),
+                Err(problem) => self.invalid(at, "freezes", &table.place, problem),
+            }
+        }
+        if let Some(canary) = self.canary(table) {
+            policy.canary = canary;
+        }
+        if let Some(bake) = self.duration(table, "bake") {
+            policy.bake = bake;
+        }
+        if let Some(confirm) = self.boolean(table, "confirm_scale_in") {
+            policy.confirm_scale_in = confirm;
+        }
+        if let Some(post_verify) = self.post_verify(table) {
+            policy.post_verify = post_verify;
+        }
+        policy.checks = self.checks(table);
+        if let Some(limit) = self.positive_duration(table, "inconclusive_limit") {
+            policy.inconclusive_limit = limit;
+        }
+        if let Some(interval) = self.positive_duration(table, "analysis_interval") {
+            policy.analysis_interval = interval;
+        }
+        if let Some(timeout) = self.positive_duration(table, "launch_timeout") {
+            policy.launch_timeout = timeout;
+        }
+
+        EnvironmentConfig {
+            name: name.to_owned(),
+            target,
+            regions,
+            policy,
+        }
+    }
+
+    /// `approvals = { … }` or `approvals = false`. `Some(new value)` when the key is present
+    /// and valid.
+    fn approvals(
+        &mut self,
+        env: &Table<'_>,
+        default: Option<ApprovalPolicy>,
+    ) -> Option<Option<ApprovalPolicy>> {
+        let field = env.field("approvals")?;
+        if field.item.as_bool() == Some(false) {
+            return Some(None);
+        }
+        let hint = "write approvals = { required = 1, expires = \"30m\" }, or approvals = false \
+                    for none";
+        let table = self.table(env, "approvals", "a table or false", Some(hint.to_owned()))?;
+        self.unknown_keys(&table, APPROVAL_KEYS);
+        let mut approvals = default.unwrap_or_default();
+        if let Some(required) = self.count(&table, "required", 1) {
+            approvals.required = required;
+        }
+        if let Some(expires) = self.positive_duration(&table, "expires") {
+            approvals.expires = expires;
+        }
+        Some(Some(approvals))
+    }
+
+    /// `canary = { … }` or `canary = false`.
+    fn canary(&mut self, env: &Table<'_>) -> Option<Option<CanaryPolicy>> {
+        let field = env.field("canary")?;
+        if field.item.as_bool() == Some(false) {
+            return Some(None);
+        }
+        let example = "canary = { share = \"10%\", duration = \"10m\" }";
+        let hint = format!("write {example}, or canary = false for none");
+        let table = self.table(env, "canary", "a table or false", Some(hint))?;
+        self.unknown_keys(&table, CANARY_KEYS);
+
+        let share = self.canary_share(&table);
+        let header_field = table.field("header");
+        let header = match self.string(&table, "header") {
+            Some((text, field)) => match check_header(text) {
+                Ok(()) => Some(text.to_owned()),
+                Err(problem) => {
+                    self.invalid(field.at, "header", &table.place, problem);
+                    None
+                }
+            },
+            None => None,
+        };
+        let share_field = table.field("share");
+        if let (Some(share_field), Some(header_field)) = (share_field, header_field) {
+            let problem = Problem {
+                message: "a canary takes either `share` or `header`, not both".to_owned(),
+                hint: Some(
+                    "`share` sends a sticky part of live traffic to the canary; `header` sends \
+                     only requests that carry the header"
+                        .to_owned(),
+                ),
+            };
+            let at = share_field.key_at.max(header_field.key_at);
+            self.invalid(at, "canary", &env.place, problem);
+        } else if share_field.is_none() && header_field.is_none() {
+            self.missing(
+                &table,
+                "share",
+                format!("write {example}, or header = \"X-Tenant: internal\""),
+            );
+        }
+
+        let instances = self.count(&table, "instances", 1).unwrap_or(1);
+        let duration = self
+            .positive_duration(&table, "duration")
+            .unwrap_or(Span::from_secs(10 * 60));
+        Some(Some(CanaryPolicy {
+            share_bp: share.unwrap_or(0),
+            duration,
+            instances,
+            header,
+        }))
+    }
+
+    fn canary_share(&mut self, canary: &Table<'_>) -> Option<u32> {
+        let field = canary.field("share")?;
+        let Some(text) = field.item.as_str() else {
+            let hint = match field.item.as_integer() {
+                Some(n) => format!("write share = \"{n}%\""),
+                None => "write share = \"10%\"".to_owned(),
+            };
+            self.wrong_type(
+                field,
+                &canary.place,
+                "a percentage like \"10%\"",
+                Some(hint),
+            );
+            return None;
+        };
+        match values::percent_basis_points(text) {
+            Ok(share) if share > 0 && share < 10_000 => Some(share),
+            Ok(_) => {
+                let problem = Problem {
+                    message: "must be more than 0% and less than 100%".to_owned(),
+                    hint: Some(
+                        "a canary takes a part of the traffic, e.g. share = \"10%\"; to skip it, \
+                         write canary = false"
+                            .to_owned(),
+                    ),
+                };
+                self.invalid(field.at, "share", &canary.place, problem);
+                None
+            }
+            Err(problem) => {
+                self.invalid(field.at, "share", &canary.place, problem);
+                None
+            }
+        }
+    }
+
+    /// `post_verify = "1h"` or `post_verify = false`.
+    fn post_verify(&mut self, env: &Table<'_>) -> Option<Option<Span>> {
+        let field = env.field("post_verify")?;
+        match field.item.as_bool() {
+            Some(false) => Some(None),
+            Some(true) => {
+                let hint = "write how long after scale-in to check again, e.g. post_verify = \
+                            \"1h\"";
+                self.wrong_type(
+                    field,
+                    &env.place,
+                    "a duration or false",
+                    Some(hint.to_owned()),
+                );
+                None
+            }
+            None => self.duration_value(field, &env.place).map(Some),
+        }
+    }
+
+    fn checks(&mut self, env: &Table<'_>) -> Vec<Check> {
+        let Some(field) = env.field("checks") else {
+            return Vec::new();
+        };
+        let mut tables: Vec<(&dyn TableLike, Option<usize>)> = Vec::new();
+        match field.item {
+            Item::ArrayOfTables(array) => {
+                for table in array {
+                    tables.push((table, table.span().map(|span| span.start)));
+                }
+            }
+            Item::Value(Value::Array(array)) => {
+                for value in array {
+                    match value {
+                        Value::InlineTable(table) => tables.push((table, value_at(value))),
+                        other => {
+                            let message = format!(
+                                "`checks` in {}: expected tables like {{ metric = \"error_rate\", \
+                                 max = \"1%\" }}, found {} in it",
+                                env.place,
+                                type_name(&Item::Value(other.clone()))
+                            );
+                            self.report(value_at(other), ConfigErrorKind::WrongType, message, None);
+                        }
+                    }
+                }
+            }
+            _ => {
+                let hint = "write checks = [{ metric = \"error_rate\", max = \"1%\" }]";
+                self.wrong_type(
+                    field,
+                    &env.place,
+                    "an array of tables",
+                    Some(hint.to_owned()),
+                );
+            }
+        }
+        let mut checks = Vec::new();
+        for (index, (table, at)) in tables.into_iter().enumerate() {
+            let metric_name = table.get("metric").and_then(Item::as_str);
+            let table = Table {
+                table,
+                at: at.or(field.at),
+                place: match metric_name {
+                    Some(metric) if !metric.trim().is_empty() => {
+                        format!("check `{metric}` of {}", env.place)
+                    }
+                    _ => format!("check #{} of {}", index + 1, env.place),
+                },
+            };
+            if let Some(check) = self.check(&table) {
+                checks.push(check);
+            }
+        }
+        checks
+    }
+
+    fn check(&mut self, table: &Table<'_>) -> Option<Check> {
+        self.unknown_keys(table, CHECK_KEYS);
+        let metric = self.text(table, "metric");
+        if table.field("metric").is_none() {
+            let hint = "name the metric to watch, e.g. metric = \"error_rate\"";
+            self.missing(table, "metric", hint.to_owned());
+        }
+        let min = self.threshold(table, "min");
+        let max = self.threshold(table, "max");
+        if table.field("min").is_none() && table.field("max").is_none() {
+            let message = format!("{} needs `max` or `min`", table.place);
+            let hint = "e.g. { metric = \"error_rate\", max = \"1%\" } fails the check above 1%";
+            self.report(
+                table.at,
+                ConfigErrorKind::MissingKey,
+                message,
+                Some(hint.to_owned()),
+            );
+        }
+        if let (Some(low), Some(high)) = (min, max) {
+            let ordered = match (low, high) {
+                (Threshold::Ratio(low), Threshold::Ratio(high))
+                | (Threshold::Millis(low), Threshold::Millis(high))
+                | (Threshold::Number(low), Threshold::Number(high)) => low <= high,
+                _ => {
+                    let at = table.field("max").and_then(|field| field.at);
+                    let problem = Problem {
+                        message: "`min` and `max` use different units".to_owned(),
+                        hint: Some(
+                            "write both as percentages, both as durations or both as numbers"
+                                .to_owned(),
+                        ),
+                    };
+                    self.invalid(at, "max", &table.place, problem);
+                    true
+                }
+            };
+            if !ordered {
+                let at = table.field("max").and_then(|field| field.at);
+                let problem = Problem {
+                    message: "is below `min`, so the check can never pass".to_owned(),
+                    hint: Some("swap `min` and `max`".to_owned()),
+                };
+                self.invalid(at, "max", &table.place, problem);
+            }
+        }
+        Some(Check {
+            metric: metric?,
+            min,
+            max,
+        })
+    }
+
+    fn threshold(&mut self, table: &Table<'_>, key: &str) -> Option<Threshold> {
+        let field = table.field(key)?;
+        match field.item {
+            Item::Value(Value::Integer(value)) => {
+                // Thresholds are compared as f64; integers this large do not occur.
+                Some(Threshold::Number(*value.value() as f64))
+            }
+            Item::Value(Value::Float(value)) => Some(Threshold::Number(*value.value())),
+            Item::Value(Value::String(text)) => match values::threshold(text.value()) {
+                Ok(threshold) => Some(threshold),
+                Err(problem) => {
+                    self.invalid(field.at, key, &table.place, problem);
+                    None
+                }
+            },
+            _ => {
+                let hint = format!("e.g. {key} = \"1%\", {key} = \"500ms\" or {key} = 0.5");
+                self.wrong_type(
+                    field,
+                    &table.place,
+                    "a percentage, a duration or a number",
+                    Some(hint),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// `HOST:PORT`, where HOST may be a name, an IPv4 address or a bracketed IPv6 address.
+fn check_listen(listen: &str) -> Result<(), Problem> {
+    let valid = listen
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if valid {
+        Ok(())
+    } else {
+        Err(Problem {
+            message: format!("`{listen}` is not an address and port"),
+            hint: Some("write listen = \"127.0.0.1:7700\"".to_owned()),
+        })
+    }
+}
+
+fn check_path(path: &str) -> Result<(), Problem> {
+    if path.starts_with('/') {
+        Ok(())
+    } else {
+        Err(Problem {
+            message: format!("`{path}` is not an HTTP path"),
+            hint: Some(format!("start it with a slash: \"/{path}\"")),
+        })
+    }
+}
+
+/// `Name: value`, as an HTTP header line.
+fn check_header(header: &str) -> Result<(), Problem> {
+    let valid = header.split_once(':').is_some_and(|(name, value)| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && !value.trim().is_empty()
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(Problem {
+            message: format!("`{header}` is not a header"),
+            hint: Some(
+                "write the header name and value, e.g. header = \"X-Tenant: internal\"".to_owned(),
+            ),
+        })
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    let line = before.matches('\n').count() + 1;
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}

@@ -1,0 +1,755 @@
+//! `slipway.toml` parsing: the example file, defaults, and every kind of mistake with the
+//! position, message and hint it is reported with.
+
+use std::collections::BTreeMap;
+
+use slipway_core::config::{
+    ApprovalPolicy, ConfigErrorKind, ConfigErrors, FreezeKind, Policy, Pool, Threshold,
+    parse_config,
+};
+use slipway_core::time::Span;
+
+const EXAMPLE: &str = include_str!("../../../../examples/slipway.toml");
+
+/// A valid service, so a test can focus on one environment. Three lines and a blank one, so
+/// the environment's header is line 5 and its first key line 6.
+const SERVICE: &str = "[[service]]\nname = \"idp\"\nstart = \"bin/server --port $PORT\"\n\n";
+
+fn with_env(body: &str) -> String {
+    format!("{SERVICE}[environment.prod]\n{body}\n")
+}
+
+fn errors(text: &str) -> ConfigErrors {
+    match parse_config("slipway.toml", text) {
+        Ok(config) => panic!("expected errors, parsed:\n{config:#?}\nfrom:\n{text}"),
+        Err(errors) => errors,
+    }
+}
+
+/// Checks that each text gives exactly the rendered errors expected, and reports every case
+/// that does not before failing.
+fn assert_cases(cases: &[(&str, String, &str)]) {
+    let mut failures = Vec::new();
+    for (name, text, expected) in cases {
+        let rendered = match parse_config("slipway.toml", text) {
+            Ok(_) => "parsed without errors".to_owned(),
+            Err(errors) => errors.to_string(),
+        };
+        if rendered != *expected {
+            failures.push(format!(
+                "case `{name}`:\n  expected:\n{expected}\n  got:\n{rendered}\n"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn example_file_parses_with_every_field() {
+    let config = parse_config("examples/slipway.toml", EXAMPLE).unwrap();
+
+    assert_eq!(config.server.listen, "127.0.0.1:7700");
+    assert_eq!(config.server.data_dir, ".slipway");
+    assert_eq!(config.server.database, None);
+
+    let names: Vec<_> = config.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["idp", "pivcac"]);
+    let idp = config.service("idp").unwrap();
+    assert_eq!(idp.migrate.as_deref(), Some("bin/migrate"));
+    assert_eq!(idp.health.healthy_threshold, 2);
+    assert_eq!(
+        idp.pools,
+        BTreeMap::from([
+            (
+                "web".to_owned(),
+                Pool {
+                    count: 2,
+                    traffic: true
+                }
+            ),
+            (
+                "worker".to_owned(),
+                Pool {
+                    count: 1,
+                    traffic: false
+                }
+            ),
+        ])
+    );
+    let pivcac = config.service("pivcac").unwrap();
+    assert_eq!(pivcac.health.path, "/health");
+    assert_eq!(pivcac.health.interval, Span::from_secs(2));
+    assert_eq!(pivcac.pools["web"].count, 2);
+
+    let order: Vec<_> = config
+        .environments
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(order, ["dev", "int", "staging", "prod"]);
+
+    let staging = config.environment("staging").unwrap();
+    assert_eq!(staging.target, "command");
+    let canary = staging.policy.canary.as_ref().unwrap();
+    assert_eq!(canary.header.as_deref(), Some("X-Tenant: internal"));
+    assert_eq!(canary.share_bp, 0);
+
+    let prod = config.environment("prod").unwrap();
+    assert_eq!(prod.regions, ["us-east-1", "us-west-2"]);
+    let policy = &prod.policy;
+    assert!(policy.protected && policy.go_no_go && policy.confirm_scale_in);
+    assert_eq!(
+        policy.approvals,
+        Some(ApprovalPolicy {
+            required: 1,
+            expires: Span::from_secs(30 * 60)
+        })
+    );
+    assert_eq!(policy.windows.len(), 1);
+    assert_eq!(policy.windows[0].time_zone, "America/New_York");
+    assert_eq!(policy.freezes.len(), 3);
+    assert_eq!(
+        policy.freezes[2].kind,
+        FreezeKind::Dates {
+            first: "2026-12-21".to_owned(),
+            last: "2027-01-04".to_owned()
+        }
+    );
+    assert_eq!(policy.freezes[2].reason.as_deref(), Some("winter break"));
+    assert_eq!(policy.canary.as_ref().unwrap().share_bp, 1000);
+    assert_eq!(policy.bake, Span::from_secs(15 * 60));
+    assert_eq!(policy.post_verify, Some(Span::from_secs(60 * 60)));
+    assert_eq!(policy.checks.len(), 3);
+}
+
+#[test]
+fn environments_keep_file_order_as_promotion_order() {
+    let text = format!("{SERVICE}[environment.zeta]\n[environment.alpha]\n[environment.mid]\n");
+    let config = parse_config("slipway.toml", &text).unwrap();
+    let order: Vec<_> = config
+        .environments
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(order, ["zeta", "alpha", "mid"]);
+}
+
+#[test]
+fn protected_environment_gets_production_defaults() {
+    let config = parse_config("slipway.toml", &with_env("protected = true")).unwrap();
+    let policy = &config.environments[0].policy;
+    assert_eq!(*policy, Policy::protected());
+    assert_eq!(
+        policy.approvals,
+        Some(ApprovalPolicy {
+            required: 1,
+            expires: Span::from_secs(30 * 60)
+        })
+    );
+    assert!(policy.go_no_go);
+    assert_eq!(policy.bake, Span::from_secs(15 * 60));
+    assert!(policy.confirm_scale_in);
+    assert_eq!(policy.post_verify, Some(Span::from_secs(60 * 60)));
+}
+
+#[test]
+fn protected_environment_fields_override_its_defaults() {
+    let body = "protected = true\napprovals = { required = 2 }\npost_verify = false\n\
+                bake = \"0s\"\ncanary = false";
+    let config = parse_config("slipway.toml", &with_env(body)).unwrap();
+    let policy = &config.environments[0].policy;
+    assert_eq!(
+        policy.approvals,
+        Some(ApprovalPolicy {
+            required: 2,
+            expires: Span::from_secs(30 * 60)
+        })
+    );
+    assert_eq!(policy.post_verify, None);
+    assert_eq!(policy.bake, Span::ZERO);
+    assert_eq!(policy.canary, None);
+    assert!(policy.go_no_go, "unset fields keep the production default");
+}
+
+#[test]
+fn unprotected_environment_and_server_get_plain_defaults() {
+    let config = parse_config("slipway.toml", &with_env("")).unwrap();
+    let env = &config.environments[0];
+    assert_eq!(env.target, "local");
+    assert!(env.regions.is_empty());
+    assert_eq!(env.policy, Policy::default());
+    assert_eq!(config.server.listen, "127.0.0.1:7700");
+    assert_eq!(config.server.data_dir, ".slipway");
+}
+
+#[test]
+fn service_without_pools_gets_one_web_pool_taking_traffic() {
+    let config = parse_config("slipway.toml", &with_env("")).unwrap();
+    let pools = &config.services[0].pools;
+    assert_eq!(*pools, Pool::default_pools());
+    assert_eq!(
+        pools["web"],
+        Pool {
+            count: 1,
+            traffic: true
+        }
+    );
+}
+
+#[test]
+fn pool_traffic_defaults_to_false() {
+    let text = "[[service]]\nname = \"jobs\"\nstart = \"bin/jobs\"\npools = { worker = { count = 3 } }\n\
+                [environment.dev]\n";
+    let config = parse_config("slipway.toml", text).unwrap();
+    assert_eq!(
+        config.services[0].pools["worker"],
+        Pool {
+            count: 3,
+            traffic: false
+        }
+    );
+}
+
+#[test]
+fn thresholds_resolve_their_unit() {
+    let body = "checks = [\n  { metric = \"error_rate\", max = \"1%\" },\n  \
+                { metric = \"latency_p99\", max = \"2s\", min = \"500ms\" },\n  \
+                { metric = \"rps\", min = 10, max = 2.5e3 },\n]";
+    let config = parse_config("slipway.toml", &with_env(body)).unwrap();
+    let checks = &config.environments[0].policy.checks;
+    assert_eq!(checks[0].max, Some(Threshold::Ratio(0.01)));
+    assert_eq!(checks[1].max, Some(Threshold::Millis(2000.0)));
+    assert_eq!(checks[1].min, Some(Threshold::Millis(500.0)));
+    assert_eq!(checks[2].min, Some(Threshold::Number(10.0)));
+    assert_eq!(checks[2].max, Some(Threshold::Number(2500.0)));
+}
+
+#[test]
+fn checks_may_be_written_as_an_array_of_tables() {
+    let body = "[[environment.prod.checks]]\nmetric = \"error_rate\"\nmax = \"1%\"";
+    let config = parse_config("slipway.toml", &with_env(body)).unwrap();
+    assert_eq!(config.environments[0].policy.checks[0].metric, "error_rate");
+}
+
+#[test]
+fn windows_and_freezes_are_read_into_days_minutes_and_dates() {
+    let body = "windows = [\"mon,wed,fri 9:30-17:00 europe/berlin\"]\n\
+                freezes = [\"2026-12-25 christmas\", \"sat-sun\"]";
+    let config = parse_config("slipway.toml", &with_env(body)).unwrap();
+    let policy = &config.environments[0].policy;
+    let window = &policy.windows[0];
+    assert_eq!(window.days, [0, 2, 4]);
+    assert_eq!((window.start_minute, window.end_minute), (570, 1020));
+    assert_eq!(window.time_zone, "Europe/Berlin");
+    assert_eq!(
+        policy.freezes[0].kind,
+        FreezeKind::Dates {
+            first: "2026-12-25".to_owned(),
+            last: "2026-12-25".to_owned()
+        }
+    );
+    assert_eq!(policy.freezes[0].reason.as_deref(), Some("christmas"));
+    assert_eq!(policy.freezes[1].kind, FreezeKind::Weekdays(vec![5, 6]));
+}
+
+#[test]
+fn unknown_key_suggests_the_nearest_known_key() {
+    assert_cases(&[
+        (
+            "environment key",
+            with_env("bak = \"15m\""),
+            "error: slipway.toml:6:1: unknown key `bak` in [environment.prod]\n  \
+             hint: did you mean `bake`?",
+        ),
+        (
+            "service key",
+            "[[service]]\nname = \"idp\"\nstrat = \"x\"\nstart = \"x\"\n[environment.dev]\n"
+                .to_owned(),
+            "error: slipway.toml:3:1: unknown key `strat` in [[service]] `idp`\n  \
+             hint: did you mean `start`?",
+        ),
+        (
+            "inline table key",
+            with_env("approvals = { requird = 2 }"),
+            "error: slipway.toml:6:15: unknown key `requird` in `approvals` of [environment.prod]\n  \
+             hint: did you mean `required`?",
+        ),
+        (
+            "top-level key",
+            format!("{SERVICE}[environments.prod]\n[environment.prod]\n"),
+            "error: slipway.toml:5:2: unknown key `environments` at the top level\n  \
+             hint: did you mean `environment`?",
+        ),
+    ]);
+}
+
+#[test]
+fn unknown_key_far_from_any_known_key_lists_the_known_keys() {
+    assert_cases(&[(
+        "server key",
+        format!("[server]\ncolour = \"red\"\n\n{SERVICE}[environment.dev]\n"),
+        "error: slipway.toml:2:1: unknown key `colour` in [server]\n  \
+         hint: known keys here: listen, data_dir, database",
+    )]);
+}
+
+#[test]
+fn durations_must_be_compact_and_hint_the_compact_form() {
+    assert_cases(&[
+        (
+            "long spelling",
+            with_env("bake = \"15 minutes\""),
+            "error: slipway.toml:6:8: `bake` in [environment.prod]: \"15 minutes\" is not a duration\n  \
+             hint: write `15m`",
+        ),
+        (
+            "long spelling with two units",
+            with_env("bake = \"1 hour and 30 mins\""),
+            "error: slipway.toml:6:8: `bake` in [environment.prod]: \"1 hour and 30 mins\" is not a duration\n  \
+             hint: write `1h30m`",
+        ),
+        (
+            "nonsense",
+            with_env("bake = \"soon\""),
+            "error: slipway.toml:6:8: `bake` in [environment.prod]: \"soon\" is not a duration\n  \
+             hint: write a number and a unit (ms, s, m, h, d) without spaces, e.g. \"15m\" or \"1h30m\"",
+        ),
+        (
+            "integer",
+            with_env("bake = 15"),
+            "error: slipway.toml:6:8: `bake` in [environment.prod]: expected a string like \"15m\", found integer\n  \
+             hint: durations are strings with a unit, e.g. bake = \"15m\"",
+        ),
+        (
+            "zero where a wait is needed",
+            with_env("launch_timeout = \"0s\""),
+            "error: slipway.toml:6:18: `launch_timeout` in [environment.prod]: must be longer than 0s\n  \
+             hint: write a number and a unit (ms, s, m, h, d) without spaces, e.g. \"15m\" or \"1h30m\"",
+        ),
+        (
+            "post_verify true",
+            with_env("post_verify = true"),
+            "error: slipway.toml:6:15: `post_verify` in [environment.prod]: expected a duration or false, found boolean\n  \
+             hint: write how long after scale-in to check again, e.g. post_verify = \"1h\"",
+        ),
+    ]);
+}
+
+#[test]
+fn wrong_types_say_what_was_expected() {
+    assert_cases(&[
+        (
+            "quoted boolean",
+            with_env("protected = \"true\""),
+            "error: slipway.toml:6:13: `protected` in [environment.prod]: expected true or false, found string\n  \
+             hint: remove the quotes: protected = true",
+        ),
+        (
+            "quoted count",
+            "[[service]]\nname = \"idp\"\nstart = \"x\"\npools = { web = { count = \"2\" } }\n[environment.dev]\n".to_owned(),
+            "error: slipway.toml:4:27: `count` in pool `web` of [[service]] `idp`: expected a whole number, found string\n  \
+             hint: remove the quotes: count = 2",
+        ),
+        (
+            "number for a string",
+            "[[service]]\nname = \"idp\"\nstart = 7\n[environment.dev]\n".to_owned(),
+            "error: slipway.toml:3:9: `start` in [[service]] `idp`: expected a string, found integer\n  \
+             hint: put the value in quotes: start = \"7\"",
+        ),
+        (
+            "string for a list",
+            with_env("regions = \"us-east-1\""),
+            "error: slipway.toml:6:11: `regions` in [environment.prod]: expected an array of strings, found string\n  \
+             hint: write a list: regions = [\"us-east-1\"]",
+        ),
+        (
+            "unquoted date",
+            with_env("freezes = [2026-12-25]"),
+            "error: slipway.toml:6:12: `freezes` in [environment.prod]: expected an array of strings, found date in it\n  \
+             hint: put it in quotes: \"2026-12-25\"",
+        ),
+        (
+            "pool count without a table",
+            "[[service]]\nname = \"idp\"\nstart = \"x\"\npools = { web = 2 }\n[environment.dev]\n".to_owned(),
+            "error: slipway.toml:4:17: `web` in `pools` of [[service]] `idp`: expected a table, found integer\n  \
+             hint: write web = { count = 2 }",
+        ),
+        (
+            "a single [service] table",
+            "[service]\nname = \"idp\"\nstart = \"x\"\n[environment.dev]\n".to_owned(),
+            "error: slipway.toml:1:1: `service` at the top level: expected an array of tables, found table\n  \
+             hint: write [[service]] (two brackets), once for each service",
+        ),
+        (
+            "an array of environments",
+            format!("{SERVICE}[[environment]]\nname = \"prod\"\n"),
+            "error: slipway.toml:5:1: `environment` at the top level: expected a table, found array of tables\n  \
+             hint: write one [environment.NAME] table per environment, e.g. [environment.prod], in promotion order",
+        ),
+    ]);
+}
+
+#[test]
+fn missing_required_keys_are_reported_at_their_table() {
+    assert_cases(&[
+        (
+            "service without start",
+            "[environment.dev]\n\n[[service]]\nname = \"idp\"\n".to_owned(),
+            "error: slipway.toml:3:1: missing `start` in [[service]] `idp`\n  \
+             hint: add the command that starts one instance, e.g. start = \"bin/server --port $PORT\"",
+        ),
+        (
+            "service without name",
+            "[[service]]\nstart = \"x\"\n[environment.dev]\n".to_owned(),
+            "error: slipway.toml:1:1: missing `name` in [[service]] #1\n  \
+             hint: add a name, e.g. name = \"idp\"",
+        ),
+        (
+            "no service",
+            "[environment.dev]\n".to_owned(),
+            "error: slipway.toml:1:1: no [[service]] defined\n  \
+             hint: add one: [[service]] with name = \"web\" and start = \"bin/server --port $PORT\"",
+        ),
+        (
+            "no environment",
+            SERVICE.to_owned(),
+            "error: slipway.toml:1:1: no [environment.NAME] defined\n  \
+             hint: add one, e.g. [environment.dev] with target = \"local\"; environments are promoted in the order they appear in the file",
+        ),
+    ]);
+}
+
+#[test]
+fn names_must_be_unique_and_well_formed() {
+    assert_cases(&[
+        (
+            "duplicate service",
+            format!("{SERVICE}[[service]]\nname = \"idp\"\nstart = \"y\"\n[environment.dev]\n"),
+            "error: slipway.toml:6:8: service `idp` is defined twice\n  \
+             hint: the first is on line 2; service names must be unique",
+        ),
+        (
+            "duplicate region",
+            with_env("regions = [\"us-east-1\", \"us-east-1\"]"),
+            "error: slipway.toml:6:25: `regions` in [environment.prod]: `us-east-1` is listed twice\n  \
+             hint: each region is deployed once; remove the second `us-east-1`",
+        ),
+        (
+            "service name with a space",
+            "[[service]]\nname = \"my app\"\nstart = \"x\"\n[environment.dev]\n".to_owned(),
+            "error: slipway.toml:2:8: `name` in [[service]] #1: `my app` is not a valid name\n  \
+             hint: use letters, digits, `-` and `_`, starting with a letter or digit",
+        ),
+    ]);
+}
+
+#[test]
+fn values_out_of_range_are_refused() {
+    assert_cases(&[
+        (
+            "pool count zero",
+            "[[service]]\nname = \"idp\"\nstart = \"x\"\npools = { web = { count = 0 } }\n[environment.dev]\n".to_owned(),
+            "error: slipway.toml:4:27: `count` in pool `web` of [[service]] `idp`: must be at least 1, found 0",
+        ),
+        (
+            "no pools",
+            "[[service]]\nname = \"idp\"\nstart = \"x\"\npools = {}\n[environment.dev]\n".to_owned(),
+            "error: slipway.toml:4:9: `pools` in [[service]] `idp`: needs at least one pool\n  \
+             hint: write pools = { web = { count = 2, traffic = true }, worker = { count = 1 } }",
+        ),
+        (
+            "approvals required zero",
+            with_env("approvals = { required = 0 }"),
+            "error: slipway.toml:6:26: `required` in `approvals` of [environment.prod]: must be at least 1, found 0",
+        ),
+        (
+            "health path without a slash",
+            "[[service]]\nname = \"idp\"\nstart = \"x\"\nhealth = { path = \"up\" }\n[environment.dev]\n".to_owned(),
+            "error: slipway.toml:4:19: `path` in `health` of [[service]] `idp`: `up` is not an HTTP path\n  \
+             hint: start it with a slash: \"/up\"",
+        ),
+        (
+            "listen without a port",
+            format!("[server]\nlisten = \"localhost\"\n{SERVICE}[environment.dev]\n"),
+            "error: slipway.toml:2:10: `listen` in [server]: `localhost` is not an address and port\n  \
+             hint: write listen = \"127.0.0.1:7700\"",
+        ),
+    ]);
+}
+
+#[test]
+fn unknown_target_suggests_a_known_one() {
+    assert_cases(&[
+        (
+            "typo",
+            with_env("target = \"kubernets\""),
+            "error: slipway.toml:6:10: `target` in [environment.prod]: unknown target `kubernets`\n  \
+             hint: did you mean `kubernetes`?",
+        ),
+        (
+            "stranger",
+            with_env("target = \"k8s\""),
+            "error: slipway.toml:6:10: `target` in [environment.prod]: unknown target `k8s`\n  \
+             hint: known targets: local, command, aws-asg, kubernetes",
+        ),
+    ]);
+}
+
+#[test]
+fn canary_share_must_be_a_part_of_the_traffic() {
+    let outside = "must be more than 0% and less than 100%\n  hint: a canary takes a part of \
+                   the traffic, e.g. share = \"10%\"; to skip it, write canary = false";
+    assert_cases(&[
+        (
+            "zero",
+            with_env("canary = { share = \"0%\" }"),
+            &format!(
+                "error: slipway.toml:6:20: `share` in `canary` of [environment.prod]: {outside}"
+            ),
+        ),
+        (
+            "all of it",
+            with_env("canary = { share = \"100%\" }"),
+            &format!(
+                "error: slipway.toml:6:20: `share` in `canary` of [environment.prod]: {outside}"
+            ),
+        ),
+        (
+            "above 100",
+            with_env("canary = { share = \"150%\" }"),
+            "error: slipway.toml:6:20: `share` in `canary` of [environment.prod]: \"150%\" is more than 100%",
+        ),
+        (
+            "no percent sign",
+            with_env("canary = { share = \"10\" }"),
+            "error: slipway.toml:6:20: `share` in `canary` of [environment.prod]: \"10\" is not a percentage\n  \
+             hint: write `\"10%\"`",
+        ),
+        (
+            "a number",
+            with_env("canary = { share = 10 }"),
+            "error: slipway.toml:6:20: `share` in `canary` of [environment.prod]: expected a percentage like \"10%\", found integer\n  \
+             hint: write share = \"10%\"",
+        ),
+        (
+            "share and header",
+            with_env("canary = { share = \"10%\", header = \"X-Tenant: internal\" }"),
+            "error: slipway.toml:6:27: `canary` in [environment.prod]: a canary takes either `share` or `header`, not both\n  \
+             hint: `share` sends a sticky part of live traffic to the canary; `header` sends only requests that carry the header",
+        ),
+        (
+            "neither",
+            with_env("canary = { duration = \"5m\" }"),
+            "error: slipway.toml:6:10: missing `share` in `canary` of [environment.prod]\n  \
+             hint: write canary = { share = \"10%\", duration = \"10m\" }, or header = \"X-Tenant: internal\"",
+        ),
+        (
+            "header without a value",
+            with_env("canary = { header = \"X-Tenant\" }"),
+            "error: slipway.toml:6:21: `header` in `canary` of [environment.prod]: `X-Tenant` is not a header\n  \
+             hint: write the header name and value, e.g. header = \"X-Tenant: internal\"",
+        ),
+    ]);
+}
+
+#[test]
+fn windows_are_checked_part_by_part() {
+    let in_windows = "error: slipway.toml:6:12: `windows` in [environment.prod]:";
+    assert_cases(&[
+        (
+            "time zone typo",
+            with_env("windows = [\"mon-thu 09:00-16:00 America/New_Yrok\"]"),
+            &format!(
+                "{in_windows} unknown time zone `America/New_Yrok`\n  hint: did you mean `America/New_York`?"
+            ),
+        ),
+        (
+            "unknown time zone",
+            with_env("windows = [\"mon-thu 09:00-16:00 Mars/Olympus_Mons\"]"),
+            &format!(
+                "{in_windows} unknown time zone `Mars/Olympus_Mons`\n  \
+                      hint: use an IANA time zone name such as `America/New_York`, `Europe/Berlin` or `UTC`"
+            ),
+        ),
+        (
+            "no time zone",
+            with_env("windows = [\"mon-thu 09:00-16:00\"]"),
+            &format!(
+                "{in_windows} \"mon-thu 09:00-16:00\" has no time zone\n  \
+                      hint: add an IANA time zone, e.g. \"mon-thu 09:00-16:00 UTC\""
+            ),
+        ),
+        (
+            "day typo",
+            with_env("windows = [\"mon-thur 09:00-16:00 UTC\"]"),
+            &format!("{in_windows} `thur` is not a day of the week\n  hint: did you mean `thu`?"),
+        ),
+        (
+            "crossing midnight",
+            with_env("windows = [\"fri 22:00-02:00 UTC\"]"),
+            &format!(
+                "{in_windows} `22:00-02:00` ends before it starts\n  \
+                      hint: a window cannot cross midnight: split it in two, e.g. \"mon 22:00-24:00 UTC\" and \"tue 00:00-02:00 UTC\""
+            ),
+        ),
+        (
+            "bad clock",
+            with_env("windows = [\"mon 9am-5pm UTC\"]"),
+            &format!(
+                "{in_windows} `9am-5pm` is not a time range\n  \
+                      hint: write hours as HH:MM-HH:MM on a 24-hour clock, e.g. \"mon-thu 09:00-16:00 America/New_York\""
+            ),
+        ),
+        (
+            "only days",
+            with_env("windows = [\"weekdays\"]"),
+            &format!(
+                "{in_windows} \"weekdays\" is not a deploy window\n  \
+                      hint: write days, hours and a time zone, e.g. \"mon-thu 09:00-16:00 America/New_York\""
+            ),
+        ),
+    ]);
+}
+
+#[test]
+fn freezes_need_real_days_or_ordered_dates() {
+    let in_freezes = "error: slipway.toml:6:12: `freezes` in [environment.prod]:";
+    assert_cases(&[
+        (
+            "reversed dates",
+            with_env("freezes = [\"2027-01-04..2026-12-21 winter break\"]"),
+            &format!(
+                "{in_freezes} `2027-01-04..2026-12-21` ends before it starts\n  \
+                      hint: write the earlier date first: `2026-12-21..2027-01-04`"
+            ),
+        ),
+        (
+            "impossible date",
+            with_env("freezes = [\"2026-02-30\"]"),
+            &format!(
+                "{in_freezes} `2026-02-30` is not a date\n  hint: that day does not exist in the calendar"
+            ),
+        ),
+        (
+            "other date format",
+            with_env("freezes = [\"12/21/2026..01/04/2027\"]"),
+            &format!(
+                "{in_freezes} `12/21/2026` is not a date\n  hint: write dates as YYYY-MM-DD, e.g. 2026-12-21"
+            ),
+        ),
+        (
+            "day typo",
+            with_env("freezes = [\"friday-sundy\"]"),
+            &format!("{in_freezes} `sundy` is not a day of the week\n  hint: did you mean `sun`?"),
+        ),
+        (
+            "words",
+            with_env("freezes = [\"christmas\"]"),
+            &format!(
+                "{in_freezes} `christmas` is not a day of the week\n  \
+                      hint: write days (\"fri\", \"sat-sun\") or dates (\"2026-12-21..2027-01-04 winter break\"), then an optional reason"
+            ),
+        ),
+    ]);
+}
+
+#[test]
+fn checks_need_a_metric_and_a_bound() {
+    assert_cases(&[
+        (
+            "no metric",
+            with_env("checks = [{ max = \"1%\" }]"),
+            "error: slipway.toml:6:11: missing `metric` in check #1 of [environment.prod]\n  \
+             hint: name the metric to watch, e.g. metric = \"error_rate\"",
+        ),
+        (
+            "empty metric",
+            with_env("checks = [{ metric = \"\", max = \"1%\" }]"),
+            "error: slipway.toml:6:22: `metric` in check #1 of [environment.prod]: must not be empty",
+        ),
+        (
+            "no bound",
+            with_env("checks = [{ metric = \"error_rate\" }]"),
+            "error: slipway.toml:6:11: check `error_rate` of [environment.prod] needs `max` or `min`\n  \
+             hint: e.g. { metric = \"error_rate\", max = \"1%\" } fails the check above 1%",
+        ),
+        (
+            "min above max",
+            with_env("checks = [{ metric = \"rps\", min = 10, max = 5 }]"),
+            "error: slipway.toml:6:45: `max` in check `rps` of [environment.prod]: is below `min`, so the check can never pass\n  \
+             hint: swap `min` and `max`",
+        ),
+        (
+            "unreadable threshold",
+            with_env("checks = [{ metric = \"latency\", max = \"500 ms\" }]"),
+            "error: slipway.toml:6:39: `max` in check `latency` of [environment.prod]: \"500 ms\" is not a threshold\n  \
+             hint: write `500ms`",
+        ),
+        (
+            "quoted number",
+            with_env("checks = [{ metric = \"rps\", min = \"10\" }]"),
+            "error: slipway.toml:6:35: `min` in check `rps` of [environment.prod]: \"10\" is not a threshold\n  \
+             hint: write plain numbers without quotes: 10",
+        ),
+    ]);
+}
+
+#[test]
+fn toml_syntax_error_is_one_error_with_its_position() {
+    let errors = errors("[[service]]\nname = \"idp\nstart = \"x\"\n");
+    assert_eq!(errors.len(), 1);
+    let error = &errors.errors[0];
+    assert_eq!(error.kind, ConfigErrorKind::Syntax);
+    assert_eq!((error.line, error.column), (2, 12));
+    assert!(
+        error.message.starts_with("invalid TOML: "),
+        "{}",
+        error.message
+    );
+}
+
+#[test]
+fn every_error_has_a_kind_for_programs() {
+    let errors = errors(&with_env(
+        "bak = \"15m\"\nbake = 15\nregions = [\"a\", \"a\"]",
+    ));
+    let kinds: Vec<_> = errors.iter().map(|error| error.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ConfigErrorKind::UnknownKey,
+            ConfigErrorKind::WrongType,
+            ConfigErrorKind::Duplicate
+        ]
+    );
+    assert_eq!(ConfigErrorKind::UnknownKey.code(), "unknown_key");
+}
+
+#[test]
+fn all_errors_in_a_file_are_reported_at_once() {
+    let text = r#"[server]
+listen = "127.0.0.1:7700"
+
+[[service]]
+name = "idp"
+migrate = "bin/migrate"
+pools = { web = { count = 2, traffic = true } }
+
+[[service]]
+name = "pivcac"
+start = "bin/pivcac --port $PORT"
+
+[environment.dev]
+target = "locl"
+
+[environment.prod]
+protected = true
+bak = "15m"
+bake = "15 minutes"
+windows = ["mon-thu 09:00-16:00 America/New_Yrok"]
+canary = { share = "100%", duration = "10m" }
+checks = [{ metric = "error_rate", max = "1%" }, { metric = "latency_p99" }]
+"#;
+    let errors = errors(text);
+    insta::assert_snapshot!(errors.to_string());
+}

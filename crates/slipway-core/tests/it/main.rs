@@ -1,0 +1,3 @@
+//! Integration tests of slipway-core, one test binary for the crate.
+
+mod config;

@@ -1,0 +1,3 @@
+//! Integration tests of the `slipway` binary: each runs the real built executable.
+
+mod check_config;
