@@ -1,14 +1,4 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Test harnesses for slipway: a throwaway PostgreSQL, temporary stores, a scripted fake target.
+//! Never offered as a real target: nothing outside tests depends on this crate.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod postgres;

@@ -1,0 +1,3 @@
+//! Integration tests of slipway-testkit, one test binary for the crate.
+
+mod postgres;
