@@ -39,7 +39,14 @@ pub fn start(spec: DeploySpec, now: Time) -> Decision {
     };
     deploy.progress.step = StepProgress::begin(now);
     let Deploy { spec, progress } = &mut deploy;
-    fire(spec.id, "0", &mut progress.step, "notify-started", notify(Notice::Started), &mut out);
+    fire(
+        spec.id,
+        "0",
+        &mut progress.step,
+        "notify-started",
+        notify(Notice::Started),
+        &mut out,
+    );
     if let Some(step) = spec.plan.steps.first() {
         out.events.push(Event::StepStarted {
             step: 0,
@@ -102,15 +109,28 @@ pub fn decide(deploy: &Deploy, input: &Input, now: Time) -> Result<Decision, Rej
                     ),
                 });
             }
-            begin_unwind(&mut next, UnwindCause::Abort, reason, Some(&by.name), now, &mut out);
+            begin_unwind(
+                &mut next,
+                UnwindCause::Abort,
+                reason,
+                Some(&by.name),
+                now,
+                &mut out,
+            );
         }
         Input::Rollback { by, reason } => {
             require_deployer(by, "roll back")?;
             refuse_while_unwinding(&next)?;
             if !next.progress.regions.values().any(|r| r.new_launched) {
                 return Err(conflict(
-                    format!("deploy {} has not started any new instance yet", next.spec.id),
-                    format!("nothing to roll back; stop it with `slipway abort {}`", next.spec.id),
+                    format!(
+                        "deploy {} has not started any new instance yet",
+                        next.spec.id
+                    ),
+                    format!(
+                        "nothing to roll back; stop it with `slipway abort {}`",
+                        next.spec.id
+                    ),
                 ));
             }
             if next.spec.previous.is_none() {
@@ -119,10 +139,20 @@ pub fn decide(deploy: &Deploy, input: &Input, now: Time) -> Result<Decision, Rej
                         "{} has no earlier release in {} to roll back to",
                         next.spec.service, next.spec.environment
                     ),
-                    format!("abort with `slipway abort {}`, or deploy a fixed release", next.spec.id),
+                    format!(
+                        "abort with `slipway abort {}`, or deploy a fixed release",
+                        next.spec.id
+                    ),
                 ));
             }
-            begin_unwind(&mut next, UnwindCause::Rollback, reason, Some(&by.name), now, &mut out);
+            begin_unwind(
+                &mut next,
+                UnwindCause::Rollback,
+                reason,
+                Some(&by.name),
+                now,
+                &mut out,
+            );
         }
     }
     advance(&mut next, now, &mut out);
@@ -355,7 +385,11 @@ fn ensure_verification(
 }
 
 fn traffic_pools(spec: &DeploySpec) -> u32 {
-    spec.pools.values().filter(|p| p.traffic).map(|p| p.count).sum()
+    spec.pools
+        .values()
+        .filter(|p| p.traffic)
+        .map(|p| p.count)
+        .sum()
 }
 
 fn approval_step(deploy: &Deploy) -> Option<(usize, u32)> {
@@ -440,7 +474,10 @@ fn ensure_step(deploy: &mut Deploy, now: Time, out: &mut Out) -> Status {
     let valid_approvals = deploy.valid_approvals(now);
     let Deploy { spec, progress } = deploy;
     let id = spec.id;
-    let facts = progress.regions.entry(region_key(&step.region)).or_default();
+    let facts = progress
+        .regions
+        .entry(region_key(&step.region))
+        .or_default();
     let current = &mut progress.step;
     match &step.kind {
         StepKind::Preflight => {
@@ -459,7 +496,14 @@ fn ensure_step(deploy: &mut Deploy, now: Time, out: &mut Out) -> Status {
         }
         StepKind::Go => {
             if !current.issued.contains("notify-go") {
-                fire(id, &label, current, "notify-go", notify(Notice::GoNoGo), out);
+                fire(
+                    id,
+                    &label,
+                    current,
+                    "notify-go",
+                    notify(Notice::GoNoGo),
+                    out,
+                );
             }
             if progress.go.is_none() {
                 return Status::Pending;
@@ -780,7 +824,11 @@ fn ensure_unwind(deploy: &mut Deploy, now: Time, out: &mut Out) {
     let mut complete = true;
     let mut retired = Vec::new();
     for region in spec.plan.regions() {
-        let facts = progress.regions.get(&region_key(&region)).cloned().unwrap_or_default();
+        let facts = progress
+            .regions
+            .get(&region_key(&region))
+            .cloned()
+            .unwrap_or_default();
         if !facts.new_launched {
             continue;
         }
@@ -794,7 +842,14 @@ fn ensure_unwind(deploy: &mut Deploy, now: Time, out: &mut Out) {
                 region: region.clone(),
                 split: Split::only(&previous.label),
             };
-            if !ensure_op(spec.id, UNWIND, current, &format!("traffic-back:{key}"), back, out) {
+            if !ensure_op(
+                spec.id,
+                UNWIND,
+                current,
+                &format!("traffic-back:{key}"),
+                back,
+                out,
+            ) {
                 complete = false;
                 continue;
             }
@@ -803,7 +858,14 @@ fn ensure_unwind(deploy: &mut Deploy, now: Time, out: &mut Out) {
             region: region.clone(),
             release: spec.release.clone(),
         };
-        complete &= ensure_op(spec.id, UNWIND, current, &format!("stop-new:{key}"), stop, out);
+        complete &= ensure_op(
+            spec.id,
+            UNWIND,
+            current,
+            &format!("stop-new:{key}"),
+            stop,
+            out,
+        );
     }
     if let (Some(previous), false) = (&spec.previous, retired.is_empty()) {
         let rollback = || Action::RollbackDeploy {
@@ -843,7 +905,14 @@ fn finish(
         result,
         reason: reason.clone(),
     });
-    fire(deploy.spec.id, "end", &mut progress, "notify-finished", action, out);
+    fire(
+        deploy.spec.id,
+        "end",
+        &mut progress,
+        "notify-finished",
+        action,
+        out,
+    );
     deploy.progress.ending = Some(Ending {
         result,
         at: now,
@@ -865,7 +934,11 @@ fn require_deployer(by: &Actor, what: &str) -> Result<(), Rejection> {
     }
     Err(Rejection {
         code: RejectionCode::Forbidden,
-        message: format!("{} is a {} and may not {what} deploys", by.name, by.role.name()),
+        message: format!(
+            "{} is a {} and may not {what} deploys",
+            by.name,
+            by.role.name()
+        ),
         hint: "ask someone with the deployer role, or an admin to grant it".to_owned(),
     })
 }
@@ -873,7 +946,10 @@ fn require_deployer(by: &Actor, what: &str) -> Result<(), Rejection> {
 fn refuse_while_unwinding(deploy: &Deploy) -> Result<(), Rejection> {
     match &deploy.progress.unwind {
         Some(unwind) => Err(conflict(
-            format!("deploy {} is already being undone: {}", deploy.spec.id, unwind.reason),
+            format!(
+                "deploy {} is already being undone: {}",
+                deploy.spec.id, unwind.reason
+            ),
             format!("follow it with `slipway status {}`", deploy.spec.id),
         )),
         None => Ok(()),
@@ -902,7 +978,10 @@ fn approve(
     if by.name == deploy.spec.requested_by {
         return Err(Rejection {
             code: RejectionCode::Forbidden,
-            message: format!("{} requested deploy {} and cannot approve it", by.name, deploy.spec.id),
+            message: format!(
+                "{} requested deploy {} and cannot approve it",
+                by.name, deploy.spec.id
+            ),
             hint: "another engineer must approve it".to_owned(),
         });
     }
@@ -913,7 +992,10 @@ fn approve(
                 "this approval was given for a different artifact, config or plan than deploy {} has",
                 deploy.spec.id
             ),
-            hint: format!("review it again with `slipway status {}` and approve what it runs now", deploy.spec.id),
+            hint: format!(
+                "review it again with `slipway status {}` and approve what it runs now",
+                deploy.spec.id
+            ),
         });
     }
     refuse_while_unwinding(deploy)?;
@@ -947,7 +1029,12 @@ fn approve(
     Ok(())
 }
 
-fn acknowledge_go(deploy: &mut Deploy, by: &Actor, now: Time, out: &mut Out) -> Result<(), Rejection> {
+fn acknowledge_go(
+    deploy: &mut Deploy,
+    by: &Actor,
+    now: Time,
+    out: &mut Out,
+) -> Result<(), Rejection> {
     require_deployer(by, "acknowledge")?;
     refuse_while_unwinding(deploy)?;
     let waiting = matches!(current_step(deploy).map(|s| &s.kind), Some(StepKind::Go));
@@ -961,7 +1048,9 @@ fn acknowledge_go(deploy: &mut Deploy, by: &Actor, now: Time, out: &mut Out) -> 
         by: by.name.clone(),
         at: now,
     });
-    out.events.push(Event::GoAcknowledged { by: by.name.clone() });
+    out.events.push(Event::GoAcknowledged {
+        by: by.name.clone(),
+    });
     Ok(())
 }
 
@@ -980,7 +1069,10 @@ fn confirm_scale_in(
         }) if deploy.progress.step.confirmed_by.is_none() => region.clone(),
         _ => {
             return Err(conflict(
-                format!("deploy {} is not waiting for a scale-in confirmation", deploy.spec.id),
+                format!(
+                    "deploy {} is not waiting for a scale-in confirmation",
+                    deploy.spec.id
+                ),
                 format!("see where it is with `slipway status {}`", deploy.spec.id),
             ));
         }

@@ -258,12 +258,21 @@ impl DeployResult {
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum Phase {
     /// Working on a step: effects outstanding or a timer running.
-    Running { step: String },
+    Running {
+        step: String,
+    },
     /// Waiting for a person.
-    Waiting { step: String, for_what: WaitingFor },
+    Waiting {
+        step: String,
+        for_what: WaitingFor,
+    },
     /// Undoing the deploy.
-    RollingBack { reason: String },
-    Finished { result: DeployResult },
+    RollingBack {
+        reason: String,
+    },
+    Finished {
+        result: DeployResult,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -354,12 +363,28 @@ pub enum Input {
     /// Time passed: timers may fire.
     Tick,
     /// An effect finished.
-    Reported { key: EffectKey, outcome: Outcome },
-    Approve { by: Actor, binding: Binding },
-    Go { by: Actor },
-    ConfirmScaleIn { by: Actor },
-    Abort { by: Actor, reason: String },
-    Rollback { by: Actor, reason: String },
+    Reported {
+        key: EffectKey,
+        outcome: Outcome,
+    },
+    Approve {
+        by: Actor,
+        binding: Binding,
+    },
+    Go {
+        by: Actor,
+    },
+    ConfirmScaleIn {
+        by: Actor,
+    },
+    Abort {
+        by: Actor,
+        reason: String,
+    },
+    Rollback {
+        by: Actor,
+        reason: String,
+    },
 }
 
 /// What an effect reported.
@@ -384,7 +409,11 @@ pub struct EffectKey {
 
 impl fmt::Display for EffectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}/{}", self.deploy, self.step, self.attempt, self.op)
+        write!(
+            f,
+            "{}/{}/{}/{}",
+            self.deploy, self.step, self.attempt, self.op
+        )
     }
 }
 
@@ -447,7 +476,10 @@ pub enum Notice {
     /// "PROD: about to deploy idp RC 112 (3f2a9c1), run by alice — clear to go?"
     GoNoGo,
     WaitingForApproval,
-    Finished { result: DeployResult, reason: Option<String> },
+    Finished {
+        result: DeployResult,
+        reason: Option<String>,
+    },
 }
 
 /// How a region's traffic is shared between versions.

@@ -140,7 +140,9 @@ impl Plan {
                     instances,
                     header,
                 } => match header {
-                    Some(header) => format!(" {instances} instance(s), header `{header}`, for {duration}"),
+                    Some(header) => {
+                        format!(" {instances} instance(s), header `{header}`, for {duration}")
+                    }
                     None => format!(
                         " {instances} instance(s), {}% for {duration}",
                         f64::from(*share_bp) / 100.0
