@@ -6,6 +6,7 @@
 //! whether the step is done — so running `decide` again after a crash emits nothing new.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use crate::deploy::*;
 use crate::plan::{Step, StepKind};
@@ -175,8 +176,12 @@ pub fn next_wake(deploy: &Deploy) -> Option<Time> {
     }
     let timing = deploy.spec.plan.timing;
     let verifying = |from: Option<Time>, until: Option<Time>| {
-        let mut wakes = vec![until];
         let v = &current.verification;
+        // The step's minimum time matters only while the latest check passed and none is
+        // outstanding; otherwise a report, not the clock, moves the step on, and waking at a
+        // passed minimum would have the engine tick in a loop for nothing.
+        let passed = v.last == Some(Verdict::Pass) && !verify_outstanding(current);
+        let mut wakes = vec![until.filter(|_| passed)];
         if let Some(since) = v.inconclusive_since {
             wakes.push(Some(since.after(timing.inconclusive_limit)));
         }
@@ -189,13 +194,15 @@ pub fn next_wake(deploy: &Deploy) -> Option<Time> {
         wakes.into_iter().flatten().min()
     };
     match &step.kind {
-        StepKind::Go => progress
-            .approvals
-            .iter()
-            .filter(|a| a.expires_at > current.started_at)
-            .map(|a| a.expires_at)
-            .min()
-            .filter(|_| approval_step(deploy).is_some()),
+        StepKind::Go => {
+            // Valid approvals (one per person) drop below `required` when the required-th
+            // latest expires; earlier expiries change nothing and must not wake the engine.
+            let (_, required) = approval_step(deploy)?;
+            let mut expiries: Vec<Time> = progress.approvals.iter().map(|a| a.expires_at).collect();
+            expiries.sort_unstable_by(|a, b| b.cmp(a));
+            let index = usize::try_from(required).ok()?.checked_sub(1)?;
+            Some(expiries.get(index).copied().unwrap_or(current.started_at))
+        }
         StepKind::Canary { duration, .. } => {
             let since = current.since;
             verifying(since, since.map(|s| s.after(*duration)))
@@ -339,15 +346,16 @@ fn verify_outstanding(progress: &StepProgress) -> bool {
     runs > 0 && !progress.is_done(&format!("verify-{}", runs - 1))
 }
 
-/// Keeps checks running every analysis interval from `from`. Fails when verification has been
-/// inconclusive longer than the limit. Returns whether the latest check passed and none is
-/// outstanding.
+/// Keeps checks running every analysis interval from the start of `period` until its end has
+/// passed with a passing latest check. Fails when verification has been inconclusive longer than
+/// the limit. Returns whether the step is verified: the end is reached, the latest check passed
+/// and none is outstanding.
 fn ensure_verification(
     spec: &DeploySpec,
     label: &str,
     step: &Step,
     progress: &mut StepProgress,
-    from: Time,
+    period: Range<Time>,
     now: Time,
     out: &mut Out,
 ) -> Result<bool, String> {
@@ -364,11 +372,14 @@ fn ensure_verification(
     if verify_outstanding(progress) {
         return Ok(false);
     }
+    if progress.verification.last == Some(Verdict::Pass) && now >= period.end {
+        // Verified: a further check now would only be left unread.
+        return Ok(true);
+    }
     let due = match progress.verification.last_at {
         Some(last) => last.after(timing.analysis_interval),
-        None => from,
+        None => period.start,
     };
-    let passed = progress.verification.last == Some(Verdict::Pass);
     if now >= due && progress.retry_at.is_none() {
         let op = format!("verify-{}", progress.verification.runs);
         progress.verification.runs += 1;
@@ -381,7 +392,7 @@ fn ensure_verification(
         };
         fire(spec.id, label, progress, &op, action, out);
     }
-    Ok(passed)
+    Ok(false)
 }
 
 fn traffic_pools(spec: &DeploySpec) -> u32 {
@@ -428,22 +439,36 @@ fn advance(deploy: &mut Deploy, now: Time, out: &mut Out) {
                     step: cursor,
                     name: deploy.spec.plan.steps[cursor].kind.name().to_owned(),
                 });
-                enter_step(deploy, cursor + 1, now, out);
+                // The step after approval (go) runs under the approval's attempt: each round
+                // of approval and go after approvals expired gets fresh effect keys.
+                let attempt = match deploy.spec.plan.steps[cursor].kind {
+                    StepKind::Approval { .. } => deploy.progress.step.attempt,
+                    _ => 1,
+                };
+                enter_step(deploy, cursor + 1, attempt, now, out);
             }
             Status::Failed(reason) => {
                 begin_unwind(deploy, UnwindCause::Failure, &reason, None, now, out);
             }
             Status::BackTo(step) => {
                 out.events.push(Event::ApprovalsExpired);
-                enter_step(deploy, step, now, out);
+                // A new round: its notifications need keys of their own (the first round's are
+                // done and would be taken as duplicates), and a go given while the approvals
+                // were void does not count.
+                let attempt = deploy.progress.step.attempt + 1;
+                deploy.progress.go = None;
+                enter_step(deploy, step, attempt, now, out);
             }
         }
     }
 }
 
-fn enter_step(deploy: &mut Deploy, index: usize, now: Time, out: &mut Out) {
+fn enter_step(deploy: &mut Deploy, index: usize, attempt: u32, now: Time, out: &mut Out) {
     deploy.progress.cursor = index;
-    deploy.progress.step = StepProgress::begin(now);
+    deploy.progress.step = StepProgress {
+        attempt,
+        ..StepProgress::begin(now)
+    };
     if let Some(step) = deploy.spec.plan.steps.get(index) {
         out.events.push(Event::StepStarted {
             step: index,
@@ -560,10 +585,11 @@ fn ensure_step(deploy: &mut Deploy, now: Time, out: &mut Out) -> Status {
                 return Status::Pending;
             }
             let since = *current.since.get_or_insert(now);
-            match ensure_verification(spec, &label, &step, current, since, now, out) {
+            let period = since..since.after(*duration);
+            match ensure_verification(spec, &label, &step, current, period, now, out) {
                 Err(reason) => return Status::Failed(reason),
-                Ok(passed) if passed && now >= since.after(*duration) => {}
-                Ok(_) => return Status::Pending,
+                Ok(true) => {}
+                Ok(false) => return Status::Pending,
             }
         }
         StepKind::Surge => {
@@ -606,11 +632,11 @@ fn ensure_step(deploy: &mut Deploy, now: Time, out: &mut Out) -> Status {
             }
         }
         StepKind::Bake { duration } => {
-            let from = current.started_at;
-            match ensure_verification(spec, &label, &step, current, from, now, out) {
+            let period = current.started_at..current.started_at.after(*duration);
+            match ensure_verification(spec, &label, &step, current, period, now, out) {
                 Err(reason) => return Status::Failed(reason),
-                Ok(passed) if passed && now >= from.after(*duration) => {}
-                Ok(_) => return Status::Pending,
+                Ok(true) => {}
+                Ok(false) => return Status::Pending,
             }
         }
         StepKind::ScaleIn { confirm } => {
@@ -642,7 +668,7 @@ fn ensure_step(deploy: &mut Deploy, now: Time, out: &mut Out) -> Status {
             if now < due {
                 return Status::Pending;
             }
-            match ensure_verification(spec, &label, &step, current, due, now, out) {
+            match ensure_verification(spec, &label, &step, current, due..due, now, out) {
                 Err(reason) => return Status::Failed(reason),
                 Ok(true) => {}
                 Ok(false) => return Status::Pending,
@@ -694,6 +720,17 @@ fn record_report(
     let key_text = key.to_string();
     let mut failure = None;
     match outcome {
+        Outcome::Done { detail } if op.starts_with("verify-") => {
+            // A check that ran without a verdict tells nothing: inconclusive, never a pass (the
+            // previous verdict must not stand in for it).
+            progress.done.insert(key.op.clone());
+            record_verdict(progress, Verdict::Inconclusive, now);
+            out.events.push(Event::Checked {
+                key: key_text,
+                verdict: Verdict::Inconclusive,
+                detail: format!("check gave no verdict: {detail}"),
+            });
+        }
         Outcome::Done { detail } => {
             progress.done.insert(key.op.clone());
             out.events.push(Event::EffectSucceeded {
