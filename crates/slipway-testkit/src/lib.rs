@@ -2,3 +2,4 @@
 //! Never offered as a real target: nothing outside tests depends on this crate.
 
 pub mod postgres;
+pub mod store;

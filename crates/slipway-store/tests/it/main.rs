@@ -1,0 +1,11 @@
+//! Integration tests of slipway-store, one test binary for the crate. Every test runs the same
+//! body against a fresh SQLite store and a fresh PostgreSQL database (see
+//! `slipway_testkit::store`); under `CI=true` a missing PostgreSQL fails instead of skipping.
+
+mod chain;
+mod decisions;
+mod leases;
+mod listing;
+mod open;
+mod outbox;
+mod support;
