@@ -206,6 +206,9 @@ mod tests {
     fn removed_event_is_a_gap() {
         let mut rows = log(5);
         rows.remove(1);
-        assert_eq!(verify(&rows).unwrap_err().kind, BreakKind::Gap { expected: 2 });
+        assert_eq!(
+            verify(&rows).unwrap_err().kind,
+            BreakKind::Gap { expected: 2 }
+        );
     }
 }

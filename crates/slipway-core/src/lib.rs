@@ -1,8 +1,8 @@
 //! slipway's functional core: domain types, configuration, plan derivation, the deploy state
 //! machine and the audit chain. No IO, no async, no clock — time is a parameter.
 
-pub mod config;
 pub mod audit;
+pub mod config;
 pub mod decide;
 pub mod deploy;
 pub mod plan;

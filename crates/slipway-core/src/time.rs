@@ -8,7 +8,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// An instant, in milliseconds since the Unix epoch (UTC).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Time(pub i64);
 
@@ -23,7 +25,10 @@ impl Time {
 
     /// The instant `span` after this one (saturating).
     pub fn after(self, span: Span) -> Self {
-        Self(self.0.saturating_add(i64::try_from(span.0).unwrap_or(i64::MAX)))
+        Self(
+            self.0
+                .saturating_add(i64::try_from(span.0).unwrap_or(i64::MAX)),
+        )
     }
 
     /// Time elapsed from `earlier` to `self`, zero if `earlier` is later.
@@ -48,7 +53,9 @@ impl fmt::Display for Time {
 }
 
 /// A non-negative length of time in milliseconds. Written in config as `90s`, `15m`, `1h30m`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Span(pub u64);
 
@@ -113,7 +120,10 @@ impl Span {
         let mut total: u64 = 0;
         let mut number: Option<u64> = None;
         let mut seen = false;
-        let lower = text.to_ascii_lowercase().replace(',', " ").replace(" and ", " ");
+        let lower = text
+            .to_ascii_lowercase()
+            .replace(',', " ")
+            .replace(" and ", " ");
         let mut tokens: Vec<String> = Vec::new();
         for word in lower.split_whitespace() {
             // Split "15min" into "15" and "min".
@@ -155,7 +165,12 @@ impl fmt::Display for Span {
             return f.write_str("0s");
         }
         let mut ms = self.0;
-        for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        for (unit, size) in [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1000),
+        ] {
             if ms >= size {
                 write!(f, "{}{unit}", ms / size)?;
                 ms %= size;
@@ -188,7 +203,13 @@ mod tests {
 
     #[test]
     fn compact_durations_parse_and_print_round_trip() {
-        for (text, ms) in [("15m", 900_000), ("1h30m", 5_400_000), ("500ms", 500), ("2d", 172_800_000), ("0", 0)] {
+        for (text, ms) in [
+            ("15m", 900_000),
+            ("1h30m", 5_400_000),
+            ("500ms", 500),
+            ("2d", 172_800_000),
+            ("0", 0),
+        ] {
             let span = Span::parse(text).unwrap();
             assert_eq!(span.as_millis(), ms, "{text}");
             assert_eq!(Span::parse(&span.to_string()).unwrap(), span);
@@ -198,8 +219,14 @@ mod tests {
     #[test]
     fn long_spellings_are_refused_but_understood_for_hints() {
         assert_eq!(Span::parse("15 minutes"), Err(SpanError::Invalid));
-        assert_eq!(Span::parse_lenient("15 minutes"), Some(Span::from_secs(900)));
-        assert_eq!(Span::parse_lenient("1 hour and 30 mins"), Some(Span::from_secs(5400)));
+        assert_eq!(
+            Span::parse_lenient("15 minutes"),
+            Some(Span::from_secs(900))
+        );
+        assert_eq!(
+            Span::parse_lenient("1 hour and 30 mins"),
+            Some(Span::from_secs(5400))
+        );
         assert_eq!(Span::parse_lenient("soon"), None);
     }
 }

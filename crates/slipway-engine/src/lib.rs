@@ -1,14 +1,10 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The deploy engine: a level-triggered reconciler that turns stored decisions into effects on
+//! targets, and target reports, timers and operator intents back into decisions.
+//!
+//! Plugins (targets, metric sources, notifiers) are object-safe traits defined in [`plugin`].
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod clock;
+mod engine;
+pub mod plugin;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use engine::*;

@@ -1,0 +1,552 @@
+//! The reconciler. One pass (`run_once`) consumes operator intents, runs pending effects and
+//! recording their reports, and ticks every unfinished deploy; `run` repeats passes until shutdown.
+//!
+//! Nothing here holds deploy state in memory between passes: every pass starts from the store,
+//! so a restarted engine simply continues. Effects are run only after the decision that produced
+//! them was committed (they are read back from the outbox), and every write checks the lease.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use slipway_core::decide::{decide, next_wake, start};
+use slipway_core::deploy::{
+    Action, Deploy, DeploySpec, Effect, EffectKey, Input, Outcome, Rejection, RejectionCode,
+    Verdict,
+};
+use slipway_core::plan::Purpose;
+use slipway_core::time::{Span, Time};
+use slipway_store::{Consumed, Fence, Store, StoreError};
+
+use crate::clock::Clock;
+use crate::plugin::{
+    LaunchRequest, MetricSource, Notifier, PluginError, PreflightCheck, Scope, Target,
+};
+
+/// Longest a verification check may take before it counts as inconclusive.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The plugins an engine drives.
+#[derive(Clone, Default)]
+pub struct Plugins {
+    /// The target of each environment, by environment name.
+    pub targets: BTreeMap<String, Arc<dyn Target>>,
+    pub metrics: Vec<Arc<dyn MetricSource>>,
+    pub notifiers: Vec<Arc<dyn Notifier>>,
+    pub preflight: Vec<Arc<dyn PreflightCheck>>,
+}
+
+/// How an engine behaves.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Who this engine is in the lease table (host and process, say).
+    pub holder: String,
+    pub lease_ttl: Span,
+    /// Longest sleep between passes when nothing wakes the engine earlier.
+    pub poll_interval: Duration,
+    /// Most intents or effects handled per pass.
+    pub batch: i64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            holder: format!("engine-{}", std::process::id()),
+            lease_ttl: Span::from_secs(15),
+            poll_interval: Duration::from_secs(1),
+            batch: 64,
+        }
+    }
+}
+
+/// Places where a test can make the engine stop dead, as a process crash would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashPoint<'a> {
+    /// An effect was read from the outbox and is about to run.
+    BeforeEffect(&'a EffectKey),
+    /// An effect ran; its report is not stored yet.
+    AfterEffect(&'a EffectKey),
+    /// An effect's report was stored.
+    AfterRecord(&'a EffectKey),
+}
+
+/// Decides whether to crash at a point. Only tests set one.
+pub type CrashHook = Arc<dyn Fn(CrashPoint<'_>) -> bool + Send + Sync>;
+
+/// Why a pass stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed; the pass stopped and the next one starts over from stored state.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A crash hook fired (tests only).
+    #[error("crash injected at {0}")]
+    Crashed(String),
+}
+
+/// The reconciler.
+pub struct Engine {
+    store: Store,
+    plugins: Plugins,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    fence: Option<Fence>,
+    renewed_at: Time,
+    crash_hook: Option<CrashHook>,
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        plugins: Plugins,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Self {
+        Self {
+            store,
+            plugins,
+            clock,
+            config,
+            fence: None,
+            renewed_at: Time::default(),
+            crash_hook: None,
+        }
+    }
+
+    /// Makes the engine fail with [`EngineError::Crashed`] wherever `hook` says.
+    pub fn with_crash_hook(mut self, hook: CrashHook) -> Self {
+        self.crash_hook = Some(hook);
+        self
+    }
+
+    /// Whether this engine held the lease at its last pass.
+    pub fn holds_lease(&self) -> bool {
+        self.fence.is_some()
+    }
+
+    fn crash_at(&self, point: CrashPoint<'_>) -> Result<(), EngineError> {
+        match &self.crash_hook {
+            Some(hook) if hook(point) => Err(EngineError::Crashed(format!("{point:?}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes or renews the lease. Renewal happens once a third of the TTL has passed.
+    async fn hold_lease(&mut self, now: Time) -> Result<bool, EngineError> {
+        let ttl = self.config.lease_ttl;
+        if let Some(fence) = &self.fence {
+            let renew_after = Span::from_millis(ttl.as_millis() / 3);
+            if now < self.renewed_at.after(renew_after) {
+                return Ok(true);
+            }
+            if self.store.renew_lease(fence, ttl, now).await? {
+                self.renewed_at = now;
+                return Ok(true);
+            }
+            tracing::warn!(holder = %fence.holder, "engine lease lost");
+            self.fence = None;
+        }
+        self.fence = self
+            .store
+            .acquire_lease("engine", &self.config.holder, ttl, now)
+            .await?;
+        if let Some(fence) = &self.fence {
+            tracing::info!(holder = %fence.holder, token = fence.token, "engine lease held");
+            self.renewed_at = now;
+        }
+        Ok(self.fence.is_some())
+    }
+
+    /// One reconcile pass. Returns whether anything was done.
+    pub async fn run_once(&mut self) -> Result<bool, EngineError> {
+        let now = self.clock.now();
+        if !self.hold_lease(now).await? {
+            return Ok(false);
+        }
+        let result = self.reconcile().await;
+        if let Err(EngineError::Store(StoreError::Fenced)) = &result {
+            tracing::warn!("write refused: another engine holds the lease now");
+            self.fence = None;
+            return Ok(false);
+        }
+        result
+    }
+
+    async fn reconcile(&mut self) -> Result<bool, EngineError> {
+        let mut worked = false;
+        for intent in self.store.pending_intents(self.config.batch).await? {
+            worked = true;
+            let now = self.clock.now();
+            let fence = self.fence.as_ref();
+            let Some(stored) = self.store.deploy(intent.deploy).await? else {
+                let rejection = Rejection {
+                    code: RejectionCode::Invalid,
+                    message: format!("deploy {} does not exist", intent.deploy),
+                    hint: "list deploys with `slipway deploys`".to_owned(),
+                };
+                self.store
+                    .reject_intent(fence, intent.id, &rejection, now)
+                    .await?;
+                continue;
+            };
+            match decide(&stored.deploy, &intent.input, now) {
+                Ok(decision) => {
+                    self.store
+                        .apply(fence, &stored, &decision, Consumed::Intent(intent.id), now)
+                        .await?;
+                }
+                Err(rejection) => {
+                    self.store
+                        .reject_intent(fence, intent.id, &rejection, now)
+                        .await?;
+                }
+            }
+        }
+        for effect in self.store.pending_effects(self.config.batch).await? {
+            worked = true;
+            self.crash_at(CrashPoint::BeforeEffect(&effect.key))?;
+            let outcome = match self.store.deploy(effect.key.deploy).await? {
+                Some(stored) => self.execute(&stored.deploy, &effect).await,
+                None => Outcome::Failed {
+                    error: format!("deploy {} does not exist", effect.key.deploy),
+                },
+            };
+            self.crash_at(CrashPoint::AfterEffect(&effect.key))?;
+            self.record(&effect.key, outcome).await?;
+            self.crash_at(CrashPoint::AfterRecord(&effect.key))?;
+        }
+        for stored in self.store.unfinished_deploys().await? {
+            let now = self.clock.now();
+            let decision =
+                decide(&stored.deploy, &Input::Tick, now).expect("a tick is never refused");
+            if !decision.is_noop(&stored.deploy) {
+                worked = true;
+                self.store
+                    .apply(
+                        self.fence.as_ref(),
+                        &stored,
+                        &decision,
+                        Consumed::Nothing,
+                        now,
+                    )
+                    .await?;
+            }
+        }
+        Ok(worked)
+    }
+
+    /// Stores an effect's report as a decision, re-reading the deploy if it changed meanwhile.
+    async fn record(&self, key: &EffectKey, outcome: Outcome) -> Result<(), EngineError> {
+        let input = Input::Reported {
+            key: key.clone(),
+            outcome: outcome.clone(),
+        };
+        for _ in 0..3 {
+            let now = self.clock.now();
+            let Some(stored) = self.store.deploy(key.deploy).await? else {
+                self.store.settle_effect(key, &outcome, now).await?;
+                return Ok(());
+            };
+            let decision = decide(&stored.deploy, &input, now).expect("a report is never refused");
+            let consumed = Consumed::Effect {
+                key,
+                outcome: &outcome,
+            };
+            match self
+                .store
+                .apply(self.fence.as_ref(), &stored, &decision, consumed, now)
+                .await
+            {
+                Err(StoreError::Conflict(_)) => continue,
+                other => {
+                    other?;
+                    return Ok(());
+                }
+            }
+        }
+        Err(StoreError::Conflict(key.deploy).into())
+    }
+
+    /// Runs one effect against the plugins and turns the result into an outcome.
+    async fn execute(&self, deploy: &Deploy, effect: &Effect) -> Outcome {
+        let spec = &deploy.spec;
+        let key = &effect.key;
+        let scope = |region: &Option<String>| Scope {
+            service: spec.service.clone(),
+            environment: spec.environment.clone(),
+            region: region.clone(),
+        };
+        let target = self.plugins.targets.get(&spec.environment);
+        let no_target = || Outcome::Failed {
+            error: format!(
+                "no target is configured for environment `{}`; set `target` in its [environment.{}] table",
+                spec.environment, spec.environment
+            ),
+        };
+        let done = |result: Result<String, PluginError>| match result {
+            Ok(detail) => Outcome::Done { detail },
+            Err(error) => Outcome::Failed {
+                error: error.message,
+            },
+        };
+        match &effect.action {
+            Action::Preflight => done(self.preflight(deploy).await),
+            Action::Notify { notice } => {
+                let mut errors = Vec::new();
+                for notifier in &self.plugins.notifiers {
+                    if let Err(error) = notifier.notify(key, deploy, notice).await {
+                        errors.push(error.message);
+                    }
+                }
+                match errors.is_empty() {
+                    true => Outcome::Done {
+                        detail: format!("sent to {} notifier(s)", self.plugins.notifiers.len()),
+                    },
+                    false => Outcome::Failed {
+                        error: errors.join("; "),
+                    },
+                }
+            }
+            Action::RunTask { task, release } => match target {
+                Some(target) => done(target.run_task(key, &scope(&None), task, release).await),
+                None => no_target(),
+            },
+            Action::Launch {
+                region,
+                release,
+                pools,
+                timeout,
+            } => {
+                let Some(target) = target else {
+                    return no_target();
+                };
+                let request = LaunchRequest {
+                    release: release.clone(),
+                    pools: pools.clone(),
+                    timeout: *timeout,
+                };
+                // The target enforces the timeout; this guard only catches a driver that hangs.
+                let guard = Duration::from_millis(timeout.as_millis()) + Duration::from_secs(30);
+                match tokio::time::timeout(guard, target.launch(key, &scope(region), &request))
+                    .await
+                {
+                    Ok(result) => done(result),
+                    Err(_) => Outcome::Failed {
+                        error: format!(
+                            "launch did not finish within {}",
+                            Span::from_millis(guard.as_millis() as u64)
+                        ),
+                    },
+                }
+            }
+            Action::SetTraffic { region, split } => match target {
+                Some(target) => done(target.set_traffic(key, &scope(region), split).await),
+                None => no_target(),
+            },
+            Action::Stop { region, release } => match target {
+                Some(target) => done(target.stop(key, &scope(region), release).await),
+                None => no_target(),
+            },
+            Action::Verify {
+                region,
+                release,
+                baseline,
+                step,
+            } => match target {
+                Some(target) => {
+                    // A check that never answers would hold its step forever: past the limit it
+                    // counts as inconclusive, which the state machine bounds in turn.
+                    let scope = scope(region);
+                    let check =
+                        self.verify(target.as_ref(), &scope, release, baseline.as_ref(), step);
+                    match tokio::time::timeout(CHECK_TIMEOUT, check).await {
+                        Ok((verdict, detail)) => Outcome::Checked { verdict, detail },
+                        Err(_) => Outcome::Checked {
+                            verdict: Verdict::Inconclusive,
+                            detail: format!(
+                                "check did not answer within {}s",
+                                CHECK_TIMEOUT.as_secs()
+                            ),
+                        },
+                    }
+                }
+                None => no_target(),
+            },
+            Action::RollbackDeploy {
+                to,
+                regions,
+                reason,
+            } => done(self.create_rollback(deploy, key, to, regions, reason).await),
+            Action::Finalize { release } => Outcome::Done {
+                detail: format!("{} released", release.label),
+            },
+        }
+    }
+
+    /// The built-in preflight (one deploy per service and environment at a time), then the
+    /// preflight plugins.
+    async fn preflight(&self, deploy: &Deploy) -> Result<String, PluginError> {
+        let spec = &deploy.spec;
+        let running = self
+            .store
+            .unfinished_deploys()
+            .await
+            .map_err(|e| PluginError::new(format!("cannot read running deploys: {e}")))?;
+        // A deploy being undone does not hold the lock: its rollback deploy replaces it.
+        if let Some(other) = running.iter().find(|other| {
+            let o = &other.deploy;
+            o.spec.id < spec.id
+                && o.spec.service == spec.service
+                && o.spec.environment == spec.environment
+                && o.progress.unwind.is_none()
+        }) {
+            return Err(PluginError::new(format!(
+                "deploy {} of {} to {} is still running; one deploy per service and environment at a time (hint: wait for it, or `slipway abort {}`)",
+                other.deploy.spec.id, spec.service, spec.environment, other.deploy.spec.id
+            )));
+        }
+        for check in &self.plugins.preflight {
+            check.check(deploy).await?;
+        }
+        Ok("preflight passed".to_owned())
+    }
+
+    /// Health from the target first (an unhealthy new fleet fails at once), then every metric
+    /// source. A check that cannot run is inconclusive, never a pass.
+    async fn verify(
+        &self,
+        target: &dyn Target,
+        scope: &Scope,
+        release: &slipway_core::deploy::ReleaseRef,
+        baseline: Option<&slipway_core::deploy::ReleaseRef>,
+        step: &str,
+    ) -> (Verdict, String) {
+        let observation = match target.observe(scope).await {
+            Ok(observation) => observation,
+            Err(error) => {
+                return (
+                    Verdict::Inconclusive,
+                    format!("cannot observe the fleet: {error}"),
+                );
+            }
+        };
+        let Some(fleet) = observation
+            .fleets
+            .iter()
+            .find(|f| f.release == release.label)
+        else {
+            return (
+                Verdict::Fail,
+                format!("no instance of {} is running", release.label),
+            );
+        };
+        if fleet.healthy < fleet.desired {
+            return (
+                Verdict::Fail,
+                format!(
+                    "{} of {} instances of {} are healthy",
+                    fleet.healthy, fleet.desired, release.label
+                ),
+            );
+        }
+        let mut details = vec![format!(
+            "{}/{} instances healthy",
+            fleet.healthy, fleet.desired
+        )];
+        let mut verdict = Verdict::Pass;
+        for source in &self.plugins.metrics {
+            match source.check(scope, release, baseline, step).await {
+                Ok((Verdict::Pass, detail)) => details.push(detail),
+                Ok((Verdict::Fail, detail)) => return (Verdict::Fail, detail),
+                Ok((Verdict::Inconclusive, detail)) => {
+                    verdict = Verdict::Inconclusive;
+                    details.push(detail);
+                }
+                Err(error) => {
+                    verdict = Verdict::Inconclusive;
+                    details.push(format!("check could not run: {error}"));
+                }
+            }
+        }
+        (verdict, details.join("; "))
+    }
+
+    /// Creates the fast-tracked rollback deploy; creating it again after a crash finds the first.
+    async fn create_rollback(
+        &self,
+        failed: &Deploy,
+        key: &EffectKey,
+        to: &slipway_core::deploy::ReleaseRef,
+        regions: &[Option<String>],
+        reason: &str,
+    ) -> Result<String, PluginError> {
+        let now = self.clock.now();
+        let spec = &failed.spec;
+        let make = |id| {
+            start(
+                DeploySpec {
+                    id,
+                    service: spec.service.clone(),
+                    environment: spec.environment.clone(),
+                    purpose: Purpose::Rollback,
+                    kind: spec.kind,
+                    release: to.clone(),
+                    previous: Some(spec.release.clone()),
+                    pools: spec.pools.clone(),
+                    requested_by: spec.requested_by.clone(),
+                    requested_at: now,
+                    reason: Some(format!("rollback of deploy {}: {reason}", spec.id)),
+                    plan: spec.plan.for_rollback(regions),
+                },
+                now,
+            )
+        };
+        let (id, _) = self
+            .store
+            .create_deploy(self.fence.as_ref(), Some(&key.to_string()), now, make)
+            .await
+            .map_err(|e| PluginError::new(format!("cannot create the rollback deploy: {e}")))?;
+        Ok(format!("rollback deploy {id}"))
+    }
+
+    /// The earliest time any unfinished deploy has something to do.
+    pub async fn next_wake(&self) -> Result<Option<Time>, EngineError> {
+        let deploys = self.store.unfinished_deploys().await?;
+        Ok(deploys.iter().filter_map(|d| next_wake(&d.deploy)).min())
+    }
+
+    /// Runs passes until `shutdown` completes. A pass in progress finishes first (every effect
+    /// it started is recorded), so stopping never leaves anything half-written.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
+        tokio::pin!(shutdown);
+        let wake = self.store.wake_handle();
+        loop {
+            let worked = match self.run_once().await {
+                Ok(worked) => worked,
+                Err(error) => {
+                    tracing::error!(%error, "engine pass failed; retrying from stored state");
+                    false
+                }
+            };
+            let mut pause = if worked {
+                Duration::ZERO
+            } else {
+                self.config.poll_interval
+            };
+            if let Ok(Some(at)) = self.next_wake().await {
+                let until = Duration::from_millis(at.since(self.clock.now()).as_millis());
+                pause = pause.min(until);
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+        if let Some(fence) = &self.fence {
+            self.store.release_lease(fence).await?;
+        }
+        Ok(())
+    }
+}

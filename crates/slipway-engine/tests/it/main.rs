@@ -1,0 +1,5 @@
+//! Integration tests of the engine: the deterministic simulation and end-to-end passes on a real
+//! SQLite store with the scripted fake target.
+
+mod scenario;
+mod sim;
