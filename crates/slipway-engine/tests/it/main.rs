@@ -1,5 +1,6 @@
 //! Integration tests of the engine: the deterministic simulation and end-to-end passes on a real
 //! SQLite store with the scripted fake target.
 
+mod lease;
 mod scenario;
 mod sim;

@@ -5,7 +5,6 @@
 //!
 //! `SLIPWAY_SIM_RUNS` (default 2000) sets the number of seeds, `SLIPWAY_SIM_SEED` the first one.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rand::rngs::StdRng;
@@ -17,6 +16,7 @@ use slipway_engine::clock::{Clock, ManualClock};
 use slipway_engine::{CrashHook, Engine, EngineConfig, EngineError, Plugins};
 use slipway_store::Store;
 use slipway_testkit::fake_target::{FakeReport, FakeTarget};
+use slipway_testkit::store::TestStore;
 
 use crate::scenario::{Disruption, Scenario};
 
@@ -66,7 +66,7 @@ fn engine(
 async fn settle(
     store: &mut Store,
     engine_slot: &mut Engine,
-    db: &Path,
+    url: &str,
     make: &(dyn Fn(&Store) -> Engine + Sync),
     crashes: &mut u32,
 ) -> Result<(), String> {
@@ -77,7 +77,7 @@ async fn settle(
             Err(EngineError::Crashed(_)) => {
                 *crashes += 1;
                 store.close().await;
-                *store = Store::open_sqlite(db).await.map_err(|e| e.to_string())?;
+                *store = Store::open(url).await.map_err(|e| e.to_string())?;
                 *engine_slot = make(store);
             }
             Err(error) => return Err(format!("engine failed: {error}")),
@@ -86,10 +86,14 @@ async fn settle(
     Err(format!("engine still busy after {MAX_PASSES} passes"))
 }
 
-async fn run(seed: u64, scenario: &Scenario, with_crashes: bool) -> Result<RunResult, String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let db = dir.path().join("slipway.db");
-    let mut store = Store::open_sqlite(&db).await.map_err(|e| e.to_string())?;
+async fn run(
+    seed: u64,
+    scenario: &Scenario,
+    with_crashes: bool,
+    test_store: TestStore,
+) -> Result<RunResult, String> {
+    let url = test_store.url.clone();
+    let mut store = test_store.store.clone();
     let clock = ManualClock::starting_at(scenario.start);
     let regions = scenario.regions();
     let running = scenario.previous.as_ref().map(|p| {
@@ -126,7 +130,7 @@ async fn run(seed: u64, scenario: &Scenario, with_crashes: bool) -> Result<RunRe
     let mut crashes = 0;
     let mut answers = scenario.answer_delays.iter();
     for round in 0..MAX_ROUNDS {
-        settle(&mut store, &mut current, &db, &make, &mut crashes).await?;
+        settle(&mut store, &mut current, &url, &make, &mut crashes).await?;
         let unfinished = store
             .unfinished_deploys()
             .await
@@ -205,7 +209,7 @@ async fn run(seed: u64, scenario: &Scenario, with_crashes: bool) -> Result<RunRe
             }
         }
     }
-    settle(&mut store, &mut current, &db, &make, &mut crashes).await?;
+    settle(&mut store, &mut current, &url, &make, &mut crashes).await?;
 
     let now = clock.now();
     let report = store.verify_chain().await.map_err(|e| e.to_string())?;
@@ -231,6 +235,7 @@ async fn run(seed: u64, scenario: &Scenario, with_crashes: bool) -> Result<RunRe
         id += 1;
     }
     store.close().await;
+    test_store.close().await;
     let target = target.report();
     if let Some(violation) = target.violations.first() {
         return Err(format!("invariant broken: {violation}"));
@@ -248,14 +253,40 @@ async fn run(seed: u64, scenario: &Scenario, with_crashes: bool) -> Result<RunRe
     })
 }
 
-async fn check_seed(seed: u64) -> Result<u32, String> {
+/// Where a simulation run keeps its state.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+async fn fresh_store(backend: Backend, seed: u64, twin: &str) -> Result<TestStore, String> {
+    match backend {
+        Backend::Sqlite => Ok(slipway_testkit::store::sqlite().await),
+        Backend::Postgres => slipway_testkit::store::postgres(&format!("sim_{seed}_{twin}"))
+            .await
+            .ok_or_else(|| "PostgreSQL is not installed".to_owned()),
+    }
+}
+
+async fn check_seed(seed: u64, backend: Backend) -> Result<u32, String> {
     let scenario = Scenario::random(seed);
-    let calm = run(seed, &scenario, false)
-        .await
-        .map_err(|e| format!("crash-free run: {e}"))?;
-    let crashed = run(seed, &scenario, true)
-        .await
-        .map_err(|e| format!("run with crashes: {e}"))?;
+    let calm = run(
+        seed,
+        &scenario,
+        false,
+        fresh_store(backend, seed, "calm").await?,
+    )
+    .await
+    .map_err(|e| format!("crash-free run: {e}"))?;
+    let crashed = run(
+        seed,
+        &scenario,
+        true,
+        fresh_store(backend, seed, "crashed").await?,
+    )
+    .await
+    .map_err(|e| format!("run with crashes: {e}"))?;
     if calm.deploys != crashed.deploys {
         let first = calm
             .deploys
@@ -292,11 +323,9 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seeded_runs_keep_the_invariants_and_crashed_runs_match_their_twins() {
-    let runs = env_number("SLIPWAY_SIM_RUNS", 2000);
-    let first = env_number("SLIPWAY_SIM_SEED", 1);
-    // Seeds are independent (each has its own database and target): run a few at once.
+/// Runs `runs` seeds from `first` on `backend`, a few at once (each seed has its own database
+/// and target), and panics naming the smallest failing seed.
+async fn simulate(backend: Backend, first: u64, runs: u64) {
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
     let mut seeds = first..first + runs;
     let mut running = tokio::task::JoinSet::new();
@@ -305,7 +334,7 @@ async fn seeded_runs_keep_the_invariants_and_crashed_runs_match_their_twins() {
     loop {
         while running.len() < parallel && failures.is_empty() {
             let Some(seed) = seeds.next() else { break };
-            running.spawn(async move { (seed, check_seed(seed).await) });
+            running.spawn(async move { (seed, check_seed(seed, backend).await) });
         }
         let Some(joined) = running.join_next().await else {
             break;
@@ -317,15 +346,38 @@ async fn seeded_runs_keep_the_invariants_and_crashed_runs_match_their_twins() {
     }
     if let Some((seed, problem)) = failures.into_iter().min_by_key(|(seed, _)| *seed) {
         panic!(
-            "simulation seed {seed} failed: {problem}\n\
-             reproduce with: SLIPWAY_SIM_SEED={seed} SLIPWAY_SIM_RUNS=1 cargo test -p slipway-engine --test it seeded_runs"
+            "simulation seed {seed} on {backend:?} failed: {problem}\n\
+             reproduce with: SLIPWAY_SIM_SEED={seed} SLIPWAY_SIM_RUNS=1 cargo test -p slipway-engine --test it sim::"
         );
     }
     eprintln!(
-        "simulation: {runs} seeds from {first}, {crashes} engine crashes injected, all invariants held"
+        "simulation on {backend:?}: {runs} seeds from {first}, {crashes} engine crashes injected, all invariants held"
     );
     assert!(
         runs == 0 || crashes > 0,
         "the crash hook never fired: the test would prove nothing"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_runs_keep_the_invariants_and_crashed_runs_match_their_twins() {
+    let runs = env_number("SLIPWAY_SIM_RUNS", 2000);
+    let first = env_number("SLIPWAY_SIM_SEED", 1);
+    simulate(Backend::Sqlite, first, runs).await;
+}
+
+/// The same simulation on PostgreSQL, fewer seeds (each needs two databases): the engine's
+/// transactions, fencing and recovery behave the same on the highly available backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_runs_on_postgres_keep_the_invariants() {
+    if slipway_testkit::postgres::shared()
+        .expect("the PostgreSQL test cluster starts")
+        .is_none()
+    {
+        eprintln!("PostgreSQL is not installed: simulation on PostgreSQL skipped");
+        return;
+    }
+    let runs = env_number("SLIPWAY_SIM_PG_RUNS", 40);
+    let first = env_number("SLIPWAY_SIM_SEED", 1);
+    simulate(Backend::Postgres, first, runs).await;
 }
