@@ -19,6 +19,9 @@ use tokio::sync::Notify;
 
 use crate::error::{StoreError, redact_url};
 
+/// Longest wait for a connection: an unreachable database is reported, not waited on forever.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Which database a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -154,6 +157,7 @@ impl Store {
             Backend::Sqlite => {
                 let pool = |max, readonly: bool| {
                     AnyPoolOptions::new()
+                        .acquire_timeout(ACQUIRE_TIMEOUT)
                         .max_connections(max)
                         .after_connect(move |conn, _| {
                             Box::pin(async move {
@@ -185,6 +189,7 @@ impl Store {
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
                     .max_connections(8)
                     .connect_with(options)
                     .await

@@ -2,5 +2,6 @@
 //! SQLite store with the scripted fake target.
 
 mod lease;
+mod run;
 mod scenario;
 mod sim;
