@@ -6,7 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Plan, Purpose, ReleaseKind, StepKind};
+use crate::config::{EnvironmentConfig, ServiceConfig};
+use crate::plan::{Plan, Purpose, ReleaseKind, StepKind, derive_plan};
 use crate::time::{Span, Time};
 
 /// A deploy's number, assigned by the store.
@@ -108,6 +109,56 @@ impl DeploySpec {
             artifact: self.release.artifact.clone(),
             config: self.release.config.clone(),
             plan: self.plan.hash(),
+        }
+    }
+}
+
+/// What a new release deploy is asked to do, in terms of the configuration.
+#[derive(Clone, Debug)]
+pub struct DeployRequest<'a> {
+    pub service: &'a ServiceConfig,
+    pub environment: &'a EnvironmentConfig,
+    pub kind: ReleaseKind,
+    pub release: ReleaseRef,
+    /// What runs in the environment now, if anything.
+    pub previous: Option<ReleaseRef>,
+    pub requested_by: String,
+    pub reason: Option<String>,
+}
+
+impl DeploySpec {
+    /// The spec of release deploy `id`: its plan derived from the environment's policy and its
+    /// pools copied from the service, so later config changes cannot alter it.
+    pub fn new(id: DeployId, request: DeployRequest<'_>, now: Time) -> DeploySpec {
+        DeploySpec {
+            id,
+            service: request.service.name.clone(),
+            environment: request.environment.name.clone(),
+            purpose: Purpose::Release,
+            kind: request.kind,
+            release: request.release,
+            previous: request.previous,
+            pools: request
+                .service
+                .pools
+                .iter()
+                .map(|(name, pool)| {
+                    let size = PoolSize {
+                        count: pool.count,
+                        traffic: pool.traffic,
+                    };
+                    (name.clone(), size)
+                })
+                .collect(),
+            requested_by: request.requested_by,
+            requested_at: now,
+            reason: request.reason,
+            plan: derive_plan(
+                request.service,
+                request.environment,
+                request.kind,
+                Purpose::Release,
+            ),
         }
     }
 }

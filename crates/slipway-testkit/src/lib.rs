@@ -2,5 +2,6 @@
 //! Never offered as a real target: nothing outside tests depends on this crate.
 
 pub mod fake_target;
+pub mod fixtures;
 pub mod postgres;
 pub mod store;

@@ -6,23 +6,15 @@ use std::sync::Arc;
 
 use slipway_core::config::{EnvironmentConfig, HealthCheck, Policy, Pool, ServiceConfig};
 use slipway_core::decide::start;
-use slipway_core::deploy::{DeployId, DeployResult, DeploySpec, PoolSize, ReleaseRef};
-use slipway_core::plan::{Purpose, ReleaseKind, derive_plan};
+use slipway_core::deploy::{DeployId, DeployRequest, DeployResult, DeploySpec};
+use slipway_core::plan::ReleaseKind;
 use slipway_core::time::{Span, Time};
 use slipway_engine::clock::{Clock, ManualClock};
 use slipway_engine::{Engine, EngineConfig, Plugins};
 use slipway_store::Store;
 use slipway_testkit::fake_target::{FakeTarget, Faults};
+use slipway_testkit::fixtures::release;
 use slipway_testkit::store::on_each_backend;
-
-fn release(n: u32) -> ReleaseRef {
-    ReleaseRef {
-        label: format!("RC {n}"),
-        version: format!("1.{n}.0"),
-        artifact: format!("sha256:{n:064x}"),
-        config: format!("cfg-{n}"),
-    }
-}
 
 fn spec(id: DeployId, now: Time) -> DeploySpec {
     let service = ServiceConfig {
@@ -47,26 +39,16 @@ fn spec(id: DeployId, now: Time) -> DeploySpec {
             ..Policy::default()
         },
     };
-    DeploySpec {
-        id,
-        service: "idp".to_owned(),
-        environment: "prod".to_owned(),
-        purpose: Purpose::Release,
+    let request = DeployRequest {
+        service: &service,
+        environment: &environment,
         kind: ReleaseKind::Full,
         release: release(2),
         previous: Some(release(1)),
-        pools: BTreeMap::from([(
-            "web".to_owned(),
-            PoolSize {
-                count: 2,
-                traffic: true,
-            },
-        )]),
         requested_by: "alice".to_owned(),
-        requested_at: now,
         reason: None,
-        plan: derive_plan(&service, &environment, ReleaseKind::Full, Purpose::Release),
-    }
+    };
+    DeploySpec::new(id, request, now)
 }
 
 fn engine(holder: &str, store: Store, target: &Arc<FakeTarget>, clock: &ManualClock) -> Engine {

@@ -8,10 +8,11 @@ use rand::{Rng, SeedableRng};
 use slipway_core::config::{
     ApprovalPolicy, CanaryPolicy, EnvironmentConfig, HealthCheck, Policy, Pool, ServiceConfig,
 };
-use slipway_core::deploy::{DeployId, DeploySpec, PoolSize, ReleaseRef};
-use slipway_core::plan::{Purpose, ReleaseKind, derive_plan};
+use slipway_core::deploy::{DeployId, DeployRequest, DeploySpec, ReleaseRef};
+use slipway_core::plan::ReleaseKind;
 use slipway_core::time::{Span, Time};
 use slipway_testkit::fake_target::Faults;
+use slipway_testkit::fixtures::release;
 
 /// Something a person does at a quiet moment, whatever the deploy is doing.
 #[derive(Clone, Debug)]
@@ -36,15 +37,6 @@ pub(crate) struct Scenario {
     /// How long each person waits before answering a wait, in order of the waits.
     pub(crate) answer_delays: Vec<Span>,
     pub(crate) start: Time,
-}
-
-fn release(n: u32) -> ReleaseRef {
-    ReleaseRef {
-        label: format!("RC {n}"),
-        version: format!("1.{n}.0"),
-        artifact: format!("sha256:{n:064x}"),
-        config: format!("cfg-{n}"),
-    }
 }
 
 impl Scenario {
@@ -159,37 +151,15 @@ impl Scenario {
     }
 
     pub(crate) fn spec(&self, id: DeployId) -> DeploySpec {
-        DeploySpec {
-            id,
-            service: self.service.name.clone(),
-            environment: self.environment.name.clone(),
-            purpose: Purpose::Release,
+        let request = DeployRequest {
+            service: &self.service,
+            environment: &self.environment,
             kind: ReleaseKind::Full,
             release: self.release.clone(),
             previous: self.previous.clone(),
-            pools: self
-                .service
-                .pools
-                .iter()
-                .map(|(name, pool)| {
-                    (
-                        name.clone(),
-                        PoolSize {
-                            count: pool.count,
-                            traffic: pool.traffic,
-                        },
-                    )
-                })
-                .collect(),
             requested_by: "alice".to_owned(),
-            requested_at: self.start,
             reason: None,
-            plan: derive_plan(
-                &self.service,
-                &self.environment,
-                ReleaseKind::Full,
-                Purpose::Release,
-            ),
-        }
+        };
+        DeploySpec::new(id, request, self.start)
     }
 }
