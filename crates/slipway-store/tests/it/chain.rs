@@ -1,5 +1,8 @@
 //! The event log: append-only, hash-chained, and `verify_chain` naming the first bad event.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use slipway_core::audit::{BreakKind, ChainBreak};
 use slipway_store::{Backend, NewEvent, Store};
 use slipway_testkit::store::{TestStore, on_each_backend};
@@ -187,6 +190,49 @@ async fn appended_events_continue_the_chain_across_batches() {
             (report.verified, report.broken),
             (events.len() as u64, None)
         );
+    })
+    .await;
+}
+
+/// A verification must read the log and its head from one snapshot: appends that land between
+/// reading the last page and reading the head once made an intact log look truncated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_chain_passes_while_events_are_appended() {
+    on_each_backend("verify_during_appends", async |db| {
+        let store = &db.store;
+        append(store, 2_000).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (started, writing) = tokio::sync::oneshot::channel();
+        let writer = {
+            let store = store.clone();
+            let stop = Arc::clone(&stop);
+            tokio::spawn(async move {
+                let mut started = Some(started);
+                let mut batches = 0u64;
+                while !stop.load(Ordering::Relaxed) && batches < 2_000 {
+                    append(&store, 5).await;
+                    batches += 1;
+                    if let Some(started) = started.take() {
+                        let _ = started.send(());
+                    }
+                }
+                batches
+            })
+        };
+        writing.await.expect("the writer appends");
+
+        let mut reports = Vec::new();
+        for _ in 0..30 {
+            reports.push(store.verify_chain().await.unwrap());
+        }
+        stop.store(true, Ordering::Relaxed);
+        let batches = writer.await.unwrap();
+
+        let last = store.verify_chain().await.unwrap();
+        assert_eq!((last.verified, last.broken), (2_000 + 5 * batches, None));
+        for report in reports {
+            assert_eq!(report.broken, None, "verified {} events", report.verified);
+        }
     })
     .await;
 }

@@ -79,8 +79,8 @@ async fn an_unreachable_database_is_a_connect_error_without_the_password() {
     );
     let postgres = "postgres://slipway:s3cret-pass@127.0.0.1:1/slipway".to_owned();
     for url in [sqlite, postgres] {
-        // sqlx retries a refused connection until its pool's acquire timeout (30 s by default)
-        // and then reports `PoolTimedOut`; the deadline here only keeps a hang from being silent.
+        // sqlx retries a refused connection until the pool's acquire timeout and then reports
+        // `PoolTimedOut`; the deadline here only keeps a hang from being silent.
         let opened = tokio::time::timeout(Duration::from_secs(60), Store::open(&url))
             .await
             .unwrap_or_else(|_| panic!("opening {url} neither failed nor succeeded in 60 s"));
