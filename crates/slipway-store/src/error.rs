@@ -21,6 +21,12 @@ pub enum StoreError {
     /// A query failed (connection lost, constraint, disk full…).
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// Reading the SQLite file directly (audit verification) failed.
+    #[error("cannot read the SQLite database: {0}")]
+    SqliteRead(#[from] rusqlite::Error),
+    /// A blocking task of the store could not finish (the runtime is shutting down).
+    #[error("a background task of the store failed: {0}")]
+    Task(String),
     /// Another engine took the lease: this one must stop acting. Nothing was written.
     #[error("this engine no longer holds the lease; another server took over")]
     Fenced,

@@ -44,14 +44,16 @@ CREATE TABLE chain_head (
 INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, decode(repeat('00', 32), 'hex'));
 
 CREATE TABLE outbox (
-    key TEXT PRIMARY KEY,
+    -- Effects run in the order they were stored.
+    id BIGSERIAL PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
     deploy_id BIGINT NOT NULL,
     effect TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     done_at BIGINT,
     outcome TEXT
 );
-CREATE INDEX outbox_pending ON outbox (created_at, key) WHERE done_at IS NULL;
+CREATE INDEX outbox_pending ON outbox (id) WHERE done_at IS NULL;
 
 CREATE TABLE intents (
     id BIGSERIAL PRIMARY KEY,
