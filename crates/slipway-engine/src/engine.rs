@@ -377,7 +377,7 @@ impl Engine {
                 to,
                 regions,
                 reason,
-            } => done(self.create_rollback(deploy, key, to, regions, reason).await),
+            } => done(self.create_rollback(deploy, to, regions, reason).await),
             Action::Finalize { release } => Outcome::Done {
                 detail: format!("{} released", release.label),
             },
@@ -472,17 +472,21 @@ impl Engine {
         (verdict, details.join("; "))
     }
 
-    /// Creates the fast-tracked rollback deploy; creating it again after a crash finds the first.
+    /// Creates the fast-tracked rollback deploy; creating it again (a crash, a retry) finds the
+    /// first.
     async fn create_rollback(
         &self,
         failed: &Deploy,
-        key: &EffectKey,
         to: &slipway_core::deploy::ReleaseRef,
         regions: &[Option<String>],
         reason: &str,
     ) -> Result<String, PluginError> {
         let now = self.clock.now();
         let spec = &failed.spec;
+        // A deploy is undone at most once, so it has at most one rollback deploy. The origin is
+        // that fact, not the effect key: a retry of the unwind re-issues this effect under a new
+        // key, and must find the rollback deploy the first attempt created.
+        let origin = format!("rollback-of/{}", spec.id);
         let make = |id| {
             start(
                 DeploySpec {
@@ -504,7 +508,7 @@ impl Engine {
         };
         let (id, _) = self
             .store
-            .create_deploy(self.fence.as_ref(), Some(&key.to_string()), now, make)
+            .create_deploy(self.fence.as_ref(), Some(&origin), now, make)
             .await
             .map_err(|e| PluginError::new(format!("cannot create the rollback deploy: {e}")))?;
         Ok(format!("rollback deploy {id}"))

@@ -234,12 +234,15 @@ async fn run(
         deploys.push(deploy);
         id += 1;
     }
-    store.close().await;
-    test_store.close().await;
     let target = target.report();
     if let Some(violation) = target.violations.first() {
-        return Err(format!("invariant broken: {violation}"));
+        return Err(format!(
+            "invariant broken: {violation}\nevent log:\n{}",
+            event_log(&store).await
+        ));
     }
+    store.close().await;
+    test_store.close().await;
     if let Some((key, n)) = target.side_effects.iter().find(|(_, n)| **n > 1) {
         return Err(format!("effect {key} acted {n} times"));
     }
@@ -266,6 +269,25 @@ async fn fresh_store(backend: Backend, seed: u64, twin: &str) -> Result<TestStor
         Backend::Postgres => slipway_testkit::store::postgres(&format!("sim_{seed}_{twin}"))
             .await
             .ok_or_else(|| "PostgreSQL is not installed".to_owned()),
+    }
+}
+
+/// The whole event log, one line an event, for the message of a failing seed.
+async fn event_log(store: &Store) -> String {
+    match store.events(None, 0, 10_000).await {
+        Ok(events) => events
+            .iter()
+            .map(|e| {
+                format!(
+                    "{:>4} deploy {:?} {}",
+                    e.seq,
+                    e.deploy.map(|d| d.0),
+                    e.payload
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(error) => format!("(cannot read the event log: {error})"),
     }
 }
 
