@@ -16,10 +16,10 @@ use slipway_core::config::{
 };
 use slipway_core::decide::{decide, next_wake, start};
 use slipway_core::deploy::{
-    Action, Actor, DeployId, DeploySpec, Effect, Event, Input, Outcome, Phase, PoolSize,
+    Action, Actor, DeployId, DeployRequest, DeploySpec, Effect, Event, Input, Outcome, Phase,
     ReleaseRef, Role, Verdict, WaitingFor,
 };
-use slipway_core::plan::{Purpose, ReleaseKind, derive_plan};
+use slipway_core::plan::ReleaseKind;
 use slipway_core::time::{Span, Time};
 
 const T0: Time = Time::from_millis(1_800_000_000_000);
@@ -94,30 +94,16 @@ fn spec(id: i64) -> DeploySpec {
         artifact: format!("sha256:{n:064x}"),
         config: format!("config-{n}"),
     };
-    DeploySpec {
-        id: DeployId(id),
-        service: service.name.clone(),
-        environment: environment.name.clone(),
-        purpose: Purpose::Release,
+    let request = DeployRequest {
+        service: &service,
+        environment: &environment,
         kind: ReleaseKind::Full,
         release: release(113),
         previous: Some(release(112)),
-        pools: service
-            .pools
-            .iter()
-            .map(|(name, pool)| {
-                let size = PoolSize {
-                    count: pool.count,
-                    traffic: pool.traffic,
-                };
-                (name.clone(), size)
-            })
-            .collect(),
         requested_by: "alice".to_owned(),
-        requested_at: T0,
         reason: None,
-        plan: derive_plan(&service, &environment, ReleaseKind::Full, Purpose::Release),
-    }
+    };
+    DeploySpec::new(DeployId(id), request, T0)
 }
 
 fn actor(name: &str, role: Role) -> Actor {

@@ -9,10 +9,10 @@ use slipway_core::config::{
 };
 use slipway_core::decide::{decide, next_wake, start};
 use slipway_core::deploy::{
-    Action, Actor, Decision, Deploy, DeployId, DeployResult, DeploySpec, Effect, Event, Input,
-    Notice, Outcome, Phase, PoolSize, Rejection, ReleaseRef, Role, Verdict, WaitingFor,
+    Action, Actor, Decision, Deploy, DeployId, DeployRequest, DeployResult, DeploySpec, Effect,
+    Event, Input, Notice, Outcome, Phase, Rejection, ReleaseRef, Role, Verdict, WaitingFor,
 };
-use slipway_core::plan::{Purpose, ReleaseKind, derive_plan};
+use slipway_core::plan::ReleaseKind;
 use slipway_core::time::{Span, Time};
 
 /// When every scripted deploy starts: a fixed instant, so snapshots are stable.
@@ -104,30 +104,16 @@ pub(crate) fn release(number: u32) -> ReleaseRef {
 /// Deploy 7: alice deploys `RC 113` of `service()` to `environment`, where `RC 112` runs.
 pub(crate) fn spec(environment: &EnvironmentConfig) -> DeploySpec {
     let service = service();
-    DeploySpec {
-        id: DeployId(7),
-        service: service.name.clone(),
-        environment: environment.name.clone(),
-        purpose: Purpose::Release,
+    let request = DeployRequest {
+        service: &service,
+        environment,
         kind: ReleaseKind::Full,
         release: release(113),
         previous: Some(release(112)),
-        pools: service
-            .pools
-            .iter()
-            .map(|(name, pool)| {
-                let size = PoolSize {
-                    count: pool.count,
-                    traffic: pool.traffic,
-                };
-                (name.clone(), size)
-            })
-            .collect(),
         requested_by: "alice".to_owned(),
-        requested_at: T0,
         reason: None,
-        plan: derive_plan(&service, environment, ReleaseKind::Full, Purpose::Release),
-    }
+    };
+    DeploySpec::new(DeployId(7), request, T0)
 }
 
 pub(crate) fn actor(name: &str, role: Role) -> Actor {

@@ -9,10 +9,10 @@ use slipway_core::config::{
 };
 use slipway_core::decide::{decide, next_wake, start};
 use slipway_core::deploy::{
-    Action, Actor, Decision, DeployId, DeploySpec, Effect, Input, Outcome, Phase, PoolSize,
+    Action, Actor, Decision, DeployId, DeployRequest, DeploySpec, Effect, Input, Outcome, Phase,
     ReleaseRef, Role, Verdict, WaitingFor,
 };
-use slipway_core::plan::{Purpose, ReleaseKind, derive_plan};
+use slipway_core::plan::ReleaseKind;
 use slipway_core::time::{Span, Time};
 use slipway_store::{Consumed, Fence, Store, StoredDeploy, StoredEvent};
 use slipway_testkit::store::TestStore;
@@ -89,30 +89,16 @@ pub(crate) fn release(number: u32) -> ReleaseRef {
 pub(crate) fn spec(id: DeployId, service_name: &str, environment_name: &str) -> DeploySpec {
     let service = service(service_name);
     let environment = environment(environment_name);
-    DeploySpec {
-        id,
-        service: service.name.clone(),
-        environment: environment.name.clone(),
-        purpose: Purpose::Release,
+    let request = DeployRequest {
+        service: &service,
+        environment: &environment,
         kind: ReleaseKind::Full,
         release: release(113),
         previous: Some(release(112)),
-        pools: service
-            .pools
-            .iter()
-            .map(|(name, pool)| {
-                let size = PoolSize {
-                    count: pool.count,
-                    traffic: pool.traffic,
-                };
-                (name.clone(), size)
-            })
-            .collect(),
         requested_by: "alice".to_owned(),
-        requested_at: T0,
         reason: None,
-        plan: derive_plan(&service, &environment, ReleaseKind::Full, Purpose::Release),
-    }
+    };
+    DeploySpec::new(id, request, T0)
 }
 
 /// Creates a deploy of `service` to `environment` at `now` and returns its id and the decision
