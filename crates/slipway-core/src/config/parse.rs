@@ -510,6 +510,38 @@ impl Checker<'_> {
         server
     }
 
+    /// The tables of an item that must be an array of tables: `[[x]]` sections or a list of
+    /// inline tables. Elements that are not tables are reported with `element_error(found)`.
+    /// `None` when the item is not an array at all, for the caller to report with its own hint.
+    fn tables_in<'i>(
+        &mut self,
+        item: &'i Item,
+        element_error: impl Fn(&str) -> String,
+    ) -> Option<Vec<(&'i dyn TableLike, Option<usize>)>> {
+        let mut tables: Vec<(&dyn TableLike, Option<usize>)> = Vec::new();
+        match item {
+            Item::ArrayOfTables(array) => {
+                for table in array {
+                    tables.push((table, table.span().map(|span| span.start)));
+                }
+            }
+            Item::Value(Value::Array(array)) => {
+                for value in array {
+                    match value {
+                        Value::InlineTable(table) => tables.push((table, value_at(value))),
+                        other => {
+                            let found = type_name(&Item::Value(other.clone()));
+                            let message = element_error(found);
+                            self.report(value_at(other), ConfigErrorKind::WrongType, message, None);
+                        }
+                    }
+                }
+            }
+            _ => return None,
+        }
+        Some(tables)
+    }
+
     fn services(&mut self, root: &Table<'_>) -> Vec<ServiceConfig> {
         let Some(field) = root.field("service") else {
             let message = "no [[service]] defined".to_owned();
@@ -523,28 +555,13 @@ impl Checker<'_> {
             );
             return Vec::new();
         };
-        let mut tables: Vec<(&dyn TableLike, Option<usize>)> = Vec::new();
-        match field.item {
-            Item::ArrayOfTables(array) => {
-                for table in array {
-                    tables.push((table, table.span().map(|span| span.start)));
-                }
-            }
-            Item::Value(Value::Array(array)) => {
-                for value in array {
-                    match value {
-                        Value::InlineTable(table) => tables.push((table, value_at(value))),
-                        other => {
-                            let message = format!(
-                                "`service` at the top level: expected tables, found {} in it",
-                                type_name(&Item::Value(other.clone()))
-                            );
-                            self.report(value_at(other), ConfigErrorKind::WrongType, message, None);
-                        }
-                    }
-                }
-            }
-            item => {
+        let tables = self.tables_in(field.item, |found| {
+            format!("`service` at the top level: expected tables, found {found} in it")
+        });
+        let tables = match tables {
+            Some(tables) => tables,
+            None => {
+                let item = field.item;
                 let hint = "write [[service]] (two brackets), once for each service";
                 self.wrong_type(
                     field,
@@ -553,11 +570,9 @@ impl Checker<'_> {
                     Some(hint.to_owned()),
                 );
                 // Still check what is inside, so one run reports every mistake.
-                if let Some(table) = as_table(item) {
-                    tables.push(table);
-                }
+                as_table(item).into_iter().collect()
             }
-        }
+        };
         let mut first_at: HashMap<String, usize> = HashMap::new();
         let mut services = Vec::new();
         for (index, (table, at)) in tables.into_iter().enumerate() {
@@ -1008,39 +1023,18 @@ impl Checker<'_> {
         let Some(field) = env.field("checks") else {
             return Vec::new();
         };
-        let mut tables: Vec<(&dyn TableLike, Option<usize>)> = Vec::new();
-        match field.item {
-            Item::ArrayOfTables(array) => {
-                for table in array {
-                    tables.push((table, table.span().map(|span| span.start)));
-                }
-            }
-            Item::Value(Value::Array(array)) => {
-                for value in array {
-                    match value {
-                        Value::InlineTable(table) => tables.push((table, value_at(value))),
-                        other => {
-                            let message = format!(
-                                "`checks` in {}: expected tables like {{ metric = \"error_rate\", \
-                                 max = \"1%\" }}, found {} in it",
-                                env.place,
-                                type_name(&Item::Value(other.clone()))
-                            );
-                            self.report(value_at(other), ConfigErrorKind::WrongType, message, None);
-                        }
-                    }
-                }
-            }
-            _ => {
-                let hint = "write checks = [{ metric = \"error_rate\", max = \"1%\" }]";
-                self.wrong_type(
-                    field,
-                    &env.place,
-                    "an array of tables",
-                    Some(hint.to_owned()),
-                );
-            }
-        }
+        let place = &env.place;
+        let tables = self.tables_in(field.item, |found| {
+            format!(
+                "`checks` in {place}: expected tables like {{ metric = \"error_rate\", \
+                 max = \"1%\" }}, found {found} in it"
+            )
+        });
+        let tables = tables.unwrap_or_else(|| {
+            let hint = "write checks = [{ metric = \"error_rate\", max = \"1%\" }]";
+            self.wrong_type(field, place, "an array of tables", Some(hint.to_owned()));
+            Vec::new()
+        });
         let mut checks = Vec::new();
         for (index, (table, at)) in tables.into_iter().enumerate() {
             let metric_name = table.get("metric").and_then(Item::as_str);
