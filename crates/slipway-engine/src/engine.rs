@@ -94,6 +94,9 @@ pub struct Engine {
     fence: Option<Fence>,
     renewed_at: Time,
     crash_hook: Option<CrashHook>,
+    /// The earliest wake-up of the deploys the last pass ticked, so `run` knows how long it may
+    /// sleep without reading every deploy again.
+    next_wake: Option<Time>,
 }
 
 impl Engine {
@@ -111,6 +114,7 @@ impl Engine {
             fence: None,
             renewed_at: Time::default(),
             crash_hook: None,
+            next_wake: None,
         }
     }
 
@@ -160,6 +164,8 @@ impl Engine {
 
     /// One reconcile pass. Returns whether anything was done.
     pub async fn run_once(&mut self) -> Result<bool, EngineError> {
+        // Only a pass that ticks every deploy knows the next wake-up; a standby polls.
+        self.next_wake = None;
         let now = self.clock.now();
         if !self.hold_lease(now).await? {
             return Ok(false);
@@ -216,10 +222,15 @@ impl Engine {
             self.record(&effect.key, outcome).await?;
             self.crash_at(CrashPoint::AfterRecord(&effect.key))?;
         }
+        let mut earliest: Option<Time> = None;
         for stored in self.store.unfinished_deploys().await? {
             let now = self.clock.now();
             let decision =
                 decide(&stored.deploy, &Input::Tick, now).expect("a tick is never refused");
+            earliest = earliest
+                .into_iter()
+                .chain(next_wake(&decision.deploy))
+                .min();
             if !decision.is_noop(&stored.deploy) {
                 worked = true;
                 self.store
@@ -233,6 +244,7 @@ impl Engine {
                     .await?;
             }
         }
+        self.next_wake = earliest;
         Ok(worked)
     }
 
@@ -514,12 +526,6 @@ impl Engine {
         Ok(format!("rollback deploy {id}"))
     }
 
-    /// The earliest time any unfinished deploy has something to do.
-    pub async fn next_wake(&self) -> Result<Option<Time>, EngineError> {
-        let deploys = self.store.unfinished_deploys().await?;
-        Ok(deploys.iter().filter_map(|d| next_wake(&d.deploy)).min())
-    }
-
     /// Runs passes until `shutdown` completes. A pass in progress finishes first (every effect
     /// it started is recorded), so stopping never leaves anything half-written.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), EngineError> {
@@ -538,7 +544,7 @@ impl Engine {
             } else {
                 self.config.poll_interval
             };
-            if let Ok(Some(at)) = self.next_wake().await {
+            if let Some(at) = self.next_wake {
                 let until = Duration::from_millis(at.since(self.clock.now()).as_millis());
                 pause = pause.min(until);
             }
