@@ -2,7 +2,7 @@
 
 use slipway_core::deploy::DeployId;
 
-/// Everything that can go wrong talking to the database.
+/// Everything that can go wrong talking to the database, and the requests it refuses.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be opened or reached. The URL has its password removed.
@@ -36,6 +36,28 @@ pub enum StoreError {
     /// Stored data could not be decoded: a bug, manual edits, or a newer schema.
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// Creating something whose name is taken (a second user called `alice`). Nothing was
+    /// written.
+    #[error("{what} `{name}` already exists")]
+    AlreadyExists { what: &'static str, name: String },
+    /// Something the request names does not exist (an unknown user, an artifact never pushed).
+    /// `name` says which, as a person would write it (`idp 1.4.0` for an artifact).
+    #[error("{what} `{name}` does not exist")]
+    NotFound { what: &'static str, name: String },
+    /// The version of the service was already pushed with other content. Versions are
+    /// immutable: what was deployed as `1.4.0` stays `1.4.0`. `digest` is the stored one.
+    #[error(
+        "version `{version}` of `{service}` is already stored with another artifact ({digest})"
+    )]
+    VersionTaken {
+        service: String,
+        version: String,
+        digest: String,
+    },
+    /// The request cannot be carried out as asked (a patch release with nothing to patch).
+    /// `hint` tells the person what to do instead; it is not part of the message.
+    #[error("{message}")]
+    Invalid { message: String, hint: String },
 }
 
 impl From<serde_json::Error> for StoreError {

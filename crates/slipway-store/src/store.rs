@@ -34,9 +34,9 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     /// For SQLite a single connection, so writers never contend for the file lock.
-    write: AnyPool,
+    pub(crate) write: AnyPool,
     /// Readers; on SQLite (WAL) they run beside the writer.
-    read: AnyPool,
+    pub(crate) read: AnyPool,
     backend: Backend,
     /// The SQLite file, read directly (without sqlx) where speed matters: audit verification.
     sqlite_path: Option<PathBuf>,
@@ -238,7 +238,7 @@ impl Store {
     }
 
     /// `FOR UPDATE`/`FOR SHARE` where the backend has row locks (SQLite has one writer).
-    fn lock(&self, clause: &'static str) -> &'static str {
+    pub(crate) fn lock(&self, clause: &'static str) -> &'static str {
         match self.backend {
             Backend::Sqlite => "",
             Backend::Postgres => clause,
@@ -273,7 +273,7 @@ impl Store {
     }
 
     /// Appends events to the chain inside `tx`.
-    async fn append(
+    pub(crate) async fn append(
         &self,
         tx: &mut Transaction<'static, Any>,
         events: &[NewEvent],
@@ -406,7 +406,8 @@ impl Store {
         let deploy = &decision.deploy;
         sqlx::query(
             "INSERT INTO deploys (id, service, environment, origin, state, revision, finished_at, \
-             wake_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $8)",
+             result, wake_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $9)",
         )
         .bind(id.0)
         .bind(&deploy.spec.service)
@@ -414,6 +415,7 @@ impl Store {
         .bind(origin)
         .bind(json(deploy))
         .bind(deploy.progress.ending.as_ref().map(|e| e.at.as_millis()))
+        .bind(deploy.progress.ending.as_ref().map(|e| e.result.name()))
         .bind(next_wake(deploy).map(Time::as_millis))
         .bind(now.as_millis())
         .execute(&mut *tx)
@@ -447,12 +449,13 @@ impl Store {
         };
         if changed {
             let result = sqlx::query(
-                "UPDATE deploys SET state = $1, revision = $2, finished_at = $3, wake_at = $4, \
-                 updated_at = $5 WHERE id = $6 AND revision = $7",
+                "UPDATE deploys SET state = $1, revision = $2, finished_at = $3, result = $4, \
+                 wake_at = $5, updated_at = $6 WHERE id = $7 AND revision = $8",
             )
             .bind(json(deploy))
             .bind(revision)
             .bind(deploy.progress.ending.as_ref().map(|e| e.at.as_millis()))
+            .bind(deploy.progress.ending.as_ref().map(|e| e.result.name()))
             .bind(next_wake(deploy).map(Time::as_millis))
             .bind(now.as_millis())
             .bind(id.0)
@@ -493,7 +496,7 @@ impl Store {
         })
     }
 
-    fn decode_deploy(row: &sqlx::any::AnyRow) -> Result<StoredDeploy, StoreError> {
+    pub(crate) fn decode_deploy(row: &sqlx::any::AnyRow) -> Result<StoredDeploy, StoreError> {
         let state: String = row.try_get("state")?;
         Ok(StoredDeploy {
             deploy: serde_json::from_str(&state)?,

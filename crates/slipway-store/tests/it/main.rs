@@ -2,6 +2,7 @@
 //! body against a fresh SQLite store and a fresh PostgreSQL database (see
 //! `slipway_testkit::store`); under `CI=true` a missing PostgreSQL fails instead of skipping.
 
+mod catalog;
 mod chain;
 mod decisions;
 mod leases;
