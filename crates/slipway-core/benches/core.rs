@@ -87,6 +87,7 @@ fn spec(id: i64) -> DeploySpec {
             post_verify: Some(minutes(60)),
             ..Policy::default()
         },
+        command: None,
     };
     let release = |n: u32| ReleaseRef {
         label: format!("RC {n}"),

@@ -1,6 +1,8 @@
 //! The validated configuration model: what `slipway.toml` means once parsing has succeeded.
 //!
-//! Every type here is plain data. Parsing and validation live in `parse.rs`; nothing here can fail.
+//! Every type here is plain data. Parsing and validation live in `parse.rs`; nothing here can fail
+//! except [`CommandTemplate::parse`], which splits a command template into text and placeholders
+//! so that the parser and the command target read templates the same way.
 
 use std::collections::BTreeMap;
 
@@ -122,6 +124,334 @@ pub struct EnvironmentConfig {
     /// Regions deployed one wave each, in order; empty means one unnamed region.
     pub regions: Vec<String>,
     pub policy: Policy,
+    /// `[environment.NAME.command]`: the scripts of a `command` target. Present exactly when
+    /// `target = "command"`.
+    pub command: Option<CommandTargetConfig>,
+}
+
+/// `[environment.NAME.command]`: one shell command per target operation, for fleets driven by a
+/// team's own scripts (`./bin/asg-recycle prod idp`). `docs/targets.md` is the scripts' contract.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandTargetConfig {
+    /// Ensures the release's instances run healthy.
+    pub launch: CommandTemplate,
+    /// Routes traffic; without it a traffic change does nothing (the scripts route traffic
+    /// themselves, e.g. behind a load balancer that sends requests to every healthy instance).
+    pub traffic: Option<CommandTemplate>,
+    /// Drains and stops a release's instances.
+    pub stop: CommandTemplate,
+    /// Runs a one-off task (`migrate`); without it a deploy with a migration fails at that step.
+    pub task: Option<CommandTemplate>,
+    /// Prints what runs as JSON.
+    pub observe: CommandTemplate,
+    /// Longest any one command may run before its process group is killed (default 10m).
+    pub timeout: Span,
+    /// The shell that runs each command as `SHELL -c COMMAND` (default `/bin/sh`).
+    pub shell: String,
+    /// Directory the commands run in, as written; the caller resolves a relative one.
+    pub workdir: Option<String>,
+}
+
+impl CommandTargetConfig {
+    /// The default of `timeout`.
+    pub const DEFAULT_TIMEOUT: Span = Span::from_secs(10 * 60);
+    /// The default of `shell`.
+    pub const DEFAULT_SHELL: &'static str = "/bin/sh";
+
+    /// The template configured for `operation`, if any.
+    pub fn template(&self, operation: CommandOperation) -> Option<&CommandTemplate> {
+        match operation {
+            CommandOperation::Launch => Some(&self.launch),
+            CommandOperation::Traffic => self.traffic.as_ref(),
+            CommandOperation::Stop => Some(&self.stop),
+            CommandOperation::Task => self.task.as_ref(),
+            CommandOperation::Observe => Some(&self.observe),
+        }
+    }
+}
+
+/// The operations a command target runs a command for; each is a key of the command table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandOperation {
+    Launch,
+    Traffic,
+    Stop,
+    Task,
+    Observe,
+}
+
+impl CommandOperation {
+    pub const ALL: [CommandOperation; 5] = [
+        Self::Launch,
+        Self::Traffic,
+        Self::Stop,
+        Self::Task,
+        Self::Observe,
+    ];
+
+    /// Its key in the command table, also `SLIPWAY_OPERATION` and the name used in messages.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Launch => "launch",
+            Self::Traffic => "traffic",
+            Self::Stop => "stop",
+            Self::Task => "task",
+            Self::Observe => "observe",
+        }
+    }
+
+    /// Whether a command table must configure it.
+    pub fn is_required(self) -> bool {
+        matches!(self, Self::Launch | Self::Stop | Self::Observe)
+    }
+
+    /// The placeholders its template may use: the facts slipway has for that operation.
+    pub fn placeholders(self) -> &'static [Placeholder] {
+        use Placeholder::*;
+        match self {
+            Self::Launch => &[
+                Service,
+                Environment,
+                Region,
+                Label,
+                Version,
+                Digest,
+                Artifact,
+                Config,
+                Count,
+                Pools,
+                Key,
+            ],
+            Self::Traffic => &[Service, Environment, Region, Weights, Key],
+            Self::Stop => &[
+                Service,
+                Environment,
+                Region,
+                Label,
+                Version,
+                Digest,
+                Artifact,
+                Config,
+                Key,
+            ],
+            Self::Task => &[
+                Service,
+                Environment,
+                Region,
+                Label,
+                Version,
+                Digest,
+                Artifact,
+                Config,
+                Task,
+                Key,
+            ],
+            Self::Observe => &[Service, Environment, Region],
+        }
+    }
+}
+
+/// A `{name}` in a command template, replaced by a shell-quoted value when the command runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placeholder {
+    /// The service's name.
+    Service,
+    /// The environment's name.
+    Environment,
+    /// The region, empty when the environment names none.
+    Region,
+    /// The release's label, `RC 112`; fleets are named by it.
+    Label,
+    /// The artifact's version string.
+    Version,
+    /// The artifact's digest, `sha256:…`.
+    Digest,
+    /// Path of the artifact in slipway's artifact cache.
+    Artifact,
+    /// Hash of the release's config version.
+    Config,
+    /// Total number of instances wanted, over all pools.
+    Count,
+    /// Instances wanted per pool: `web=2,worker=1`.
+    Pools,
+    /// Traffic weights per release label: `RC 1=1,RC 2=1`.
+    Weights,
+    /// The task's name (`migrate`).
+    Task,
+    /// The effect's idempotency key.
+    Key,
+}
+
+impl Placeholder {
+    pub const ALL: [Placeholder; 13] = [
+        Self::Service,
+        Self::Environment,
+        Self::Region,
+        Self::Label,
+        Self::Version,
+        Self::Digest,
+        Self::Artifact,
+        Self::Config,
+        Self::Count,
+        Self::Pools,
+        Self::Weights,
+        Self::Task,
+        Self::Key,
+    ];
+
+    /// The name written between braces.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Service => "service",
+            Self::Environment => "environment",
+            Self::Region => "region",
+            Self::Label => "label",
+            Self::Version => "version",
+            Self::Digest => "digest",
+            Self::Artifact => "artifact",
+            Self::Config => "config",
+            Self::Count => "count",
+            Self::Pools => "pools",
+            Self::Weights => "weights",
+            Self::Task => "task",
+            Self::Key => "key",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Placeholder> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// A shell command with placeholders, as written in `[environment.NAME.command]`.
+///
+/// `{name}` (letters, digits and `_`) is a placeholder; `{{` and `}}` are literal braces; the
+/// shell's own `${NAME}` is left alone, as is any other brace. Its parts are private so that a
+/// template always names known placeholders only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CommandTemplate {
+    text: String,
+    parts: Vec<TemplatePart>,
+}
+
+/// A piece of a [`CommandTemplate`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TemplatePart {
+    /// Shell text, passed through as it is (with `{{`/`}}` already made single braces).
+    Text(String),
+    Placeholder(Placeholder),
+}
+
+/// The placeholders a template names that do not exist, in the order written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownPlaceholders {
+    pub names: Vec<String>,
+}
+
+impl std::fmt::Display for UnknownPlaceholders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.names.iter().map(|n| format!("`{{{n}}}`")).collect();
+        write!(f, "unknown placeholder {}", names.join(", "))
+    }
+}
+
+impl std::error::Error for UnknownPlaceholders {}
+
+impl CommandTemplate {
+    /// Splits `text` into shell text and placeholders; every unknown `{name}` is an error.
+    pub fn parse(text: &str) -> Result<CommandTemplate, UnknownPlaceholders> {
+        let mut parts = Vec::new();
+        let mut unknown = Vec::new();
+        let mut literal = String::new();
+        let mut rest = text;
+        while let Some(c) = rest.chars().next() {
+            if let Some(after) = rest.strip_prefix("{{") {
+                literal.push('{');
+                rest = after;
+            } else if let Some(after) = rest.strip_prefix("}}") {
+                literal.push('}');
+                rest = after;
+            } else if let Some(after) = rest.strip_prefix("${") {
+                // The shell's parameter expansion, kept whole so its name is not a placeholder.
+                let end = after.find('}').map_or(after.len(), |i| i + 1);
+                literal.push_str("${");
+                literal.push_str(&after[..end]);
+                rest = &after[end..];
+            } else if let Some(name) = placeholder_name(rest) {
+                match Placeholder::from_name(name) {
+                    Some(placeholder) => {
+                        if !literal.is_empty() {
+                            parts.push(TemplatePart::Text(std::mem::take(&mut literal)));
+                        }
+                        parts.push(TemplatePart::Placeholder(placeholder));
+                    }
+                    None => unknown.push(name.to_owned()),
+                }
+                rest = &rest[name.len() + 2..];
+            } else {
+                literal.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        if !literal.is_empty() {
+            parts.push(TemplatePart::Text(literal));
+        }
+        if unknown.is_empty() {
+            Ok(CommandTemplate {
+                text: text.to_owned(),
+                parts,
+            })
+        } else {
+            Err(UnknownPlaceholders { names: unknown })
+        }
+    }
+
+    /// The template as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn parts(&self) -> &[TemplatePart] {
+        &self.parts
+    }
+
+    /// The placeholders it uses, in the order written (repeats included).
+    pub fn placeholders(&self) -> impl Iterator<Item = Placeholder> + '_ {
+        self.parts.iter().filter_map(|part| match part {
+            TemplatePart::Placeholder(placeholder) => Some(*placeholder),
+            TemplatePart::Text(_) => None,
+        })
+    }
+}
+
+/// The name of the `{name}` that `text` starts with, if it starts with one.
+fn placeholder_name(text: &str) -> Option<&str> {
+    let inner = text.strip_prefix('{')?;
+    let end = inner.find('}')?;
+    let name = &inner[..end];
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    valid.then_some(name)
+}
+
+impl TryFrom<String> for CommandTemplate {
+    type Error = UnknownPlaceholders;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        CommandTemplate::parse(&text)
+    }
+}
+
+impl From<CommandTemplate> for String {
+    fn from(template: CommandTemplate) -> String {
+        template.text
+    }
 }
 
 /// The release policy of one environment. Defaults are the unprotected ones; a protected

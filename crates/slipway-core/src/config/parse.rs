@@ -12,8 +12,9 @@ use crate::time::Span;
 
 use super::error::{ConfigError, ConfigErrorKind, ConfigErrors};
 use super::model::{
-    ApprovalPolicy, CanaryPolicy, Check, Config, EnvironmentConfig, HealthCheck, KNOWN_TARGETS,
-    Policy, Pool, ServerConfig, ServiceConfig, Threshold,
+    ApprovalPolicy, CanaryPolicy, Check, CommandOperation, CommandTargetConfig, CommandTemplate,
+    Config, EnvironmentConfig, HealthCheck, KNOWN_TARGETS, Placeholder, Policy, Pool, ServerConfig,
+    ServiceConfig, Threshold,
 };
 use super::suggest;
 use super::values::{self, DURATION_HINT, Problem};
@@ -84,6 +85,10 @@ const ENVIRONMENT_KEYS: &[&str] = &[
     "inconclusive_limit",
     "analysis_interval",
     "launch_timeout",
+    "command",
+];
+const COMMAND_KEYS: &[&str] = &[
+    "launch", "traffic", "stop", "task", "observe", "timeout", "shell", "workdir",
 ];
 const APPROVAL_KEYS: &[&str] = &["required", "expires"];
 const CANARY_KEYS: &[&str] = &["share", "header", "instances", "duration"];
@@ -797,9 +802,13 @@ impl Checker<'_> {
         self.unknown_keys(table, ENVIRONMENT_KEYS);
 
         let mut target = "local".to_owned();
+        // Whether `target` is what the file says (or the default), so a mistake in it does not
+        // also make the command table look misplaced.
+        let mut target_known = table.field("target").is_none();
         if let Some((text, field)) = self.string(table, "target") {
             if KNOWN_TARGETS.contains(&text) {
                 target = text.to_owned();
+                target_known = true;
             } else {
                 let hint = match suggest::closest(text, KNOWN_TARGETS.iter().copied()) {
                     Some(near) => format!("did you mean `{near}`?"),
@@ -875,12 +884,186 @@ impl Checker<'_> {
             policy.launch_timeout = timeout;
         }
 
+        let command = self.command_target(name, table, &target, target_known);
+
         EnvironmentConfig {
             name: name.to_owned(),
             target,
             regions,
             policy,
+            command,
         }
+    }
+
+    /// `[environment.NAME.command]`: required by a `command` target, refused by any other.
+    fn command_target(
+        &mut self,
+        name: &str,
+        env: &Table<'_>,
+        target: &str,
+        target_known: bool,
+    ) -> Option<CommandTargetConfig> {
+        let example = format!(
+            "add a [environment.{name}.command] table, e.g.\n    \
+             [environment.{name}.command]\n    \
+             launch = \"./bin/launch {{environment}} {{service}} {{version}} {{count}}\"\n    \
+             stop = \"./bin/stop {{environment}} {{service}} {{label}}\"\n    \
+             observe = \"./bin/observe {{environment}} {{service}}\"\n  \
+             (docs/targets.md describes every key)"
+        );
+        let Some(field) = env.field("command") else {
+            if target == "command" {
+                let message = format!(
+                    "{} has target = \"command\" but no [environment.{name}.command] table",
+                    env.place
+                );
+                self.report(env.at, ConfigErrorKind::MissingKey, message, Some(example));
+            }
+            return None;
+        };
+        if target != "command" && target_known {
+            let default = if env.field("target").is_none() {
+                " (the default)"
+            } else {
+                ""
+            };
+            let problem = Problem {
+                message: format!(
+                    "only a `command` target runs commands, and this environment's target is \
+                     `{target}`{default}"
+                ),
+                hint: Some(format!(
+                    "write target = \"command\" in [environment.{name}] to run these commands, \
+                     or remove the command table"
+                )),
+            };
+            self.invalid(field.key_at, "command", &env.place, problem);
+        }
+        let hint = "write a table: [environment.NAME.command] with launch, stop and observe";
+        let table = self.table(env, "command", "a table", Some(hint.to_owned()))?;
+        self.unknown_keys(&table, COMMAND_KEYS);
+
+        let mut templates: Vec<Option<CommandTemplate>> = Vec::new();
+        let mut missing = Vec::new();
+        for operation in CommandOperation::ALL {
+            let key = operation.key();
+            if operation.is_required() && table.field(key).is_none() {
+                missing.push(key);
+            }
+            templates.push(self.command_template(&table, operation));
+        }
+        if !missing.is_empty() {
+            let keys: Vec<String> = missing.iter().map(|key| format!("`{key}`")).collect();
+            let message = format!("missing {} in {}", keys.join(" and "), table.place);
+            let hint = format!(
+                "launch, stop and observe are required; e.g. {}",
+                missing
+                    .iter()
+                    .map(|key| example_command(key))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            self.report(table.at, ConfigErrorKind::MissingKey, message, Some(hint));
+        }
+        let timeout = self
+            .positive_duration(&table, "timeout")
+            .unwrap_or(CommandTargetConfig::DEFAULT_TIMEOUT);
+        let shell = self
+            .text(&table, "shell")
+            .unwrap_or_else(|| CommandTargetConfig::DEFAULT_SHELL.to_owned());
+        let workdir = self.text(&table, "workdir");
+
+        let mut templates = templates.into_iter();
+        let mut next = || templates.next().flatten();
+        let (launch, traffic, stop, task, observe) = (next(), next(), next(), next(), next());
+        Some(CommandTargetConfig {
+            launch: launch?,
+            traffic,
+            stop: stop?,
+            task,
+            observe: observe?,
+            timeout,
+            shell,
+            workdir,
+        })
+    }
+
+    /// One command template: not empty, naming only placeholders its operation has.
+    fn command_template(
+        &mut self,
+        table: &Table<'_>,
+        operation: CommandOperation,
+    ) -> Option<CommandTemplate> {
+        let key = operation.key();
+        let text = self.text(table, key)?;
+        let field = table.field(key)?;
+        let available = operation.placeholders();
+        let known_list = || {
+            available
+                .iter()
+                .map(|p| format!("{{{}}}", p.name()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let template = match CommandTemplate::parse(&text) {
+            Ok(template) => template,
+            Err(unknown) => {
+                for name in &unknown.names {
+                    let near = suggest::closest(name, available.iter().map(|p| p.name()));
+                    let hint = match near {
+                        Some(near) => format!(
+                            "did you mean `{{{near}}}`? `{key}` knows {}; write {{{{ and }}}} for \
+                             literal braces",
+                            known_list()
+                        ),
+                        None => format!(
+                            "`{key}` knows {}; write {{{{ and }}}} for literal braces",
+                            known_list()
+                        ),
+                    };
+                    let problem = Problem {
+                        message: format!("unknown placeholder `{{{name}}}`"),
+                        hint: Some(hint),
+                    };
+                    let at = self.placeholder_at(field, name);
+                    self.invalid(at, key, &table.place, problem);
+                }
+                return None;
+            }
+        };
+        let mut valid = true;
+        let mut reported: Vec<Placeholder> = Vec::new();
+        for placeholder in template.placeholders() {
+            if available.contains(&placeholder) || reported.contains(&placeholder) {
+                continue;
+            }
+            reported.push(placeholder);
+            valid = false;
+            let problem = Problem {
+                message: format!(
+                    "placeholder `{{{}}}` has no value in `{key}`",
+                    placeholder.name()
+                ),
+                hint: Some(format!("`{key}` knows {}", known_list())),
+            };
+            let at = self.placeholder_at(field, placeholder.name());
+            self.invalid(at, key, &table.place, problem);
+        }
+        valid.then_some(template)
+    }
+
+    /// Where `{name}` is written inside a string value, falling back to the value's start.
+    /// Placeholders are plain ASCII, so they read the same in the source as in the value.
+    fn placeholder_at(&self, field: Field<'_>, name: &str) -> Option<usize> {
+        let span = field.item.span()?;
+        let source = self.text.get(span.clone())?;
+        let written = format!("{{{name}}}");
+        let at = source
+            .match_indices(&written)
+            .map(|(index, _)| index)
+            .find(|&index| !source[..index].ends_with('{'))
+            .map(|index| span.start + index);
+        at.or(field.at)
     }
 
     /// `approvals = { … }` or `approvals = false`. `Some(new value)` when the key is present
@@ -1134,6 +1317,18 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+}
+
+/// An example line for a command key, for hints.
+fn example_command(key: &str) -> String {
+    match key {
+        "launch" => {
+            "launch = \"./bin/launch {environment} {service} {version} {count}\"".to_owned()
+        }
+        "stop" => "stop = \"./bin/stop {environment} {service} {label}\"".to_owned(),
+        "observe" => "observe = \"./bin/observe {environment} {service}\"".to_owned(),
+        other => format!("{other} = \"./bin/{other}\""),
     }
 }
 

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use slipway_core::config::{
-    ApprovalPolicy, ConfigErrorKind, ConfigErrors, FreezeKind, Policy, Pool, Threshold,
-    parse_config,
+    ApprovalPolicy, CommandOperation, CommandTemplate, ConfigErrorKind, ConfigErrors, FreezeKind,
+    Placeholder, Policy, Pool, TemplatePart, Threshold, parse_config,
 };
 use slipway_core::time::Span;
 
@@ -90,6 +90,23 @@ fn example_file_parses_with_every_field() {
 
     let staging = config.environment("staging").unwrap();
     assert_eq!(staging.target, "command");
+    let command = staging.command.as_ref().unwrap();
+    assert!(
+        command
+            .launch
+            .text()
+            .starts_with("./bin/asg-recycle {environment} {service}")
+    );
+    assert!(command.traffic.is_some() && command.task.is_some());
+    assert_eq!(command.timeout, Span::from_secs(10 * 60));
+    assert_eq!(command.shell, "/bin/sh");
+    assert_eq!(command.workdir.as_deref(), Some("deploy"));
+    assert!(
+        config
+            .environments
+            .iter()
+            .all(|env| (env.target == "command") == env.command.is_some())
+    );
     let canary = staging.policy.canary.as_ref().unwrap();
     assert_eq!(canary.header.as_deref(), Some("X-Tenant: internal"));
     assert_eq!(canary.share_bp, 0);
@@ -752,4 +769,232 @@ checks = [{ metric = "error_rate", max = "1%" }, { metric = "latency_p99" }]
 "#;
     let errors = errors(text);
     insta::assert_snapshot!(errors.to_string());
+}
+
+/// A `command` environment with the given command table body, in `[environment.prod.command]`.
+/// The table's header is line 7 and its first key line 8.
+fn with_commands(body: &str) -> String {
+    with_env(&format!(
+        "target = \"command\"\n[environment.prod.command]\n{body}"
+    ))
+}
+
+const REQUIRED_COMMANDS: &str = "launch = \"./bin/launch {service} {version}\"\n\
+                                 stop = \"./bin/stop {service} {label}\"\n\
+                                 observe = \"./bin/observe {service}\"";
+
+#[test]
+fn command_table_is_read_with_its_defaults() {
+    let config = parse_config("slipway.toml", &with_commands(REQUIRED_COMMANDS)).unwrap();
+    let command = config.environments[0].command.as_ref().unwrap();
+    assert_eq!(command.launch.text(), "./bin/launch {service} {version}");
+    assert_eq!(
+        command.launch.placeholders().collect::<Vec<_>>(),
+        [Placeholder::Service, Placeholder::Version]
+    );
+    assert_eq!(command.traffic, None);
+    assert_eq!(command.task, None);
+    assert_eq!(command.timeout, Span::from_secs(600));
+    assert_eq!(command.shell, "/bin/sh");
+    assert_eq!(command.workdir, None);
+    assert!(command.template(CommandOperation::Traffic).is_none());
+}
+
+#[test]
+fn command_table_may_be_inline_and_set_every_key() {
+    let body = "target = \"command\"\ncommand = { launch = \"l {key}\", stop = \"s\", \
+                observe = \"o\", traffic = \"t {weights}\", task = \"k {task}\", \
+                timeout = \"90s\", shell = \"/bin/bash\", workdir = \"ops\" }";
+    let config = parse_config("slipway.toml", &with_env(body)).unwrap();
+    let command = config.environments[0].command.as_ref().unwrap();
+    assert_eq!(command.traffic.as_ref().unwrap().text(), "t {weights}");
+    assert_eq!(command.task.as_ref().unwrap().text(), "k {task}");
+    assert_eq!(command.timeout, Span::from_secs(90));
+    assert_eq!(command.shell, "/bin/bash");
+    assert_eq!(command.workdir.as_deref(), Some("ops"));
+}
+
+#[test]
+fn command_target_without_a_command_table_is_refused_with_an_example() {
+    assert_cases(&[(
+        "no table",
+        with_env("target = \"command\""),
+        "error: slipway.toml:5:1: [environment.prod] has target = \"command\" but no [environment.prod.command] table\n  \
+         hint: add a [environment.prod.command] table, e.g.\n    \
+         [environment.prod.command]\n    \
+         launch = \"./bin/launch {environment} {service} {version} {count}\"\n    \
+         stop = \"./bin/stop {environment} {service} {label}\"\n    \
+         observe = \"./bin/observe {environment} {service}\"\n  \
+         (docs/targets.md describes every key)",
+    )]);
+}
+
+#[test]
+fn command_table_on_another_target_is_refused() {
+    assert_cases(&[
+        (
+            "explicit local target",
+            with_env(&format!(
+                "target = \"local\"\n[environment.prod.command]\n{REQUIRED_COMMANDS}"
+            )),
+            "error: slipway.toml:7:19: `command` in [environment.prod]: only a `command` target runs commands, and this environment's target is `local`\n  \
+             hint: write target = \"command\" in [environment.prod] to run these commands, or remove the command table",
+        ),
+        (
+            "default target",
+            with_env(&format!("[environment.prod.command]\n{REQUIRED_COMMANDS}")),
+            "error: slipway.toml:6:19: `command` in [environment.prod]: only a `command` target runs commands, and this environment's target is `local` (the default)\n  \
+             hint: write target = \"command\" in [environment.prod] to run these commands, or remove the command table",
+        ),
+        (
+            "mistyped target is reported once",
+            with_env(&format!(
+                "target = \"comand\"\n[environment.prod.command]\n{REQUIRED_COMMANDS}"
+            )),
+            "error: slipway.toml:6:10: `target` in [environment.prod]: unknown target `comand`\n  \
+             hint: did you mean `command`?",
+        ),
+    ]);
+}
+
+#[test]
+fn command_table_needs_launch_stop_and_observe() {
+    assert_cases(&[(
+        "only launch",
+        with_commands("launch = \"./bin/launch\""),
+        "error: slipway.toml:7:1: missing `stop` and `observe` in `command` of [environment.prod]\n  \
+         hint: launch, stop and observe are required; e.g. stop = \"./bin/stop {environment} {service} {label}\", \
+         observe = \"./bin/observe {environment} {service}\"",
+    )]);
+}
+
+#[test]
+fn unknown_key_in_the_command_table_suggests_the_nearest() {
+    assert_cases(&[
+        (
+            "typo",
+            with_commands(&format!("{REQUIRED_COMMANDS}\nobserv = \"x\"")),
+            "error: slipway.toml:11:1: unknown key `observ` in `command` of [environment.prod]\n  \
+             hint: did you mean `observe`?",
+        ),
+        (
+            "stranger",
+            with_commands(&format!("{REQUIRED_COMMANDS}\nenv = {{ A = \"1\" }}")),
+            "error: slipway.toml:11:1: unknown key `env` in `command` of [environment.prod]\n  \
+             hint: known keys here: launch, traffic, stop, task, observe, timeout, shell, workdir",
+        ),
+    ]);
+}
+
+#[test]
+fn unknown_placeholder_names_the_known_ones() {
+    let launch_knows = "{service} {environment} {region} {label} {version} {digest} {artifact} \
+                        {config} {count} {pools} {key}";
+    assert_cases(&[
+        (
+            "typo",
+            with_commands(
+                "launch = \"./bin/launch {service} {versoin}\"\nstop = \"s\"\nobserve = \"o\"",
+            ),
+            &format!(
+                "error: slipway.toml:8:34: `launch` in `command` of [environment.prod]: unknown placeholder `{{versoin}}`\n  \
+                 hint: did you mean `{{version}}`? `launch` knows {launch_knows}; write {{{{ and }}}} for literal braces"
+            ),
+        ),
+        (
+            "stranger",
+            with_commands("launch = \"./bin/launch {build_id}\"\nstop = \"s\"\nobserve = \"o\""),
+            &format!(
+                "error: slipway.toml:8:24: `launch` in `command` of [environment.prod]: unknown placeholder `{{build_id}}`\n  \
+                 hint: `launch` knows {launch_knows}; write {{{{ and }}}} for literal braces"
+            ),
+        ),
+        (
+            "known but without a value in that operation",
+            with_commands("launch = \"l\"\nstop = \"./bin/stop {count}\"\nobserve = \"o {key}\""),
+            "error: slipway.toml:9:20: `stop` in `command` of [environment.prod]: placeholder `{count}` has no value in `stop`\n  \
+             hint: `stop` knows {service} {environment} {region} {label} {version} {digest} {artifact} {config} {key}\n\
+             error: slipway.toml:10:14: `observe` in `command` of [environment.prod]: placeholder `{key}` has no value in `observe`\n  \
+             hint: `observe` knows {service} {environment} {region}",
+        ),
+    ]);
+}
+
+#[test]
+fn command_values_are_checked_like_any_other() {
+    assert_cases(&[
+        (
+            "empty command",
+            with_commands("launch = \"\"\nstop = \"s\"\nobserve = \"o\""),
+            "error: slipway.toml:8:10: `launch` in `command` of [environment.prod]: must not be empty",
+        ),
+        (
+            "zero timeout",
+            with_commands(&format!("{REQUIRED_COMMANDS}\ntimeout = \"0s\"")),
+            "error: slipway.toml:11:11: `timeout` in `command` of [environment.prod]: must be longer than 0s\n  \
+             hint: write a number and a unit (ms, s, m, h, d) without spaces, e.g. \"15m\" or \"1h30m\"",
+        ),
+        (
+            "command as a list",
+            with_commands(
+                "launch = [\"./bin/launch\", \"{version}\"]\nstop = \"s\"\nobserve = \"o\"",
+            ),
+            "error: slipway.toml:8:10: `launch` in `command` of [environment.prod]: expected a string, found array",
+        ),
+    ]);
+}
+
+#[test]
+fn templates_leave_shell_braces_alone() {
+    let template =
+        CommandTemplate::parse("echo ${HOME} {{literal}} $(awk '{print $1}' f) {}{version}")
+            .unwrap();
+    assert_eq!(
+        template.parts(),
+        [
+            TemplatePart::Text("echo ${HOME} {literal} $(awk '{print $1}' f) {}".to_owned()),
+            TemplatePart::Placeholder(Placeholder::Version),
+        ]
+    );
+    let unknown = CommandTemplate::parse("x {nope} {version} {also_not}").unwrap_err();
+    assert_eq!(unknown.names, ["nope", "also_not"]);
+}
+
+#[test]
+fn every_placeholder_is_available_to_some_operation() {
+    for placeholder in Placeholder::ALL {
+        assert!(
+            CommandOperation::ALL
+                .iter()
+                .any(|op| op.placeholders().contains(&placeholder)),
+            "{placeholder:?} is never available"
+        );
+        assert_eq!(
+            Placeholder::from_name(placeholder.name()),
+            Some(placeholder)
+        );
+    }
+}
+
+#[test]
+fn command_table_mistakes_are_reported_at_once() {
+    let text = r#"[[service]]
+name = "idp"
+start = "bin/server --port $PORT"
+
+[environment.dev]
+command = { launch = "./bin/launch", stop = "./bin/stop", observe = "./bin/observe" }
+
+[environment.staging]
+target = "command"
+
+[environment.prod]
+target = "command"
+[environment.prod.command]
+launch = "./bin/asg-recycle {environment} {service} {versoin} --count {count}"
+stop = "./bin/scale-in-old-instances {environment} {service} {count}"
+traffic = "./bin/set-weights {weights} {tag}"
+timout = "5m"
+"#;
+    insta::assert_snapshot!(errors(text).to_string());
 }

@@ -79,6 +79,7 @@ pub(crate) fn protected_env(regions: &[&str]) -> EnvironmentConfig {
             analysis_interval: minutes(5),
             ..Policy::default()
         },
+        command: None,
     }
 }
 
@@ -89,6 +90,7 @@ pub(crate) fn plain_env() -> EnvironmentConfig {
         target: "local".to_owned(),
         regions: Vec::new(),
         policy: Policy::default(),
+        command: None,
     }
 }
 

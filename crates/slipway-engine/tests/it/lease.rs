@@ -38,6 +38,7 @@ fn spec(id: DeployId, now: Time) -> DeploySpec {
             bake: Span::from_secs(300),
             ..Policy::default()
         },
+        command: None,
     };
     let request = DeployRequest {
         service: &service,

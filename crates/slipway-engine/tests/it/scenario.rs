@@ -101,6 +101,7 @@ impl Scenario {
             target: "local".to_owned(),
             regions,
             policy,
+            command: None,
         };
         let per_mille =
             |rng: &mut StdRng, choices: &[u32]| choices[rng.random_range(0..choices.len())];

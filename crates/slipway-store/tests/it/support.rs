@@ -72,6 +72,7 @@ pub(crate) fn environment(name: &str) -> EnvironmentConfig {
             analysis_interval: minutes(5),
             ..Policy::default()
         },
+        command: None,
     }
 }
 
