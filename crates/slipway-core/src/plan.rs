@@ -130,37 +130,44 @@ impl Plan {
     pub fn describe(&self) -> String {
         let mut out = String::new();
         for (index, step) in self.steps.iter().enumerate() {
-            let detail = match &step.kind {
-                StepKind::Approval { required, expires } => {
-                    format!(" {required} approval(s), valid {expires}")
-                }
-                StepKind::Canary {
-                    share_bp,
-                    duration,
-                    instances,
-                    header,
-                } => match header {
-                    Some(header) => {
-                        format!(" {instances} instance(s), header `{header}`, for {duration}")
-                    }
-                    None => format!(
-                        " {instances} instance(s), {}% for {duration}",
-                        f64::from(*share_bp) / 100.0
-                    ),
-                },
-                StepKind::Bake { duration } => format!(" at least {duration}"),
-                StepKind::ScaleIn { confirm: true } => " after confirmation".to_owned(),
-                StepKind::PostVerify { after } => format!(" {after} after scale-in"),
-                _ => String::new(),
-            };
-            let region = step
-                .region
-                .as_deref()
-                .map(|r| format!(" [{r}]"))
-                .unwrap_or_default();
-            out.push_str(&format!("{index} {}{region}{detail}\n", step.kind.name()));
+            out.push_str(&format!("{index} {}\n", step.describe()));
         }
         out
+    }
+}
+
+impl Step {
+    /// The step's name, region and parameters: `canary [us-east-1] 1 instance(s), 10% for 10m`.
+    pub fn describe(&self) -> String {
+        let detail = match &self.kind {
+            StepKind::Approval { required, expires } => {
+                format!(" {required} approval(s), valid {expires}")
+            }
+            StepKind::Canary {
+                share_bp,
+                duration,
+                instances,
+                header,
+            } => match header {
+                Some(header) => {
+                    format!(" {instances} instance(s), header `{header}`, for {duration}")
+                }
+                None => format!(
+                    " {instances} instance(s), {}% for {duration}",
+                    f64::from(*share_bp) / 100.0
+                ),
+            },
+            StepKind::Bake { duration } => format!(" at least {duration}"),
+            StepKind::ScaleIn { confirm: true } => " after confirmation".to_owned(),
+            StepKind::PostVerify { after } => format!(" {after} after scale-in"),
+            _ => String::new(),
+        };
+        let region = self
+            .region
+            .as_deref()
+            .map(|r| format!(" [{r}]"))
+            .unwrap_or_default();
+        format!("{}{region}{detail}", self.kind.name())
     }
 }
 

@@ -6,7 +6,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use slipway_core::deploy::{DeployResult, Role};
+use slipway_core::deploy::{DeployId, DeployResult, Role};
 use slipway_core::plan::ReleaseKind;
 use slipway_core::time::Time;
 use sqlx::Row;
@@ -694,5 +694,23 @@ impl Store {
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(Store::decode_deploy).transpose()
+    }
+
+    /// The unfinished deploy of that service and environment, oldest first if (against the
+    /// lock) there are several.
+    pub async fn active_deploy(
+        &self,
+        service: &str,
+        environment: &str,
+    ) -> Result<Option<DeployId>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id FROM deploys WHERE service = $1 AND environment = $2 \
+             AND finished_at IS NULL ORDER BY id LIMIT 1",
+        )
+        .bind(service)
+        .bind(environment)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|row| Ok(DeployId(row.try_get("id")?))).transpose()
     }
 }

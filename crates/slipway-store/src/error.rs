@@ -60,6 +60,21 @@ pub enum StoreError {
     Invalid { message: String, hint: String },
 }
 
+impl StoreError {
+    /// Whether the database could not be reached (rather than refusing or failing a query):
+    /// worth a 503 and a retry.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Connect { .. } => true,
+            StoreError::Database(error) => matches!(
+                error,
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+            ),
+            _ => false,
+        }
+    }
+}
+
 impl From<serde_json::Error> for StoreError {
     fn from(error: serde_json::Error) -> Self {
         StoreError::Corrupt(error.to_string())

@@ -231,6 +231,12 @@ impl Store {
         Arc::clone(&self.wake)
     }
 
+    /// Checks that the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
     /// Closes every connection; pending writes finish first.
     pub async fn close(&self) {
         self.read.close().await;

@@ -4,4 +4,5 @@
 pub mod fake_target;
 pub mod fixtures;
 pub mod postgres;
+pub mod server;
 pub mod store;

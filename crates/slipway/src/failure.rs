@@ -9,10 +9,25 @@ use crate::Output;
 /// printed with its chain of causes and no hint.
 #[derive(Debug)]
 pub(crate) struct Failure {
-    /// A stable `snake_case` code for `--output json`.
-    pub(crate) code: &'static str,
+    /// A stable `snake_case` code for `--output json` (the API's codes pass through).
+    pub(crate) code: String,
     pub(crate) message: String,
     pub(crate) hint: Option<String>,
+}
+
+impl Failure {
+    pub(crate) fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
 }
 
 impl fmt::Display for Failure {
@@ -27,8 +42,12 @@ impl std::error::Error for Failure {}
 /// `--output json` the API's error shape `{"error": {"code", "message", "hint"}}` on stdout.
 pub(crate) fn report(error: &anyhow::Error, output: Output) {
     let (code, message, hint) = match error.downcast_ref::<Failure>() {
-        Some(failure) => (failure.code, failure.message.clone(), failure.hint.clone()),
-        None => ("error", format!("{error:#}"), None),
+        Some(failure) => (
+            failure.code.clone(),
+            failure.message.clone(),
+            failure.hint.clone(),
+        ),
+        None => ("error".to_owned(), format!("{error:#}"), None),
     };
     match output {
         Output::Text => {

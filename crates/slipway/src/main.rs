@@ -1,22 +1,30 @@
 //! The `slipway` binary: parses the command line and runs one command.
 //!
-//! Each command lives in its own module under `commands/` with an `Args` struct and a `run`
-//! function. Data goes to stdout, errors to stderr followed by a `hint:` line, no colour.
+//! Each command lives in a module under `commands/` with its clap arguments and a `run`
+//! function. Commands other than `serve`, `init`, `check-config` and `completions` talk to a
+//! server through the API client in `client.rs`. Data goes to stdout, errors to stderr followed
+//! by a `hint:` line, no colour.
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
+mod client;
 mod commands;
 mod failure;
 
+use commands::{artifact, audit, deploy, people, release};
+
 /// slipway: a self-hosted release control plane.
 #[derive(Debug, Parser)]
-#[command(name = "slipway", version, propagate_version = true)]
+#[command(name = "slipway", version)]
 struct Cli {
     /// How to print results: text for people, json for programs.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
+
+    #[command(flatten)]
+    connection: client::Connection,
 
     #[command(subcommand)]
     command: Command,
@@ -31,17 +39,124 @@ enum Output {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the API server and the deploy engine until SIGINT or SIGTERM.
+    Serve(commands::serve::Args),
+    /// Write a starter slipway.toml.
+    Init(commands::init::Args),
     /// Check a slipway.toml and report every mistake in it.
     CheckConfig(commands::check_config::Args),
+    /// Push and list artifacts.
+    #[command(subcommand)]
+    Artifact(artifact::Command),
+    /// Create and list releases.
+    #[command(subcommand)]
+    Release(release::Command),
+    /// Deploy a release of a service to an environment.
+    Deploy(deploy::DeployArgs),
+    /// What runs where; with a deploy id, that deploy in detail.
+    Status(deploy::StatusArgs),
+    /// List deploys, newest first.
+    Deploys(deploy::ListArgs),
+    /// Approve a deploy (approvers other than the requester).
+    Approve(deploy::ActionArgs),
+    /// Acknowledge a deploy's go/no-go announcement.
+    Go(deploy::ActionArgs),
+    /// Confirm scale-in: the old fleet may stop.
+    Confirm(deploy::ActionArgs),
+    /// Abort a deploy in progress; what it started is undone.
+    Abort(deploy::AbortArgs),
+    /// Roll a service back in an environment, at any time.
+    Rollback(deploy::RollbackArgs),
+    /// Verify or export the audit trail.
+    #[command(subcommand)]
+    Audit(audit::Command),
+    /// Manage users (admins).
+    #[command(subcommand)]
+    User(people::UserCommand),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(people::TokenCommand),
+    /// Who the token belongs to.
+    Whoami,
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let filter = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let result = match &cli.command {
         Command::CheckConfig(args) => commands::check_config::run(args, cli.output),
+        Command::Init(args) => commands::init::run(args),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(*shell, &mut command, "slipway", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => match tokio::runtime::Runtime::new() {
+            Ok(runtime) => runtime.block_on(run_async(&cli)),
+            Err(error) => Err(error.into()),
+        },
     };
     result.unwrap_or_else(|error| {
         failure::report(&error, cli.output);
         ExitCode::FAILURE
     })
+}
+
+async fn run_async(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let output = cli.output;
+    if let Command::Serve(args) = &cli.command {
+        return commands::serve::run(args).await;
+    }
+    let client = cli.connection.client()?;
+    let client = &client;
+    match &cli.command {
+        Command::Artifact(command) => artifact::run(command, client, output).await,
+        Command::Release(command) => release::run(command, client, output).await,
+        Command::Deploy(args) => deploy::deploy(args, client, output).await,
+        Command::Status(args) => deploy::status(args, client, output).await,
+        Command::Deploys(args) => deploy::list(args, client, output).await,
+        Command::Approve(args) => deploy::act(client, args.id, "approve", None, output).await,
+        Command::Go(args) => deploy::act(client, args.id, "go", None, output).await,
+        Command::Confirm(args) => deploy::act(client, args.id, "confirm", None, output).await,
+        Command::Abort(args) => {
+            deploy::act(client, args.id, "abort", Some(&args.reason), output).await
+        }
+        Command::Rollback(args) => deploy::rollback(args, client, output).await,
+        Command::Audit(command) => audit::run(command, client, output).await,
+        Command::User(command) => people::user(command, client, output).await,
+        Command::Token(command) => people::token(command, client, output).await,
+        Command::Whoami => people::whoami(client, output).await,
+        Command::Serve(_)
+        | Command::Init(_)
+        | Command::CheckConfig(_)
+        | Command::Completions { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

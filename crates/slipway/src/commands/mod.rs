@@ -1,6 +1,13 @@
 //! One module per `slipway` command, each with an `Args` struct and a `run` function.
 
+pub(crate) mod artifact;
+pub(crate) mod audit;
 pub(crate) mod check_config;
+pub(crate) mod deploy;
+pub(crate) mod init;
+pub(crate) mod people;
+pub(crate) mod release;
+pub(crate) mod serve;
 
 use std::path::{Path, PathBuf};
 
@@ -26,22 +33,67 @@ pub(crate) fn read_config_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|error| {
         let shown = path.display();
         let failure = match error.kind() {
-            std::io::ErrorKind::NotFound => Failure {
-                code: "config_not_found",
-                message: format!("no config file at {shown}"),
-                hint: Some("create one with `slipway init`, or pass --config PATH".to_owned()),
-            },
-            std::io::ErrorKind::InvalidData => Failure {
-                code: "config_unreadable",
-                message: format!("{shown} is not UTF-8 text"),
-                hint: Some("save slipway.toml as UTF-8".to_owned()),
-            },
-            _ => Failure {
-                code: "config_unreadable",
-                message: format!("cannot read {shown}: {error}"),
-                hint: None,
-            },
+            std::io::ErrorKind::NotFound => {
+                Failure::new("config_not_found", format!("no config file at {shown}"))
+                    .hint("create one with `slipway init`, or pass --config PATH")
+            }
+            std::io::ErrorKind::InvalidData => {
+                Failure::new("config_unreadable", format!("{shown} is not UTF-8 text"))
+                    .hint("save slipway.toml as UTF-8")
+            }
+            _ => Failure::new("config_unreadable", format!("cannot read {shown}: {error}")),
         };
         anyhow::Error::new(failure)
     })
+}
+
+/// Prints a value as indented JSON on stdout.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(error) => eprintln!("error: cannot print the answer as JSON: {error}"),
+    }
+}
+
+/// Prints rows under headers in columns as wide as their widest cell, or `(none)`.
+pub(crate) fn table(headers: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+    let rows: Vec<Vec<String>> = rows.into_iter().collect();
+    if rows.is_empty() {
+        println!("(none)");
+        return;
+    }
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// `1536` to `1.5 KiB`.
+pub(crate) fn human_size(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }

@@ -1,3 +1,4 @@
 //! Integration tests of the `slipway` binary: each runs the real built executable.
 
 mod check_config;
+mod e2e;

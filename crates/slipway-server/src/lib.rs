@@ -1,0 +1,123 @@
+//! slipway's HTTP server: the JSON API under `/api/v1` with its OpenAPI document, `/healthz` and
+//! `/metrics`.
+//!
+//! Handlers never act on deploys themselves: they create deploys and write operator intents to
+//! the store, and the engine (running beside the server, or in another server holding the lease)
+//! does the rest. [`app`] builds the router from an [`AppState`] so tests can drive it without a
+//! socket; [`serve`] runs it on a bound listener until a shutdown future completes.
+
+pub mod auth;
+pub mod blobs;
+pub mod error;
+mod extract;
+mod metrics;
+mod routes;
+pub mod views;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use slipway_core::config::Config;
+use slipway_engine::clock::Clock;
+use slipway_store::Store;
+
+pub use crate::blobs::Blobs;
+pub use crate::metrics::Metrics;
+pub use crate::routes::openapi;
+
+/// Limits and waits of the API.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Largest JSON request body, in bytes.
+    pub max_json_body: usize,
+    /// Largest artifact upload, in bytes.
+    pub max_artifact_size: u64,
+    /// How long an operator action waits for the engine to apply it before answering 202.
+    pub intent_wait: Duration,
+    /// Where the first admin token was written, for the hint of a 401.
+    pub admin_token_file: Option<PathBuf>,
+    /// Environments a target driver is configured for; deploys elsewhere are refused up front.
+    pub drivable: BTreeSet<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_json_body: 64 * 1024,
+            max_artifact_size: 4 * 1024 * 1024 * 1024,
+            intent_wait: Duration::from_secs(10),
+            admin_token_file: None,
+            drivable: BTreeSet::new(),
+        }
+    }
+}
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+pub struct Shared {
+    pub store: Store,
+    /// The `slipway.toml` the server was started with.
+    pub config: Config,
+    pub blobs: Blobs,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Metrics,
+    pub settings: Settings,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+
+    /// The hint of a request without a usable token.
+    fn token_hint(&self) -> String {
+        let mut hint = "pass --token TOKEN or set SLIPWAY_TOKEN".to_owned();
+        if let Some(file) = &self.settings.admin_token_file {
+            hint.push_str(&format!(
+                "; the first admin token was written to {}",
+                file.display()
+            ));
+        }
+        hint
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let limit = state.settings.max_json_body;
+    routes::router(state.clone())
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            metrics::track_request,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Serves [`app`] on `listener` until `shutdown` completes, then lets requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

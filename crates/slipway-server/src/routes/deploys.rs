@@ -1,0 +1,601 @@
+//! Deploys: create, list, read, their events, and the operator actions (approve, go, confirm,
+//! abort, rollback). Actions are intents written to the store; the engine applies them, and the
+//! answer waits a little for that so the caller sees the result.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use slipway_core::config::ServiceConfig;
+use slipway_core::decide::start;
+use slipway_core::deploy::{
+    DeployId, DeployRequest, DeployResult, DeploySpec, Input, RejectionCode, ReleaseRef, Role,
+};
+use slipway_core::plan::Purpose;
+use slipway_store::{DeployQuery, StoredDeploy};
+use utoipa::{IntoParams, ToSchema};
+
+use super::catalog::{environment, find_release, service};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, Path, Query};
+use crate::views::{ActionView, DeployView, EventView, Page};
+
+/// The hash a deploy's release carries for its configuration: the service's settings as the
+/// server was started with them. (Versioned config with secrets replaces this later.)
+pub(crate) fn config_hash(service: &ServiceConfig) -> String {
+    let json = serde_json::to_vec(service).unwrap_or_default();
+    format!("sha256:{}", hex::encode(Sha256::digest(json)))
+}
+
+/// A deploy to start.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewDeployBody {
+    service: String,
+    environment: String,
+    /// `RC 12`, `12` or `12.1`; the newest release when absent.
+    release: Option<String>,
+    reason: Option<String>,
+}
+
+/// Starts a deploy of a release to an environment. With an `Idempotency-Key` header, repeating
+/// the request returns the deploy the first one created.
+#[utoipa::path(post, path = "/api/v1/deploys", tag = "deploys",
+    request_body = NewDeployBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request return the first one's deploy")),
+    responses(
+        (status = 201, description = "Created", body = DeployView),
+        (status = 200, description = "The deploy this idempotency key created earlier", body = DeployView),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown service, environment or release", body = crate::error::ErrorBody),
+    ))]
+pub(crate) async fn create_deploy(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(body): Body<NewDeployBody>,
+) -> ApiResult<(StatusCode, Json<DeployView>)> {
+    caller.require(Role::Deployer, "starting a deploy")?;
+    let service = service(&state, &body.service)?;
+    let environment = environment(&state, &body.environment)?;
+    check_drivable(&state, &environment.name, &environment.target)?;
+    let release = match &body.release {
+        Some(text) => find_release(&state, &service.name, text).await?,
+        None => state
+            .store
+            .latest_release(&service.name)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(format!("{} has no release yet", service.name)).with_hint(
+                    format!(
+                        "create one: slipway release create {} --version VERSION",
+                        service.name
+                    ),
+                )
+            })?,
+    };
+    if !state.blobs.contains(&release.artifact) {
+        return Err(ApiError::conflict(
+            "artifact_missing",
+            format!(
+                "the artifact of {} ({}) is not in this server's artifact cache",
+                release.label, release.artifact
+            ),
+        )
+        .with_hint(format!(
+            "push it again: slipway artifact push FILE --service {} --version {}",
+            service.name, release.version
+        )));
+    }
+    let previous = state
+        .store
+        .current_release(&service.name, &environment.name)
+        .await?
+        .map(|stored| stored.deploy.spec.release);
+    let origin = idempotency_origin(&caller, &headers)?;
+    let now = state.clock.now();
+    let request = DeployRequest {
+        service,
+        environment,
+        kind: release.kind,
+        release: ReleaseRef {
+            label: release.label.clone(),
+            version: release.version.clone(),
+            artifact: release.artifact.clone(),
+            config: config_hash(service),
+        },
+        previous,
+        requested_by: caller.user.name.clone(),
+        reason: body.reason.filter(|r| !r.trim().is_empty()),
+    };
+    let (id, created) = state
+        .store
+        .create_deploy(None, origin.as_deref(), now, |id| {
+            start(DeploySpec::new(id, request, now), now)
+        })
+        .await?;
+    state.store.wake_handle().notify_one();
+    let view = read_deploy(&state, id).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view)))
+}
+
+/// Refuses a deploy to an environment whose target this server cannot drive.
+fn check_drivable(state: &AppState, environment: &str, target: &str) -> ApiResult<()> {
+    if state.settings.drivable.contains(environment) {
+        return Ok(());
+    }
+    Err(ApiError::conflict(
+        "target_unavailable",
+        format!(
+            "environment `{environment}` uses target `{target}`, which this server cannot drive"
+        ),
+    )
+    .with_hint("docs/targets.md lists the targets that are available and how to configure them"))
+}
+
+/// The deploy origin an `Idempotency-Key` header asks for: scoped to the caller, so two people
+/// cannot collide.
+fn idempotency_origin(caller: &Caller, headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if !key.is_empty() && key.len() <= 200 => {
+            Ok(Some(format!("api/{}/{key}", caller.user.name)))
+        }
+        _ => Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "the Idempotency-Key header must be 1 to 200 visible ASCII characters",
+        )
+        .with_hint("send a random value, e.g. a UUID, and the same one on a retry")),
+    }
+}
+
+async fn load(state: &AppState, id: i64) -> ApiResult<StoredDeploy> {
+    state.store.deploy(DeployId(id)).await?.ok_or_else(|| {
+        ApiError::not_found(format!("no deploy {id}"))
+            .with_hint("list deploys with `slipway deploys`")
+    })
+}
+
+async fn read_deploy(state: &AppState, id: DeployId) -> ApiResult<DeployView> {
+    let stored = load(state, id.0).await?;
+    Ok(DeployView::new(&stored.deploy, state.clock.now()))
+}
+
+/// `?service=&environment=&before=&limit=` of the deploy listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeployListParams {
+    service: Option<String>,
+    environment: Option<String>,
+    /// Only deploys with a smaller id (the `next` of the previous page).
+    before: Option<i64>,
+    /// Page size, 1 to 1000 (default 50).
+    limit: Option<i64>,
+}
+
+/// Deploys, newest first.
+#[utoipa::path(get, path = "/api/v1/deploys", tag = "deploys",
+    params(DeployListParams),
+    responses((status = 200, body = Page<DeployView>)))]
+pub(crate) async fn list_deploys(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Query(params): Query<DeployListParams>,
+) -> ApiResult<Json<Page<DeployView>>> {
+    if let Some(name) = &params.service {
+        service(&state, name)?;
+    }
+    if let Some(name) = &params.environment {
+        environment(&state, name)?;
+    }
+    let limit = params.limit.unwrap_or(50).clamp(1, 1000);
+    let query = DeployQuery {
+        service: params.service,
+        environment: params.environment,
+        before: params.before.map(DeployId),
+        limit,
+    };
+    let now = state.clock.now();
+    let deploys = state.store.list_deploys(&query).await?;
+    let last = deploys.last().map(|stored| stored.deploy.spec.id.0);
+    let views = deploys
+        .iter()
+        .map(|stored| DeployView::new(&stored.deploy, now))
+        .collect();
+    Ok(Json(Page::new(views, limit, last)))
+}
+
+/// One deploy: its plan, where it is, approvals and how it ended.
+#[utoipa::path(get, path = "/api/v1/deploys/{id}", tag = "deploys",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = DeployView), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn get_deploy(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<DeployView>> {
+    Ok(Json(read_deploy(&state, DeployId(id)).await?))
+}
+
+/// `?after=&limit=` of an event listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EventParams {
+    /// Only events after this sequence number (the `next` of the previous page).
+    after: Option<i64>,
+    /// Page size, 1 to 1000 (default 200).
+    limit: Option<i64>,
+}
+
+/// A deploy's events, oldest first. `next` is always the position to poll from.
+#[utoipa::path(get, path = "/api/v1/deploys/{id}/events", tag = "deploys",
+    params(("id" = i64, Path), EventParams),
+    responses((status = 200, body = Page<EventView>), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn deploy_events(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<i64>,
+    Query(params): Query<EventParams>,
+) -> ApiResult<Json<Page<EventView>>> {
+    load(&state, id).await?;
+    let after = params.after.unwrap_or(0);
+    let limit = params.limit.unwrap_or(200).clamp(1, 1000);
+    let events = state.store.events(Some(DeployId(id)), after, limit).await?;
+    let next = events.last().map_or(after, |e| e.seq);
+    Ok(Json(Page {
+        items: events.iter().map(Into::into).collect(),
+        next: Some(next),
+    }))
+}
+
+/// What an operator action may carry.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ActionBody {
+    /// Why: required to abort or roll back.
+    reason: Option<String>,
+}
+
+/// Writes the intent and waits (bounded) for the engine to apply or refuse it.
+async fn act(state: &AppState, id: i64, input: Input) -> ApiResult<(StatusCode, Json<ActionView>)> {
+    let stored = load(state, id).await?;
+    if let Some(ending) = &stored.deploy.progress.ending {
+        return Err(ApiError::conflict(
+            "deploy_finished",
+            format!(
+                "deploy {id} has already finished ({})",
+                ending.result.name()
+            ),
+        )
+        .with_hint(match ending.result {
+            DeployResult::Succeeded => format!(
+                "to undo it: slipway rollback {} --env {}",
+                stored.deploy.spec.service, stored.deploy.spec.environment
+            ),
+            _ => "start a new deploy with `slipway deploy`".to_owned(),
+        }));
+    }
+    let now = state.clock.now();
+    let intent = state.store.submit_intent(DeployId(id), &input, now).await?;
+    let deadline = tokio::time::Instant::now() + state.settings.intent_wait;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let status = state.store.intent_status(intent).await?;
+        if let Some(status) = status.filter(|s| s.consumed_at.is_some()) {
+            if let Some(rejection) = status.rejection {
+                let status = match rejection.code {
+                    RejectionCode::Forbidden => StatusCode::FORBIDDEN,
+                    RejectionCode::Conflict => StatusCode::CONFLICT,
+                    RejectionCode::Invalid => StatusCode::BAD_REQUEST,
+                };
+                return Err(
+                    ApiError::new(status, "rejected", rejection.message).with_hint(rejection.hint)
+                );
+            }
+            let deploy = read_deploy(state, DeployId(id)).await?;
+            let view = ActionView {
+                status: "applied".to_owned(),
+                intent,
+                deploy,
+            };
+            return Ok((StatusCode::OK, Json(view)));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let deploy = read_deploy(state, DeployId(id)).await?;
+            let view = ActionView {
+                status: "pending".to_owned(),
+                intent,
+                deploy,
+            };
+            return Ok((StatusCode::ACCEPTED, Json(view)));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+fn required_reason(body: Option<Body<ActionBody>>, doing: &str) -> ApiResult<String> {
+    body.and_then(|Body(b)| b.reason)
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("reason_required", format!("{doing} needs a reason")).with_hint(
+                "say why in `reason` (CLI: --reason \"…\"); it goes into the audit trail",
+            )
+        })
+}
+
+/// Approves a deploy, bound to its artifact, config and plan. Needs the approver role and a
+/// person other than the requester.
+#[utoipa::path(post, path = "/api/v1/deploys/{id}/approve", tag = "actions",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = ActionView), (status = 202, body = ActionView),
+        (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<(StatusCode, Json<ActionView>)> {
+    caller.require(Role::Approver, "approving a deploy")?;
+    let stored = load(&state, id).await?;
+    let input = Input::Approve {
+        by: caller.actor(),
+        binding: stored.deploy.spec.binding(),
+    };
+    act(&state, id, input).await
+}
+
+/// Acknowledges the go/no-go announcement.
+#[utoipa::path(post, path = "/api/v1/deploys/{id}/go", tag = "actions",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = ActionView), (status = 202, body = ActionView),
+        (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn go(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<(StatusCode, Json<ActionView>)> {
+    caller.require(Role::Deployer, "acknowledging a go/no-go")?;
+    act(&state, id, Input::Go { by: caller.actor() }).await
+}
+
+/// Confirms scale-in: the old fleet may be drained and stopped.
+#[utoipa::path(post, path = "/api/v1/deploys/{id}/confirm", tag = "actions",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = ActionView), (status = 202, body = ActionView),
+        (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn confirm(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<(StatusCode, Json<ActionView>)> {
+    caller.require(Role::Deployer, "confirming scale-in")?;
+    act(&state, id, Input::ConfirmScaleIn { by: caller.actor() }).await
+}
+
+/// Aborts a deploy: whatever it started is undone.
+#[utoipa::path(post, path = "/api/v1/deploys/{id}/abort", tag = "actions",
+    params(("id" = i64, Path)),
+    request_body = ActionBody,
+    responses((status = 200, body = ActionView), (status = 202, body = ActionView),
+        (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn abort(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Option<Body<ActionBody>>,
+) -> ApiResult<(StatusCode, Json<ActionView>)> {
+    caller.require(Role::Deployer, "aborting a deploy")?;
+    let reason = required_reason(body, "aborting")?;
+    let input = Input::Abort {
+        by: caller.actor(),
+        reason,
+    };
+    act(&state, id, input).await
+}
+
+/// Rolls a deploy in progress back to what ran before it.
+#[utoipa::path(post, path = "/api/v1/deploys/{id}/rollback", tag = "actions",
+    params(("id" = i64, Path)),
+    request_body = ActionBody,
+    responses((status = 200, body = ActionView), (status = 202, body = ActionView),
+        (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn rollback_deploy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Option<Body<ActionBody>>,
+) -> ApiResult<(StatusCode, Json<ActionView>)> {
+    caller.require(Role::Deployer, "rolling back")?;
+    let reason = required_reason(body, "rolling back")?;
+    let input = Input::Rollback {
+        by: caller.actor(),
+        reason,
+    };
+    act(&state, id, input).await
+}
+
+/// A rollback of what runs in an environment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RollbackBody {
+    service: String,
+    environment: String,
+    /// The release to go back to; the last one that ran before the current one when absent.
+    to: Option<String>,
+    reason: String,
+}
+
+/// Rolls back a service in an environment, at any time. A deploy in progress there is undone;
+/// otherwise a fast-tracked rollback deploy of an earlier release starts, from stored artifacts
+/// alone (no source control, no CI).
+#[utoipa::path(post, path = "/api/v1/rollbacks", tag = "actions",
+    request_body = RollbackBody,
+    responses(
+        (status = 201, description = "A rollback deploy was created", body = ActionView),
+        (status = 200, description = "The deploy in progress is being undone", body = ActionView),
+        (status = 409, description = "Nothing to roll back to", body = crate::error::ErrorBody),
+    ))]
+pub(crate) async fn rollback(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<RollbackBody>,
+) -> ApiResult<(StatusCode, Json<ActionView>)> {
+    caller.require(Role::Deployer, "rolling back")?;
+    let service = service(&state, &body.service)?;
+    let environment = environment(&state, &body.environment)?;
+    let reason = Some(body.reason)
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("reason_required", "rolling back needs a reason")
+                .with_hint("say why with --reason \"…\"; it goes into the audit trail")
+        })?;
+    if let Some(active) = state
+        .store
+        .active_deploy(&service.name, &environment.name)
+        .await?
+    {
+        if body.to.is_some() {
+            return Err(ApiError::conflict(
+                "deploy_in_progress",
+                format!(
+                    "deploy {active} of {} to {} is in progress; it rolls back to what ran before it",
+                    service.name, environment.name
+                ),
+            )
+            .with_hint("leave out --to to undo it, then roll back further once it has ended"));
+        }
+        let input = Input::Rollback {
+            by: caller.actor(),
+            reason,
+        };
+        return act(&state, active.0, input).await;
+    }
+    check_drivable(&state, &environment.name, &environment.target)?;
+    let current = state
+        .store
+        .current_release(&service.name, &environment.name)
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "nothing_running",
+                format!(
+                    "nothing of {} runs in {} yet",
+                    service.name, environment.name
+                ),
+            )
+            .with_hint("there is nothing to roll back; deploy a release first")
+        })?;
+    let target = rollback_target(&state, &current, body.to.as_deref()).await?;
+    let current_spec = &current.deploy.spec;
+    let now = state.clock.now();
+    let spec = |id| DeploySpec {
+        id,
+        service: current_spec.service.clone(),
+        environment: current_spec.environment.clone(),
+        purpose: Purpose::Rollback,
+        kind: current_spec.kind,
+        release: target,
+        previous: Some(current_spec.release.clone()),
+        pools: current_spec.pools.clone(),
+        requested_by: caller.user.name.clone(),
+        requested_at: now,
+        reason: Some(reason),
+        plan: current_spec.plan.for_rollback(&current_spec.plan.regions()),
+    };
+    let (id, _) = state
+        .store
+        .create_deploy(None, None, now, |id| start(spec(id), now))
+        .await?;
+    state.store.wake_handle().notify_one();
+    let view = ActionView {
+        status: "applied".to_owned(),
+        intent: 0,
+        deploy: read_deploy(&state, id).await?,
+    };
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// The release a rollback goes to: `to` if given, otherwise the newest release that succeeded in
+/// the environment before the current one. Its artifact and config come from the deploy that ran
+/// it, so nothing needs rebuilding.
+async fn rollback_target(
+    state: &AppState,
+    current: &StoredDeploy,
+    to: Option<&str>,
+) -> ApiResult<ReleaseRef> {
+    let spec = &current.deploy.spec;
+    let wanted = match to {
+        Some(text) => Some(find_release(state, &spec.service, text).await?),
+        None => None,
+    };
+    if let Some(wanted) = &wanted
+        && wanted.label == spec.release.label
+    {
+        return Err(ApiError::conflict(
+            "already_running",
+            format!("{} already runs in {}", wanted.label, spec.environment),
+        )
+        .with_hint("name an earlier release with --to"));
+    }
+    // Bounded scan of this environment's history, newest first.
+    let mut before = None;
+    for _ in 0..20 {
+        let query = DeployQuery {
+            service: Some(spec.service.clone()),
+            environment: Some(spec.environment.clone()),
+            before,
+            limit: 200,
+        };
+        let page = state.store.list_deploys(&query).await?;
+        for stored in &page {
+            let deploy = &stored.deploy;
+            let succeeded = deploy
+                .progress
+                .ending
+                .as_ref()
+                .is_some_and(|e| e.result == DeployResult::Succeeded);
+            let release = &deploy.spec.release;
+            let matches = match &wanted {
+                Some(wanted) => release.label == wanted.label,
+                None => release.label != spec.release.label,
+            };
+            if succeeded && matches && deploy.spec.id < spec.id {
+                return Ok(release.clone());
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 200 => before = Some(last.deploy.spec.id),
+            _ => break,
+        }
+    }
+    if let Some(wanted) = wanted {
+        // Never ran here: its artifact with today's configuration.
+        let service = service(state, &spec.service)?;
+        return Ok(ReleaseRef {
+            label: wanted.label,
+            version: wanted.version,
+            artifact: wanted.artifact,
+            config: config_hash(service),
+        });
+    }
+    Err(ApiError::conflict(
+        "no_earlier_release",
+        format!(
+            "no release ran in {} before {}",
+            spec.environment, spec.release.label
+        ),
+    )
+    .with_hint("name the release to go back to with --to RC"))
+}

@@ -1,0 +1,490 @@
+//! The API's JSON shapes. They are the server's own types, not the store's or the core's, so the
+//! wire format is documented in the OpenAPI document and changes only on purpose.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use slipway_core::deploy::{Deploy, Phase, ReleaseRef, WaitingFor};
+use slipway_core::time::Time;
+use slipway_store::{ArtifactRecord, ChainReport, ReleaseRecord, StoredEvent, TokenRecord, User};
+use utoipa::ToSchema;
+
+/// An instant as RFC 3339 text in UTC.
+pub fn timestamp(time: Time) -> String {
+    time.to_timestamp().to_string()
+}
+
+/// One page of a listing, newest first. Pass `next` as `before` (or `after`, for events) to get
+/// the page that follows; it is absent on the last page.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<i64>,
+}
+
+impl<T> Page<T> {
+    /// A page of `items` fetched with `limit`, whose last row has id `last`: only a full page
+    /// may have a successor.
+    pub fn new(items: Vec<T>, limit: i64, last: Option<i64>) -> Self {
+        let full = i64::try_from(items.len()).unwrap_or(i64::MAX) >= limit;
+        Page {
+            next: if full { last } else { None },
+            items,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub name: String,
+    /// `viewer`, `deployer`, `approver` or `admin`.
+    pub role: String,
+    pub created_at: String,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        UserView {
+            name: user.name.clone(),
+            role: user.role.name().to_owned(),
+            created_at: timestamp(user.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    pub id: i64,
+    pub user: String,
+    pub label: Option<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+impl From<&TokenRecord> for TokenView {
+    fn from(token: &TokenRecord) -> Self {
+        TokenView {
+            id: token.id,
+            user: token.user.clone(),
+            label: token.label.clone(),
+            created_at: timestamp(token.created_at),
+            revoked_at: token.revoked_at.map(timestamp),
+        }
+    }
+}
+
+/// A token just created. The `token` itself is shown only in this answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NewTokenView {
+    pub token: String,
+    #[serde(flatten)]
+    pub record: TokenView,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ArtifactView {
+    pub service: String,
+    pub version: String,
+    /// `sha256:<hex>`.
+    pub digest: String,
+    pub size: i64,
+    pub commit: Option<String>,
+    pub pushed_by: String,
+    pub pushed_at: String,
+}
+
+impl From<&ArtifactRecord> for ArtifactView {
+    fn from(record: &ArtifactRecord) -> Self {
+        ArtifactView {
+            service: record.service.clone(),
+            version: record.version.clone(),
+            digest: record.digest.clone(),
+            size: record.size,
+            commit: record.commit.clone(),
+            pushed_by: record.pushed_by.clone(),
+            pushed_at: timestamp(record.pushed_at),
+        }
+    }
+}
+
+/// The answer to an artifact upload: whether it was new.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ArtifactPushView {
+    /// False when the same digest was already stored under this version (nothing changed).
+    pub created: bool,
+    pub artifact: ArtifactView,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseView {
+    pub service: String,
+    /// `RC 112`, `RC 112.1`.
+    pub label: String,
+    /// `112`, `112.1`: what `--release` accepts.
+    pub number: String,
+    /// `full`, `patch`, `off-cycle` or `config`.
+    pub kind: String,
+    pub version: String,
+    pub artifact: String,
+    pub commit: Option<String>,
+    pub created_by: String,
+    pub created_at: String,
+    pub reason: Option<String>,
+}
+
+impl From<&ReleaseRecord> for ReleaseView {
+    fn from(record: &ReleaseRecord) -> Self {
+        let number = if record.minor == 0 {
+            record.major.to_string()
+        } else {
+            format!("{}.{}", record.major, record.minor)
+        };
+        ReleaseView {
+            service: record.service.clone(),
+            label: record.label.clone(),
+            number,
+            kind: enum_name(&record.kind),
+            version: record.version.clone(),
+            artifact: record.artifact.clone(),
+            commit: record.commit.clone(),
+            created_by: record.created_by.clone(),
+            created_at: timestamp(record.created_at),
+            reason: record.reason.clone(),
+        }
+    }
+}
+
+/// The name serde gives a unit enum variant (`off-cycle`, `rolled_back`…).
+pub fn enum_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+/// A release as a deploy runs it: enough to launch it again without source control or CI.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseRefView {
+    pub label: String,
+    pub version: String,
+    pub artifact: String,
+    /// Hash of the configuration the release runs with.
+    pub config: String,
+}
+
+impl From<&ReleaseRef> for ReleaseRefView {
+    fn from(release: &ReleaseRef) -> Self {
+        ReleaseRefView {
+            label: release.label.clone(),
+            version: release.version.clone(),
+            artifact: release.artifact.clone(),
+            config: release.config.clone(),
+        }
+    }
+}
+
+/// Where a deploy is: derived from its stored facts at the time of the answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PhaseView {
+    /// `running`, `waiting`, `rolling_back` or `finished`.
+    pub state: String,
+    /// The current step's name while running or waiting.
+    pub step: Option<String>,
+    /// While waiting: `approval`, `go` or `scale_in_confirmation`.
+    pub waiting_for: Option<String>,
+    /// While waiting for approvals: how many are valid and how many are needed.
+    pub approvals: Option<ApprovalCount>,
+    /// Why the deploy is being undone.
+    pub reason: Option<String>,
+    /// Once finished: `succeeded`, `failed`, `rolled_back` or `aborted`.
+    pub result: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalCount {
+    pub have: u32,
+    pub need: u32,
+}
+
+impl From<Phase> for PhaseView {
+    fn from(phase: Phase) -> Self {
+        let mut view = PhaseView {
+            state: String::new(),
+            step: None,
+            waiting_for: None,
+            approvals: None,
+            reason: None,
+            result: None,
+        };
+        match phase {
+            Phase::Running { step } => {
+                view.state = "running".into();
+                view.step = Some(step);
+            }
+            Phase::Waiting { step, for_what } => {
+                view.state = "waiting".into();
+                view.step = Some(step);
+                view.waiting_for = Some(
+                    match for_what {
+                        WaitingFor::Approval { have, need } => {
+                            view.approvals = Some(ApprovalCount { have, need });
+                            "approval"
+                        }
+                        WaitingFor::Go => "go",
+                        WaitingFor::ScaleInConfirmation => "scale_in_confirmation",
+                    }
+                    .to_owned(),
+                );
+            }
+            Phase::RollingBack { reason } => {
+                view.state = "rolling_back".into();
+                view.reason = Some(reason);
+            }
+            Phase::Finished { result } => {
+                view.state = "finished".into();
+                view.result = Some(result.name().to_owned());
+            }
+        }
+        view
+    }
+}
+
+/// One step of a deploy's plan.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StepView {
+    pub index: usize,
+    pub name: String,
+    pub region: Option<String>,
+    /// Name, region and parameters in one line: `bake at least 15m`.
+    pub summary: String,
+    /// `done`, `current` or `pending`.
+    pub status: String,
+}
+
+/// Somebody's approval or acknowledgement.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SignoffView {
+    pub by: String,
+    pub at: String,
+    /// Approvals only: when it stops counting.
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeployView {
+    pub id: i64,
+    pub service: String,
+    pub environment: String,
+    /// `release` or `rollback`.
+    pub purpose: String,
+    /// `full`, `patch`, `off-cycle` or `config`.
+    pub kind: String,
+    pub release: ReleaseRefView,
+    /// What ran before: the old fleet and the rollback target.
+    pub previous: Option<ReleaseRefView>,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub reason: Option<String>,
+    pub phase: PhaseView,
+    pub steps: Vec<StepView>,
+    pub approvals: Vec<SignoffView>,
+    pub go: Option<SignoffView>,
+    pub ended_at: Option<String>,
+    /// Why it ended, when it did not succeed.
+    pub end_reason: Option<String>,
+}
+
+impl DeployView {
+    pub fn new(deploy: &Deploy, now: Time) -> Self {
+        let spec = &deploy.spec;
+        let progress = &deploy.progress;
+        let finished = deploy.is_finished();
+        let steps = spec
+            .plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(index, step)| StepView {
+                index,
+                name: step.kind.name().to_owned(),
+                region: step.region.clone(),
+                summary: step.describe(),
+                status: if index < progress.cursor {
+                    "done"
+                } else if index == progress.cursor && !finished {
+                    "current"
+                } else {
+                    "pending"
+                }
+                .to_owned(),
+            })
+            .collect();
+        DeployView {
+            id: spec.id.0,
+            service: spec.service.clone(),
+            environment: spec.environment.clone(),
+            purpose: enum_name(&spec.purpose),
+            kind: enum_name(&spec.kind),
+            release: (&spec.release).into(),
+            previous: spec.previous.as_ref().map(Into::into),
+            requested_by: spec.requested_by.clone(),
+            requested_at: timestamp(spec.requested_at),
+            reason: spec.reason.clone(),
+            phase: deploy.phase(now).into(),
+            steps,
+            approvals: progress
+                .approvals
+                .iter()
+                .map(|a| SignoffView {
+                    by: a.by.clone(),
+                    at: timestamp(a.at),
+                    expires_at: Some(timestamp(a.expires_at)),
+                })
+                .collect(),
+            go: progress.go.as_ref().map(|ack| SignoffView {
+                by: ack.by.clone(),
+                at: timestamp(ack.at),
+                expires_at: None,
+            }),
+            ended_at: progress.ending.as_ref().map(|e| timestamp(e.at)),
+            end_reason: progress.ending.as_ref().and_then(|e| e.reason.clone()),
+        }
+    }
+}
+
+/// One event of the hash-chained log.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    pub seq: i64,
+    pub at: String,
+    pub deploy: Option<i64>,
+    pub kind: String,
+    /// The event's facts, as recorded.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    /// Hex SHA-256 of the event and its predecessor's hash.
+    pub hash: String,
+    pub prev_hash: String,
+}
+
+impl From<&StoredEvent> for EventView {
+    fn from(event: &StoredEvent) -> Self {
+        EventView {
+            seq: event.seq,
+            at: timestamp(event.at),
+            deploy: event.deploy.map(|d| d.0),
+            kind: event.kind.clone(),
+            data: serde_json::from_str(&event.payload)
+                .unwrap_or_else(|_| serde_json::Value::String(event.payload.clone())),
+            hash: event.hash.clone(),
+            prev_hash: event.prev_hash.clone(),
+        }
+    }
+}
+
+/// The result of checking the whole event log.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditReportView {
+    pub intact: bool,
+    /// Events verified before the first break (all of them when intact).
+    pub verified: u64,
+    /// Hex hash of the last verified event.
+    pub head: String,
+    pub broken: Option<ChainBreakView>,
+}
+
+/// The first bad event.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChainBreakView {
+    pub seq: i64,
+    /// `gap`, `previous_hash_mismatch`, `hash_mismatch` or `truncated`.
+    pub problem: String,
+    pub message: String,
+}
+
+impl From<&ChainReport> for AuditReportView {
+    fn from(report: &ChainReport) -> Self {
+        AuditReportView {
+            intact: report.broken.is_none(),
+            verified: report.verified,
+            head: report.head.clone(),
+            broken: report.broken.as_ref().map(|b| ChainBreakView {
+                seq: b.seq,
+                problem: serde_json::to_value(&b.kind)
+                    .ok()
+                    .and_then(|v| v.get("problem").and_then(|p| p.as_str().map(str::to_owned)))
+                    .unwrap_or_default(),
+                message: b.kind.to_string(),
+            }),
+        }
+    }
+}
+
+/// A pool of a service.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PoolView {
+    pub count: u32,
+    pub traffic: bool,
+}
+
+/// What runs in one environment.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PlacementView {
+    pub environment: String,
+    /// The release of the last deploy that succeeded there.
+    pub running: Option<ReleaseRefView>,
+    /// The deploy in progress there, if any.
+    pub active_deploy: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ServiceView {
+    pub name: String,
+    pub pools: BTreeMap<String, PoolView>,
+    pub environments: Vec<PlacementView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EnvironmentView {
+    pub name: String,
+    pub target: String,
+    pub protected: bool,
+    pub regions: Vec<String>,
+    /// Approvals a release deploy needs (0 for none).
+    pub approvals_required: u32,
+    pub go_no_go: bool,
+    pub confirm_scale_in: bool,
+    pub bake: String,
+}
+
+/// The control plane's health.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HealthView {
+    /// `ok`, or `degraded` when the database does not answer.
+    pub status: String,
+    pub database: String,
+    pub version: String,
+}
+
+/// An event exactly as stored: with these fields anyone can recompute the chain.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditRecord {
+    pub seq: i64,
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+    pub deploy: Option<i64>,
+    pub kind: String,
+    /// The payload's exact JSON text, as hashed.
+    pub payload: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The answer to an operator action.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ActionView {
+    /// `applied` when the engine took the action, `pending` when it has not yet (202).
+    pub status: String,
+    pub intent: i64,
+    pub deploy: DeployView,
+}

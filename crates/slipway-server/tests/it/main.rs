@@ -1,0 +1,7 @@
+//! Integration tests of the API, driven through the router in-process (no socket) on a real
+//! SQLite store, with a real engine and the testkit's fake target where deploys must move.
+
+mod actions;
+mod errors;
+mod openapi;
+mod support;
