@@ -49,7 +49,8 @@ impl Connection {
             .build()?;
         Ok(Client {
             base,
-            token: self.token.clone(),
+            // An empty SLIPWAY_TOKEN means no token.
+            token: self.token.clone().filter(|t| !t.trim().is_empty()),
             http,
         })
     }

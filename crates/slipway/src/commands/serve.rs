@@ -66,6 +66,18 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_owned();
+    // The port first: a taken one fails before anything is opened or created.
+    let listen = args.listen.clone().unwrap_or(config.server.listen.clone());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|error| {
+            Failure::new(
+                "cannot_listen",
+                format!("cannot listen on {listen}: {error}"),
+            )
+            .hint("choose another address with --listen HOST:PORT (port 0 picks a free one)")
+        })?;
+    let address = listener.local_addr()?;
     let data_dir = args
         .data_dir
         .clone()
@@ -91,17 +103,6 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
     let blobs = Blobs::open(&data_dir.join("artifacts"))?;
 
     let (plugins, drivable) = plugins(&config, &blobs, &base)?;
-    let listen = args.listen.clone().unwrap_or(config.server.listen.clone());
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|error| {
-            Failure::new(
-                "cannot_listen",
-                format!("cannot listen on {listen}: {error}"),
-            )
-            .hint("choose another address with --listen HOST:PORT (port 0 picks a free one)")
-        })?;
-    let address = listener.local_addr()?;
 
     let state = AppState::new(Shared {
         store: store.clone(),

@@ -1,4 +1,5 @@
 //! Integration tests of the `slipway` binary: each runs the real built executable.
 
 mod check_config;
+mod cli;
 mod e2e;
