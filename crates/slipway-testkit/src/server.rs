@@ -145,12 +145,18 @@ impl SpawnedServer {
         }
     }
 
-    /// Sends SIGTERM and waits (at most `timeout`) for a clean exit; SIGKILL after that.
-    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+    /// Sends SIGTERM without waiting: the server begins its graceful shutdown.
+    pub fn signal_terminate(&self) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+    }
+
+    /// Waits (at most `timeout`) for the server to exit; SIGKILL after that, and `None`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -163,6 +169,12 @@ impl SpawnedServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Sends SIGTERM and waits (at most `timeout`) for a clean exit; SIGKILL after that.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.signal_terminate();
+        self.wait_exit(timeout)
     }
 }
 
