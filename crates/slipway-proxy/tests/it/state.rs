@@ -1,0 +1,58 @@
+//! The routing state outlives the process.
+
+use std::time::Duration;
+
+use slipway_proxy::{Config, Proxy, ProxyError, Route};
+
+use crate::support::{Client, Harness, TestBackend, state_file, weights};
+
+#[tokio::test]
+async fn routing_survives_a_restart() {
+    let harness = Harness::start(Config::default()).await;
+    let old = TestBackend::start("old", "RC 1").await;
+    let new = TestBackend::start("new", "RC 2").await;
+    let spare = TestBackend::start("spare", "RC 2").await;
+    harness.set_backends(&[&old, &new, &spare]).await;
+    harness
+        .set_split(&weights(&[("RC 1", 0), ("RC 2", 1)]))
+        .await;
+    let report = harness
+        .proxy
+        .drain(&harness.route, "spare", Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(report.cut_off, 0);
+    let before = harness.proxy.route(&harness.route).await;
+    let dir = harness.stop().await;
+
+    // A new process opens the same file and routes as before, the drained backend still out.
+    let harness = Harness::open(dir, Config::default()).await;
+    assert_eq!(harness.proxy.route(&harness.route).await, before);
+    let client = Client::new();
+    for _ in 0..20 {
+        assert_eq!(client.get(&harness.url).await.body, "RC 2 new");
+    }
+    assert_eq!((old.served(), spare.served()), (0, 0));
+    // Health updates keep the drained backend out.
+    harness.set_backends(&[&old, &new, &spare]).await;
+    for _ in 0..10 {
+        assert_eq!(client.get(&harness.url).await.body, "RC 2 new");
+    }
+}
+
+#[tokio::test]
+async fn a_damaged_state_file_is_refused_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(state_file(dir.path()), "{ half a file").unwrap();
+    let error = Proxy::open(state_file(dir.path()), Config::default())
+        .err()
+        .unwrap();
+    assert!(matches!(error, ProxyError::StateCorrupt { .. }), "{error}");
+    assert!(error.to_string().contains("hint:"), "{error}");
+
+    // No file yet is an empty state, and nothing is written until something is set.
+    let empty = tempfile::tempdir().unwrap();
+    let proxy = Proxy::open(state_file(empty.path()), Config::default()).unwrap();
+    assert_eq!(proxy.route(&Route::new("idp", None)).await, (None, vec![]));
+    assert!(!state_file(empty.path()).exists());
+}
