@@ -163,6 +163,44 @@ impl DeploySpec {
     }
 }
 
+impl DeploySpec {
+    /// The spec of rollback deploy `id`, which undoes `of` in `regions` by bringing `to` back:
+    /// built from stored facts only (no configuration, source control or CI), with the
+    /// fast-tracked plan of [`Plan::for_rollback`].
+    pub fn rollback(
+        id: DeployId,
+        of: &DeploySpec,
+        to: ReleaseRef,
+        regions: &[Option<String>],
+        requested_by: String,
+        reason: String,
+        now: Time,
+    ) -> DeploySpec {
+        DeploySpec {
+            id,
+            service: of.service.clone(),
+            environment: of.environment.clone(),
+            purpose: Purpose::Rollback,
+            kind: of.kind,
+            release: to,
+            previous: Some(of.release.clone()),
+            pools: of.pools.clone(),
+            requested_by,
+            requested_at: now,
+            reason: Some(reason),
+            plan: of.plan.for_rollback(regions),
+        }
+    }
+
+    /// Whether the deploy would bring up the release that already runs: its scale-in would then
+    /// stop the only fleet (fleets are named by release label).
+    pub fn redeploys_running_release(&self) -> bool {
+        self.previous
+            .as_ref()
+            .is_some_and(|previous| previous.label == self.release.label)
+    }
+}
+
 /// A pool's size per region, copied from the service config at creation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolSize {

@@ -15,7 +15,6 @@ use slipway_core::deploy::{
     Action, Deploy, DeploySpec, Effect, EffectKey, Input, Outcome, Rejection, RejectionCode,
     Verdict,
 };
-use slipway_core::plan::Purpose;
 use slipway_core::time::{Span, Time};
 use slipway_store::{Consumed, Fence, Store, StoreError};
 
@@ -418,6 +417,12 @@ impl Engine {
                 other.deploy.spec.id, spec.service, spec.environment, other.deploy.spec.id
             )));
         }
+        if spec.redeploys_running_release() {
+            return Err(PluginError::new(format!(
+                "{} already runs in {}; deploying it again would stop the only fleet (hint: deploy another release, or `slipway rollback`)",
+                spec.release.label, spec.environment
+            )));
+        }
         for check in &self.plugins.preflight {
             check.check(deploy).await?;
         }
@@ -500,23 +505,16 @@ impl Engine {
         // key, and must find the rollback deploy the first attempt created.
         let origin = format!("rollback-of/{}", spec.id);
         let make = |id| {
-            start(
-                DeploySpec {
-                    id,
-                    service: spec.service.clone(),
-                    environment: spec.environment.clone(),
-                    purpose: Purpose::Rollback,
-                    kind: spec.kind,
-                    release: to.clone(),
-                    previous: Some(spec.release.clone()),
-                    pools: spec.pools.clone(),
-                    requested_by: spec.requested_by.clone(),
-                    requested_at: now,
-                    reason: Some(format!("rollback of deploy {}: {reason}", spec.id)),
-                    plan: spec.plan.for_rollback(regions),
-                },
+            let spec = DeploySpec::rollback(
+                id,
+                spec,
+                to.clone(),
+                regions,
+                spec.requested_by.clone(),
+                format!("rollback of deploy {}: {reason}", spec.id),
                 now,
-            )
+            );
+            start(spec, now)
         };
         let (id, _) = self
             .store

@@ -15,12 +15,17 @@ use crate::error::ApiError;
 /// Every token starts with this, so a leaked one is easy to recognise (and to scan for).
 const TOKEN_PREFIX: &str = "slw_";
 
-/// A new token: `slw_` and 64 hex digits (256 random bits from rand's thread generator, a
-/// cryptographically secure one seeded by the operating system).
+/// A new token: `slw_` and 64 hex digits (256 random bits).
 pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("{TOKEN_PREFIX}{}", hex::encode(bytes))
+    format!("{TOKEN_PREFIX}{}", random_hex(32))
+}
+
+/// `bytes` random bytes as hex, from rand's thread generator (cryptographically secure,
+/// seeded by the operating system): for tokens, unique file names and idempotency keys.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buffer);
+    hex::encode(buffer)
 }
 
 /// What the store keeps of a token.

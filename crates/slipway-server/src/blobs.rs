@@ -58,8 +58,9 @@ impl Drop for PartFile {
 }
 
 impl Blobs {
-    /// The cache under `root` (`<data_dir>/artifacts`), created if missing; stray partial
-    /// uploads of an earlier run are removed.
+    /// The cache under `root` (`<data_dir>/artifacts`), created if missing; partial uploads
+    /// older than an hour (a crashed earlier run's) are removed — younger ones may belong to
+    /// another server sharing the directory.
     pub fn open(root: &Path) -> Result<Blobs, BlobError> {
         let io = |path: &Path| {
             let path = path.to_owned();
@@ -68,8 +69,12 @@ impl Blobs {
         let tmp = root.join("tmp");
         std::fs::create_dir_all(root.join("sha256")).map_err(io(root))?;
         std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        let stale = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
         for entry in std::fs::read_dir(&tmp).map_err(io(&tmp))?.flatten() {
-            let _ = std::fs::remove_file(entry.path());
+            let modified = entry.metadata().and_then(|m| m.modified());
+            if modified.is_ok_and(|m| m < stale) {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
         Ok(Blobs {
             root: root.to_owned(),
@@ -105,7 +110,7 @@ impl Blobs {
         let part_path = self
             .root
             .join("tmp")
-            .join(format!("{}.part", crate::auth::new_token()));
+            .join(format!("{}.part", crate::auth::random_hex(16)));
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| BlobError::Io { path, source }

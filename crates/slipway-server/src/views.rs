@@ -15,7 +15,8 @@ pub fn timestamp(time: Time) -> String {
 }
 
 /// One page of a listing, newest first. Pass `next` as `before` (or `after`, for events) to get
-/// the page that follows; it is absent on the last page.
+/// the page that follows; it is absent when the page was not full (a full last page is followed
+/// by an empty one).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -286,12 +287,24 @@ pub struct DeployView {
     pub requested_at: String,
     pub reason: Option<String>,
     pub phase: PhaseView,
+    /// What an approval of this deploy is bound to.
+    pub binding: BindingView,
     pub steps: Vec<StepView>,
     pub approvals: Vec<SignoffView>,
     pub go: Option<SignoffView>,
     pub ended_at: Option<String>,
     /// Why it ended, when it did not succeed.
     pub end_reason: Option<String>,
+    /// The rollback deploy that took over when this one was undone after scale-in.
+    pub rollback_deploy: Option<i64>,
+}
+
+/// The artifact digest, config hash and plan hash an approval is given for.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BindingView {
+    pub artifact: String,
+    pub config: String,
+    pub plan: String,
 }
 
 impl DeployView {
@@ -331,6 +344,14 @@ impl DeployView {
             requested_at: timestamp(spec.requested_at),
             reason: spec.reason.clone(),
             phase: deploy.phase(now).into(),
+            binding: {
+                let binding = spec.binding();
+                BindingView {
+                    artifact: binding.artifact,
+                    config: binding.config,
+                    plan: binding.plan,
+                }
+            },
             steps,
             approvals: progress
                 .approvals
@@ -348,6 +369,7 @@ impl DeployView {
             }),
             ended_at: progress.ending.as_ref().map(|e| timestamp(e.at)),
             end_reason: progress.ending.as_ref().and_then(|e| e.reason.clone()),
+            rollback_deploy: None,
         }
     }
 }
@@ -483,8 +505,10 @@ pub struct AuditRecord {
 /// The answer to an operator action.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ActionView {
-    /// `applied` when the engine took the action, `pending` when it has not yet (202).
+    /// `applied` when the engine took the action, `pending` when it has not yet (202),
+    /// `already_rolling_back` when a rollback was asked for one already under way.
     pub status: String,
-    pub intent: i64,
+    /// The operator intent written, if one was.
+    pub intent: Option<i64>,
     pub deploy: DeployView,
 }

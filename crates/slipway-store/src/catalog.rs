@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use slipway_core::deploy::{DeployId, DeployResult, Role};
 use slipway_core::plan::ReleaseKind;
 use slipway_core::time::Time;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use crate::error::StoreError;
 use crate::store::{NewEvent, Store, StoredDeploy};
@@ -225,6 +225,20 @@ impl Store {
         now: Time,
     ) -> Result<User, StoreError> {
         let mut tx = self.write.begin().await?;
+        let user = self.insert_user(&mut tx, name, role, by, now).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Inserts a user and its audit event inside `tx`.
+    async fn insert_user(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        name: &str,
+        role: Role,
+        by: &str,
+        now: Time,
+    ) -> Result<User, StoreError> {
         // DO NOTHING rather than a unique violation: two concurrent adds on PostgreSQL give one
         // user and one `AlreadyExists`, not a database error.
         let inserted = sqlx::query(
@@ -234,7 +248,7 @@ impl Store {
         .bind(name)
         .bind(variant_name(&role))
         .bind(now.as_millis())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if inserted.rows_affected() == 0 {
             return Err(StoreError::AlreadyExists {
@@ -246,13 +260,43 @@ impl Store {
             "user_added",
             json!({ "user": name, "role": role, "by": by }),
         );
-        self.append(&mut tx, &[added], now).await?;
-        tx.commit().await?;
+        self.append(tx, &[added], now).await?;
         Ok(User {
             name: name.to_owned(),
             role,
             created_at: now,
         })
+    }
+
+    /// On a database without users: adds `name` as an admin with the token whose SHA-256 is
+    /// `hash`, both in one transaction, so there is never an admin without a known token.
+    /// False (and nothing written) when users exist or another server got there first.
+    pub async fn bootstrap_admin(
+        &self,
+        name: &str,
+        hash: &[u8; 32],
+        now: Time,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let users: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if users > 0 {
+            return Ok(false);
+        }
+        match self
+            .insert_user(&mut tx, name, Role::Admin, "slipway", now)
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::AlreadyExists { .. }) => return Ok(false),
+            Err(error) => return Err(error),
+        }
+        self.insert_token(&mut tx, name, hash, Some("first admin"), "slipway", now)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn user(&self, name: &str) -> Result<Option<User>, StoreError> {
@@ -330,10 +374,27 @@ impl Store {
         now: Time,
     ) -> Result<TokenRecord, StoreError> {
         let mut tx = self.write.begin().await?;
+        let token = self
+            .insert_token(&mut tx, user, hash, label, by, now)
+            .await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    /// Inserts a token of an existing user and its audit event inside `tx`.
+    async fn insert_token(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        user: &str,
+        hash: &[u8; 32],
+        label: Option<&str>,
+        by: &str,
+        now: Time,
+    ) -> Result<TokenRecord, StoreError> {
         // Users are never deleted, so the user found here still exists at commit.
         let exists = sqlx::query("SELECT name FROM users WHERE name = $1")
             .bind(user)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
         if exists.is_none() {
             return Err(StoreError::NotFound {
@@ -349,15 +410,14 @@ impl Store {
         .bind(hash.to_vec())
         .bind(label)
         .bind(now.as_millis())
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?
         .try_get("id")?;
         let created = event(
             "token_created",
             json!({ "token": id, "user": user, "label": label, "by": by }),
         );
-        self.append(&mut tx, &[created], now).await?;
-        tx.commit().await?;
+        self.append(tx, &[created], now).await?;
         Ok(TokenRecord {
             id,
             user: user.to_owned(),
@@ -713,4 +773,51 @@ impl Store {
         .await?;
         row.map(|row| Ok(DeployId(row.try_get("id")?))).transpose()
     }
+
+    /// The newest deploy of the service to the environment, older than `before`, that
+    /// succeeded with release `label`, or with any other release than `not_label`: what a
+    /// rollback goes back to. One lookup in the `deploys_by_label` index.
+    pub async fn previous_success(
+        &self,
+        service: &str,
+        environment: &str,
+        before: DeployId,
+        wanted: ReleaseChoice<'_>,
+    ) -> Result<Option<StoredDeploy>, StoreError> {
+        let (sql, label) = match wanted {
+            ReleaseChoice::Named(label) => ("release_label = $5", label),
+            ReleaseChoice::Other(label) => ("release_label <> $5", label),
+        };
+        let sql = format!(
+            "SELECT state, revision FROM deploys WHERE service = $1 AND environment = $2 \
+             AND result = $3 AND id < $4 AND {sql} ORDER BY id DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(service)
+            .bind(environment)
+            .bind(DeployResult::Succeeded.name())
+            .bind(before.0)
+            .bind(label)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(Store::decode_deploy).transpose()
+    }
+
+    /// The deploy created with `origin` (`rollback-of/ID` names the rollback deploy of ID).
+    pub async fn deploy_by_origin(&self, origin: &str) -> Result<Option<DeployId>, StoreError> {
+        let row = sqlx::query("SELECT id FROM deploys WHERE origin = $1")
+            .bind(origin)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|row| Ok(DeployId(row.try_get("id")?))).transpose()
+    }
+}
+
+/// Which release [`Store::previous_success`] looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReleaseChoice<'a> {
+    /// This label.
+    Named(&'a str),
+    /// Any label but this one.
+    Other(&'a str),
 }

@@ -10,7 +10,7 @@ mod error;
 mod store;
 
 pub use catalog::{
-    ArtifactPut, ArtifactRecord, NewRelease, Page, ReleaseRecord, TokenRecord, User,
+    ArtifactPut, ArtifactRecord, NewRelease, Page, ReleaseChoice, ReleaseRecord, TokenRecord, User,
 };
 pub use error::{StoreError, redact_url};
 pub use store::*;

@@ -392,6 +392,15 @@ impl Store {
     ) -> Result<(DeployId, bool), StoreError> {
         let mut tx = self.write.begin().await?;
         self.check_fence(&mut tx, fence).await?;
+        // The counter's row lock first: two requests with the same origin then run one after
+        // the other, and the second finds the first's deploy instead of violating the UNIQUE
+        // origin (PostgreSQL). A rolled-back transaction gives its number back.
+        let id: i64 = sqlx::query(
+            "UPDATE counters SET value = value + 1 WHERE name = 'deploy' RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("value")?;
         if let Some(origin) = origin {
             let existing = sqlx::query("SELECT id FROM deploys WHERE origin = $1")
                 .bind(origin)
@@ -401,19 +410,13 @@ impl Store {
                 return Ok((DeployId(row.try_get("id")?), false));
             }
         }
-        let id: i64 = sqlx::query(
-            "UPDATE counters SET value = value + 1 WHERE name = 'deploy' RETURNING value",
-        )
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("value")?;
         let id = DeployId(id);
         let decision = make(id);
         let deploy = &decision.deploy;
         sqlx::query(
             "INSERT INTO deploys (id, service, environment, origin, state, revision, finished_at, \
-             result, wake_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $9)",
+             result, wake_at, created_at, updated_at, release_label) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $9, $10)",
         )
         .bind(id.0)
         .bind(&deploy.spec.service)
@@ -424,6 +427,7 @@ impl Store {
         .bind(deploy.progress.ending.as_ref().map(|e| e.result.name()))
         .bind(next_wake(deploy).map(Time::as_millis))
         .bind(now.as_millis())
+        .bind(&deploy.spec.release.label)
         .execute(&mut *tx)
         .await?;
         self.append(&mut tx, &Self::deploy_events(id, &decision.events), now)
@@ -636,9 +640,10 @@ impl Store {
     }
 
     pub async fn intent_status(&self, intent: i64) -> Result<Option<IntentStatus>, StoreError> {
+        // The read pool: callers poll this while the engine writes.
         let row = sqlx::query("SELECT consumed_at, rejection FROM intents WHERE id = $1")
             .bind(intent)
-            .fetch_optional(&self.write)
+            .fetch_optional(&self.read)
             .await?;
         row.map(|row| {
             let rejection: Option<String> = row.try_get("rejection")?;

@@ -54,8 +54,18 @@ impl CliOutput {
 
 impl SpawnedServer {
     /// Starts `bin serve --config CONFIG --data-dir DATA_DIR --listen 127.0.0.1:0` and waits
-    /// until it listens. Extra environment variables go to the server only.
+    /// until it listens.
     pub fn start(bin: &Path, config: &Path, data_dir: &Path) -> SpawnedServer {
+        Self::start_with_env(bin, config, data_dir, &[])
+    }
+
+    /// [`SpawnedServer::start`] with extra environment variables for the server only.
+    pub fn start_with_env(
+        bin: &Path,
+        config: &Path,
+        data_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> SpawnedServer {
         let mut child = Command::new(bin)
             .arg("serve")
             .arg("--config")
@@ -65,6 +75,7 @@ impl SpawnedServer {
             .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -119,6 +119,13 @@ impl Client {
         Err(api_failure(status, &bytes).into())
     }
 
+    /// Whether `error` says the server could not be reached (nothing was answered).
+    pub(crate) fn is_unreachable(error: &anyhow::Error) -> bool {
+        error
+            .downcast_ref::<Failure>()
+            .is_some_and(|failure| failure.code == "server_unreachable")
+    }
+
     fn unreachable(&self, error: &reqwest::Error) -> anyhow::Error {
         let mut cause = String::new();
         let mut source: Option<&dyn std::error::Error> = Some(error);

@@ -131,7 +131,7 @@ async fn run_async(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Deploy(args) => deploy::deploy(args, client, output).await,
         Command::Status(args) => deploy::status(args, client, output).await,
         Command::Deploys(args) => deploy::list(args, client, output).await,
-        Command::Approve(args) => deploy::act(client, args.id, "approve", None, output).await,
+        Command::Approve(args) => deploy::approve(client, args.id, output).await,
         Command::Go(args) => deploy::act(client, args.id, "go", None, output).await,
         Command::Confirm(args) => deploy::act(client, args.id, "confirm", None, output).await,
         Command::Abort(args) => {

@@ -386,9 +386,11 @@ pub(crate) fn release_label(text: &str) -> Option<String> {
         None => (number, None),
     };
     let major: u64 = major.parse().ok()?;
-    match minor {
-        Some(minor) => Some(format!("RC {major}.{}", minor.parse::<u64>().ok()?)),
-        None => Some(format!("RC {major}")),
+    match minor.map(str::parse::<u64>) {
+        Some(Err(_)) => None,
+        // `12.0` is `RC 12`: patches count from 1.
+        Some(Ok(0)) | None => Some(format!("RC {major}")),
+        Some(Ok(minor)) => Some(format!("RC {major}.{minor}")),
     }
 }
 

@@ -14,8 +14,8 @@ use slipway_core::decide::start;
 use slipway_core::deploy::{
     DeployId, DeployRequest, DeployResult, DeploySpec, Input, RejectionCode, ReleaseRef, Role,
 };
-use slipway_core::plan::Purpose;
-use slipway_store::{DeployQuery, StoredDeploy};
+use slipway_core::plan::{Purpose, ReleaseKind};
+use slipway_store::{DeployQuery, ReleaseChoice, ReleaseRecord, StoredDeploy};
 use utoipa::{IntoParams, ToSchema};
 
 use super::catalog::{environment, find_release, service};
@@ -97,6 +97,9 @@ pub(crate) async fn create_deploy(
         .current_release(&service.name, &environment.name)
         .await?
         .map(|stored| stored.deploy.spec.release);
+    if let Some(previous) = &previous {
+        check_replaces(&release, previous, &environment.name)?;
+    }
     let origin = idempotency_origin(&caller, &headers)?;
     let now = state.clock.now();
     let request = DeployRequest {
@@ -127,6 +130,37 @@ pub(crate) async fn create_deploy(
         StatusCode::OK
     };
     Ok((status, Json(view)))
+}
+
+/// Refuses a deploy that cannot replace what runs: the same release (its scale-in would stop the
+/// only fleet), or a `config` release carrying another artifact (it would skip `migrate`).
+fn check_replaces(
+    release: &ReleaseRecord,
+    previous: &ReleaseRef,
+    environment: &str,
+) -> ApiResult<()> {
+    if release.label == previous.label {
+        return Err(ApiError::conflict(
+            "already_running",
+            format!("{} already runs in {environment}", release.label),
+        )
+        .with_hint("deploy a newer release, or go back with `slipway rollback`"));
+    }
+    if release.kind == ReleaseKind::Config && release.artifact != previous.artifact {
+        return Err(ApiError::conflict(
+            "config_release_changes_artifact",
+            format!(
+                "{} is a config release, but its artifact ({}) is not the one running in \
+                 {environment} ({}); a config release skips migrations",
+                release.label, release.artifact, previous.artifact
+            ),
+        )
+        .with_hint(format!(
+            "release a new build as `--kind full` or `--kind patch`; a config release reuses version {}",
+            previous.version
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a deploy to an environment whose target this server cannot drive.
@@ -168,9 +202,18 @@ async fn load(state: &AppState, id: i64) -> ApiResult<StoredDeploy> {
     })
 }
 
+/// A deploy as the API shows it, with the rollback deploy that took over from it, if any.
 async fn read_deploy(state: &AppState, id: DeployId) -> ApiResult<DeployView> {
     let stored = load(state, id.0).await?;
-    Ok(DeployView::new(&stored.deploy, state.clock.now()))
+    let mut view = DeployView::new(&stored.deploy, state.clock.now());
+    if stored.deploy.progress.unwind.is_some() {
+        view.rollback_deploy = state
+            .store
+            .deploy_by_origin(&format!("rollback-of/{id}"))
+            .await?
+            .map(|d| d.0);
+    }
+    Ok(view)
 }
 
 /// `?service=&environment=&before=&limit=` of the deploy listing.
@@ -307,7 +350,7 @@ async fn act(state: &AppState, id: i64, input: Input) -> ApiResult<(StatusCode, 
             let deploy = read_deploy(state, DeployId(id)).await?;
             let view = ActionView {
                 status: "applied".to_owned(),
-                intent,
+                intent: Some(intent),
                 deploy,
             };
             return Ok((StatusCode::OK, Json(view)));
@@ -316,7 +359,7 @@ async fn act(state: &AppState, id: i64, input: Input) -> ApiResult<(StatusCode, 
             let deploy = read_deploy(state, DeployId(id)).await?;
             let view = ActionView {
                 status: "pending".to_owned(),
-                intent,
+                intent: Some(intent),
                 deploy,
             };
             return Ok((StatusCode::ACCEPTED, Json(view)));
@@ -336,22 +379,43 @@ fn required_reason(body: Option<Body<ActionBody>>, doing: &str) -> ApiResult<Str
         })
 }
 
-/// Approves a deploy, bound to its artifact, config and plan. Needs the approver role and a
-/// person other than the requester.
+/// What an approver saw: an approval is refused unless it matches the deploy as stored.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApproveBody {
+    /// The artifact digest the approver reviewed (`binding.artifact` of the deploy).
+    artifact: Option<String>,
+    /// The config hash the approver reviewed.
+    config: Option<String>,
+    /// The plan hash the approver reviewed.
+    plan: Option<String>,
+}
+
+/// Approves a deploy, bound to its artifact, config and plan: send the `binding` you reviewed
+/// (the CLI does), and the approval is refused if the deploy no longer matches it. Needs the
+/// approver role and a person other than the requester.
 #[utoipa::path(post, path = "/api/v1/deploys/{id}/approve", tag = "actions",
     params(("id" = i64, Path)),
+    request_body = ApproveBody,
     responses((status = 200, body = ActionView), (status = 202, body = ActionView),
+        (status = 400, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub(crate) async fn approve(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
+    body: Option<Body<ApproveBody>>,
 ) -> ApiResult<(StatusCode, Json<ActionView>)> {
     caller.require(Role::Approver, "approving a deploy")?;
     let stored = load(&state, id).await?;
+    let seen = body.map(|Body(b)| b).unwrap_or_default();
+    let mut binding = stored.deploy.spec.binding();
+    binding.artifact = seen.artifact.unwrap_or(binding.artifact);
+    binding.config = seen.config.unwrap_or(binding.config);
+    binding.plan = seen.plan.unwrap_or(binding.plan);
     let input = Input::Approve {
         by: caller.actor(),
-        binding: stored.deploy.spec.binding(),
+        binding,
     };
     act(&state, id, input).await
 }
@@ -432,24 +496,32 @@ pub(crate) async fn rollback_deploy(
 pub(crate) struct RollbackBody {
     service: String,
     environment: String,
-    /// The release to go back to; the last one that ran before the current one when absent.
+    /// The release to go back to: one that succeeded there before. The last one that ran
+    /// before the current one when absent.
     to: Option<String>,
     reason: String,
 }
 
 /// Rolls back a service in an environment, at any time. A deploy in progress there is undone;
-/// otherwise a fast-tracked rollback deploy of an earlier release starts, from stored artifacts
-/// alone (no source control, no CI).
+/// otherwise a fast-tracked rollback deploy of an earlier release starts, from the stored
+/// artifact and config it ran with (no source control, no CI). A rollback already under way is
+/// returned as it is, never undone by a second request.
 #[utoipa::path(post, path = "/api/v1/rollbacks", tag = "actions",
     request_body = RollbackBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request return the first one's rollback deploy")),
     responses(
         (status = 201, description = "A rollback deploy was created", body = ActionView),
-        (status = 200, description = "The deploy in progress is being undone", body = ActionView),
+        (status = 200, description = "The deploy in progress is being undone, or a rollback is already under way", body = ActionView),
+        (status = 202, description = "The undo is recorded; the engine has not applied it yet", body = ActionView),
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody),
         (status = 409, description = "Nothing to roll back to", body = crate::error::ErrorBody),
     ))]
 pub(crate) async fn rollback(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Body(body): Body<RollbackBody>,
 ) -> ApiResult<(StatusCode, Json<ActionView>)> {
     caller.require(Role::Deployer, "rolling back")?;
@@ -466,6 +538,18 @@ pub(crate) async fn rollback(
         .active_deploy(&service.name, &environment.name)
         .await?
     {
+        let stored = load(&state, active.0).await?;
+        if stored.deploy.spec.purpose == Purpose::Rollback
+            || stored.deploy.progress.unwind.is_some()
+        {
+            // Undoing a rollback would bring the bad release back.
+            let view = ActionView {
+                status: "already_rolling_back".to_owned(),
+                intent: None,
+                deploy: DeployView::new(&stored.deploy, state.clock.now()),
+            };
+            return Ok((StatusCode::OK, Json(view)));
+        }
         if body.to.is_some() {
             return Err(ApiError::conflict(
                 "deploy_in_progress",
@@ -497,105 +581,110 @@ pub(crate) async fn rollback(
             )
             .with_hint("there is nothing to roll back; deploy a release first")
         })?;
-    let target = rollback_target(&state, &current, body.to.as_deref()).await?;
     let current_spec = &current.deploy.spec;
+    if current_spec.purpose == Purpose::Rollback && body.to.is_none() {
+        return Err(ApiError::conflict(
+            "already_rolled_back",
+            format!(
+                "{} in {} is already a rollback (deploy {}); rolling back again would bring back {}",
+                current_spec.release.label,
+                environment.name,
+                current_spec.id,
+                current_spec.previous.as_ref().map_or("the release it replaced", |p| p.label.as_str())
+            ),
+        )
+        .with_hint("name the release to go to with --to RC"));
+    }
+    let target = rollback_target(&state, &current, body.to.as_deref()).await?;
+    if !state.blobs.contains(&target.artifact) {
+        return Err(ApiError::conflict(
+            "artifact_missing",
+            format!(
+                "the artifact of {} ({}) is not in this server's artifact cache",
+                target.label, target.artifact
+            ),
+        )
+        .with_hint(format!(
+            "push it again: slipway artifact push FILE --service {} --version {}",
+            service.name, target.version
+        )));
+    }
+    let origin = idempotency_origin(&caller, &headers)?;
     let now = state.clock.now();
-    let spec = |id| DeploySpec {
-        id,
-        service: current_spec.service.clone(),
-        environment: current_spec.environment.clone(),
-        purpose: Purpose::Rollback,
-        kind: current_spec.kind,
-        release: target,
-        previous: Some(current_spec.release.clone()),
-        pools: current_spec.pools.clone(),
-        requested_by: caller.user.name.clone(),
-        requested_at: now,
-        reason: Some(reason),
-        plan: current_spec.plan.for_rollback(&current_spec.plan.regions()),
-    };
-    let (id, _) = state
+    let requested_by = caller.user.name.clone();
+    let (id, created) = state
         .store
-        .create_deploy(None, None, now, |id| start(spec(id), now))
+        .create_deploy(None, origin.as_deref(), now, |id| {
+            let regions = current_spec.plan.regions();
+            let spec = DeploySpec::rollback(
+                id,
+                current_spec,
+                target,
+                &regions,
+                requested_by,
+                reason,
+                now,
+            );
+            start(spec, now)
+        })
         .await?;
     state.store.wake_handle().notify_one();
     let view = ActionView {
         status: "applied".to_owned(),
-        intent: 0,
+        intent: None,
         deploy: read_deploy(&state, id).await?,
     };
-    Ok((StatusCode::CREATED, Json(view)))
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view)))
 }
 
 /// The release a rollback goes to: `to` if given, otherwise the newest release that succeeded in
-/// the environment before the current one. Its artifact and config come from the deploy that ran
-/// it, so nothing needs rebuilding.
+/// the environment before the current one — in both cases as the deploy that ran it had it
+/// (artifact and config), so nothing needs rebuilding. A release that never succeeded there is
+/// refused: it would skip approvals, go and migrations as a fast-tracked rollback.
 async fn rollback_target(
     state: &AppState,
     current: &StoredDeploy,
     to: Option<&str>,
 ) -> ApiResult<ReleaseRef> {
     let spec = &current.deploy.spec;
-    let wanted = match to {
-        Some(text) => Some(find_release(state, &spec.service, text).await?),
+    let choice = match to {
+        Some(text) => {
+            let wanted = find_release(state, &spec.service, text).await?;
+            if wanted.label == spec.release.label {
+                return Err(ApiError::conflict(
+                    "already_running",
+                    format!("{} already runs in {}", wanted.label, spec.environment),
+                )
+                .with_hint("name an earlier release with --to"));
+            }
+            Some(wanted.label)
+        }
         None => None,
     };
-    if let Some(wanted) = &wanted
-        && wanted.label == spec.release.label
-    {
-        return Err(ApiError::conflict(
-            "already_running",
-            format!("{} already runs in {}", wanted.label, spec.environment),
+    let wanted = match &choice {
+        Some(label) => ReleaseChoice::Named(label),
+        None => ReleaseChoice::Other(&spec.release.label),
+    };
+    let found = state
+        .store
+        .previous_success(&spec.service, &spec.environment, spec.id, wanted)
+        .await?;
+    match (found, choice) {
+        (Some(stored), _) => Ok(stored.deploy.spec.release),
+        (None, Some(label)) => Err(ApiError::conflict(
+            "not_run_here",
+            format!("{label} never ran successfully in {} before {}", spec.environment, spec.release.label),
         )
-        .with_hint("name an earlier release with --to"));
+        .with_hint("a rollback goes back to a release that ran there; to ship another one, use `slipway deploy --release`")),
+        (None, None) => Err(ApiError::conflict(
+            "no_earlier_release",
+            format!("no release ran in {} before {}", spec.environment, spec.release.label),
+        )
+        .with_hint("there is nothing earlier to go back to; deploy a fixed release instead")),
     }
-    // Bounded scan of this environment's history, newest first.
-    let mut before = None;
-    for _ in 0..20 {
-        let query = DeployQuery {
-            service: Some(spec.service.clone()),
-            environment: Some(spec.environment.clone()),
-            before,
-            limit: 200,
-        };
-        let page = state.store.list_deploys(&query).await?;
-        for stored in &page {
-            let deploy = &stored.deploy;
-            let succeeded = deploy
-                .progress
-                .ending
-                .as_ref()
-                .is_some_and(|e| e.result == DeployResult::Succeeded);
-            let release = &deploy.spec.release;
-            let matches = match &wanted {
-                Some(wanted) => release.label == wanted.label,
-                None => release.label != spec.release.label,
-            };
-            if succeeded && matches && deploy.spec.id < spec.id {
-                return Ok(release.clone());
-            }
-        }
-        match page.last() {
-            Some(last) if page.len() == 200 => before = Some(last.deploy.spec.id),
-            _ => break,
-        }
-    }
-    if let Some(wanted) = wanted {
-        // Never ran here: its artifact with today's configuration.
-        let service = service(state, &spec.service)?;
-        return Ok(ReleaseRef {
-            label: wanted.label,
-            version: wanted.version,
-            artifact: wanted.artifact,
-            config: config_hash(service),
-        });
-    }
-    Err(ApiError::conflict(
-        "no_earlier_release",
-        format!(
-            "no release ran in {} before {}",
-            spec.environment, spec.release.label
-        ),
-    )
-    .with_hint("name the release to go back to with --to RC"))
 }

@@ -5,6 +5,7 @@
 mod catalog;
 mod chain;
 mod decisions;
+mod history;
 mod leases;
 mod listing;
 mod open;

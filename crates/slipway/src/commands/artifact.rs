@@ -40,17 +40,17 @@ pub(crate) struct PushArgs {
 pub(crate) struct ListArgs {
     #[arg(long)]
     service: Option<String>,
-    #[arg(long, default_value_t = 50)]
-    limit: i64,
+    #[command(flatten)]
+    page: super::PageArgs,
 }
 
 pub(crate) async fn run(command: &Command, client: &Client, output: Output) -> Result<ExitCode> {
     match command {
         Command::Push(args) => push(args, client, output).await,
         Command::List(args) => {
-            let mut request = client
-                .request(Method::GET, "/api/v1/artifacts")
-                .query(&[("limit", args.limit.to_string())]);
+            let mut request = args
+                .page
+                .apply(client.request(Method::GET, "/api/v1/artifacts"));
             if let Some(service) = &args.service {
                 request = request.query(&[("service", service)]);
             }

@@ -59,13 +59,22 @@ pub(crate) async fn deploy(args: &DeployArgs, client: &Client, output: Output) -
         "release": args.release,
         "reason": args.reason,
     });
-    // A retried request (say after a dropped connection) returns the same deploy.
-    let key = slipway_server::auth::new_token();
-    let request = client
-        .request(Method::POST, "/api/v1/deploys")
-        .header("Idempotency-Key", &key[4..])
-        .json(&body);
-    let deploy: DeployView = client.send(request).await?;
+    // One retry after a connection failure, with the same key: the server returns the deploy
+    // the first attempt created, if it got that far, instead of starting a second one.
+    let key = slipway_server::auth::random_hex(16);
+    let request = || {
+        client
+            .request(Method::POST, "/api/v1/deploys")
+            .header("Idempotency-Key", &key)
+            .json(&body)
+    };
+    let deploy: DeployView = match client.send(request()).await {
+        Err(error) if Client::is_unreachable(&error) => {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            client.send(request()).await?
+        }
+        other => other?,
+    };
     if !args.follow.follow {
         match output {
             Output::Json => print_json(&deploy),
@@ -119,16 +128,32 @@ pub(crate) async fn follow(
     args: &FollowArgs,
     output: Output,
 ) -> Result<ExitCode> {
-    let deadline = match &args.timeout {
-        Some(text) => {
-            let span = Span::parse(text).map_err(|error| {
-                Failure::new("invalid_duration", format!("--timeout {text}: {error}"))
-                    .hint("write a duration such as 90s, 30m or 1h")
-            })?;
-            Some(Instant::now() + Duration::from_millis(span.as_millis()))
-        }
-        None => None,
+    let deadline = follow_deadline(args)?;
+    Ok(match watch(client, id, deadline, output).await? {
+        Some(deploy) => ending(&deploy, output),
+        None => ExitCode::from(exit::STILL_RUNNING),
+    })
+}
+
+/// When `--timeout` ends the following.
+fn follow_deadline(args: &FollowArgs) -> Result<Option<Instant>> {
+    let Some(text) = &args.timeout else {
+        return Ok(None);
     };
+    let span = Span::parse(text).map_err(|error| {
+        Failure::new("invalid_duration", format!("--timeout {text}: {error}"))
+            .hint("write a duration such as 90s, 30m or 1h")
+    })?;
+    Ok(Instant::now().checked_add(Duration::from_millis(span.as_millis())))
+}
+
+/// Prints the deploy's events until it ends; returns it as it ended, or `None` at `deadline`.
+async fn watch(
+    client: &Client,
+    id: i64,
+    deadline: Option<Instant>,
+    output: Output,
+) -> Result<Option<DeployView>> {
     let mut after = 0i64;
     let mut announced = BTreeSet::new();
     loop {
@@ -152,8 +177,8 @@ pub(crate) async fn follow(
             }
         }
         let deploy: DeployView = client.get(&format!("/api/v1/deploys/{id}")).await?;
-        if let Some(result) = &deploy.phase.result {
-            return Ok(ending(&deploy, result, output));
+        if deploy.phase.result.is_some() {
+            return Ok(Some(deploy));
         }
         if output == Output::Text
             && let Some(waiting) = waiting_hint(&deploy)
@@ -168,13 +193,15 @@ pub(crate) async fn follow(
                     deploy.phase.state
                 );
             }
-            return Ok(ExitCode::from(exit::STILL_RUNNING));
+            return Ok(None);
         }
         tokio::time::sleep(POLL).await;
     }
 }
 
-fn ending(deploy: &DeployView, result: &str, output: Output) -> ExitCode {
+/// Prints how the deploy ended; the exit code says it.
+fn ending(deploy: &DeployView, output: Output) -> ExitCode {
+    let result = deploy.phase.result.as_deref().unwrap_or("failed");
     let code = match result {
         "succeeded" => 0,
         "rolled_back" => exit::ROLLED_BACK,
@@ -291,14 +318,14 @@ pub(crate) struct ListArgs {
     service: Option<String>,
     #[arg(long = "env", value_name = "ENV")]
     environment: Option<String>,
-    #[arg(long, default_value_t = 20)]
-    limit: i64,
+    #[command(flatten)]
+    page: super::PageArgs,
 }
 
 pub(crate) async fn list(args: &ListArgs, client: &Client, output: Output) -> Result<ExitCode> {
-    let mut request = client
-        .request(Method::GET, "/api/v1/deploys")
-        .query(&[("limit", args.limit.to_string())]);
+    let mut request = args
+        .page
+        .apply(client.request(Method::GET, "/api/v1/deploys"));
     if let Some(service) = &args.service {
         request = request.query(&[("service", service)]);
     }
@@ -454,6 +481,31 @@ pub(crate) struct RollbackArgs {
     follow: FollowArgs,
 }
 
+/// Approves what the approver sees: prints the deploy's release, artifact, config and plan, and
+/// sends that binding, so the approval is refused if the deploy changed in between.
+pub(crate) async fn approve(client: &Client, id: i64, output: Output) -> Result<ExitCode> {
+    let deploy: DeployView = client.get(&format!("/api/v1/deploys/{id}")).await?;
+    if output == Output::Text {
+        println!("{}", headline(&deploy));
+        println!(
+            "approving artifact {}, config {}, plan {}:",
+            deploy.binding.artifact, deploy.binding.config, deploy.binding.plan
+        );
+        print_steps(&deploy);
+    }
+    let body = serde_json::json!({
+        "artifact": deploy.binding.artifact,
+        "config": deploy.binding.config,
+        "plan": deploy.binding.plan,
+    });
+    let request = client
+        .request(Method::POST, &format!("/api/v1/deploys/{id}/approve"))
+        .json(&body);
+    let answer: serde_json::Value = client.send(request).await?;
+    print_action(&answer, "approve", output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Sends an operator action and prints where the deploy stands after it.
 pub(crate) async fn act(
     client: &Client,
@@ -506,19 +558,45 @@ pub(crate) async fn rollback(
         "to": args.to,
         "reason": args.reason,
     });
-    let answer: serde_json::Value = client.post("/api/v1/rollbacks", &body).await?;
+    let key = slipway_server::auth::random_hex(16);
+    let request = client
+        .request(Method::POST, "/api/v1/rollbacks")
+        .header("Idempotency-Key", &key)
+        .json(&body);
+    let answer: serde_json::Value = client.send(request).await?;
     let deploy: DeployView = serde_json::from_value(answer["deploy"].clone())?;
-    if args.follow.follow {
-        if output == Output::Text {
+    if !args.follow.follow {
+        if deploy.purpose == "rollback" && output == Output::Text {
             println!("{}", headline(&deploy));
+            print_steps(&deploy);
+            return Ok(ExitCode::SUCCESS);
         }
-        return follow(client, deploy.id, &args.follow, output).await;
-    }
-    if deploy.purpose == "rollback" && output == Output::Text {
-        println!("{}", headline(&deploy));
-        print_steps(&deploy);
+        print_action(&answer, "rollback", output)?;
         return Ok(ExitCode::SUCCESS);
     }
-    print_action(&answer, "rollback", output)?;
-    Ok(ExitCode::SUCCESS)
+    if output == Output::Text {
+        println!("{}", headline(&deploy));
+    }
+    // An undone deploy past scale-in hands over to its rollback deploy: follow that one too.
+    let deadline = follow_deadline(&args.follow)?;
+    let mut id = deploy.id;
+    loop {
+        let Some(ended) = watch(client, id, deadline, output).await? else {
+            return Ok(ExitCode::from(exit::STILL_RUNNING));
+        };
+        match (ended.phase.result.as_deref(), ended.rollback_deploy) {
+            (Some("rolled_back"), Some(next)) => {
+                if output == Output::Text {
+                    println!("deploy {id} handed over to rollback deploy {next}; following it");
+                }
+                id = next;
+            }
+            // Rolled back is what was asked for.
+            (Some("rolled_back" | "succeeded"), _) => {
+                ending(&ended, output);
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ => return Ok(ending(&ended, output)),
+        }
+    }
 }

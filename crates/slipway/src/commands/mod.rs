@@ -47,6 +47,27 @@ pub(crate) fn read_config_text(path: &Path) -> Result<String> {
     })
 }
 
+/// `--limit` and `--before` of a listing.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PageArgs {
+    /// Entries per page (1 to 1000).
+    #[arg(long, default_value_t = 50)]
+    limit: i64,
+    /// Only entries older than this cursor: the `next` of the previous page (`--output json`).
+    #[arg(long)]
+    before: Option<i64>,
+}
+
+impl PageArgs {
+    pub(crate) fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let request = request.query(&[("limit", self.limit)]);
+        match self.before {
+            Some(before) => request.query(&[("before", before)]),
+            None => request,
+        }
+    }
+}
+
 /// Prints a value as indented JSON on stdout.
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {

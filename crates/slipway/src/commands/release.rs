@@ -43,7 +43,6 @@ pub(crate) enum Command {
 pub(crate) struct CreateArgs {
     service: String,
     /// The version of a pushed artifact.
-    /// The artifact's version (unique per service).
     #[arg(long = "version", id = "artifact_version", value_name = "VERSION")]
     version: String,
     #[arg(long, value_enum, default_value_t = Kind::Full)]
@@ -55,9 +54,10 @@ pub(crate) struct CreateArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ListArgs {
+    #[arg(long)]
     service: Option<String>,
-    #[arg(long, default_value_t = 50)]
-    limit: i64,
+    #[command(flatten)]
+    page: super::PageArgs,
 }
 
 pub(crate) async fn run(command: &Command, client: &Client, output: Output) -> Result<ExitCode> {
@@ -79,9 +79,9 @@ pub(crate) async fn run(command: &Command, client: &Client, output: Output) -> R
             }
         }
         Command::List(args) => {
-            let mut request = client
-                .request(Method::GET, "/api/v1/releases")
-                .query(&[("limit", args.limit.to_string())]);
+            let mut request = args
+                .page
+                .apply(client.request(Method::GET, "/api/v1/releases"));
             if let Some(service) = &args.service {
                 request = request.query(&[("service", service)]);
             }

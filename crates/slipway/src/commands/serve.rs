@@ -12,12 +12,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use slipway_core::config::{Config, parse_config};
-use slipway_core::deploy::Role;
 use slipway_engine::clock::{Clock, SystemClock};
 use slipway_engine::{Engine, EngineConfig, Plugins};
 use slipway_server::auth::{new_token, token_hash};
 use slipway_server::{AppState, Blobs, Metrics, Settings, Shared};
-use slipway_store::{Store, StoreError};
+use slipway_store::Store;
 use slipway_targets::CommandSettings;
 use tokio::sync::watch;
 
@@ -151,27 +150,23 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
 
 /// The first `serve` on an empty database creates user `admin` and a token for it, written to
 /// `file` readable only by its owner. Later starts leave users alone.
+///
+/// The file is written (and renamed into place) before the user and token are committed in one
+/// transaction: a crash in between leaves a file whose token does not work yet, and the next
+/// start, still finding no users, writes a new one. Never an admin whose token nobody has.
 async fn bootstrap_admin(store: &Store, now: slipway_core::time::Time, file: &Path) -> Result<()> {
     if store.user_count().await? > 0 {
         return Ok(());
     }
-    match store.add_user("admin", Role::Admin, "slipway", now).await {
-        Ok(_) => {}
-        // Another server on the same PostgreSQL got there first.
-        Err(StoreError::AlreadyExists { .. }) => return Ok(()),
-        Err(error) => return Err(error.into()),
-    }
     let token = new_token();
-    store
-        .create_token(
-            "admin",
-            &token_hash(&token),
-            Some("first admin"),
-            "slipway",
-            now,
-        )
-        .await?;
     write_private_file(file, &format!("{token}\n"))?;
+    if !store
+        .bootstrap_admin("admin", &token_hash(&token), now)
+        .await?
+    {
+        // Another server on the same database got there first.
+        return Ok(());
+    }
     eprintln!(
         "slipway: created user `admin`; its token is in {} (readable only by you).\n  \
          hint: export SLIPWAY_TOKEN=$(cat {})",
@@ -241,18 +236,22 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes `text` to a new file with mode 0600.
+/// Writes `text` to `path` with mode 0600: to a temporary file first, synced, then renamed, so
+/// the file is either the old one or the whole new one.
 fn write_private_file(path: &Path, text: &str) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
+    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .open(&temporary)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
+    std::fs::rename(&temporary, path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

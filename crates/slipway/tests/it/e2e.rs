@@ -29,6 +29,7 @@ launch)
     exit 0
   fi
   [ -e "$dir/slow" ] && sleep 2
+  env | cut -d= -f1 | grep '^SLIPWAY_' | sort > "$dir/launch-environment"
   echo "$SLIPWAY_RELEASE $SLIPWAY_COUNT" >> "$dir/launches.log"
   echo "$SLIPWAY_COUNT" > "$(release_file "$SLIPWAY_RELEASE")"
   touch "$marker"
@@ -117,7 +118,12 @@ fn release_is_pushed_deployed_and_survives_a_sigkill_mid_deploy() {
     write(&root.join("slipway.toml"), CONFIG);
     let config = root.join("slipway.toml");
     let data = root.join("data");
-    let mut server = SpawnedServer::start(Path::new(BIN), &config, &data);
+    // The server's own SLIPWAY_* settings must never reach the scripts it runs.
+    let secrets = [
+        ("SLIPWAY_TOKEN", "slw_not-for-scripts"),
+        ("SLIPWAY_DATABASE_PASSWORD", "x"),
+    ];
+    let mut server = SpawnedServer::start_with_env(Path::new(BIN), &config, &data, &secrets);
     let admin = server.admin_token.clone();
 
     // The admin token file is private to its owner.
