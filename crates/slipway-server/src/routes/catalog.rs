@@ -215,6 +215,7 @@ pub(crate) async fn push_artifact(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<PushParams>,
+    headers: axum::http::HeaderMap,
     body: RawBody,
 ) -> ApiResult<(StatusCode, Json<ArtifactPushView>)> {
     caller.require(Role::Deployer, "pushing an artifact")?;
@@ -224,17 +225,20 @@ pub(crate) async fn push_artifact(
         check_commit(commit)?;
     }
     let limit = state.settings.max_artifact_size;
+    // A declared length over the limit is refused before a byte is read.
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large(limit));
+    }
     let blob = state
         .blobs
         .store(body.into_data_stream(), limit)
         .await
         .map_err(|error| match error {
-            BlobError::TooLarge { limit } => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "artifact_too_large",
-                format!("the artifact is larger than the server's limit of {limit} bytes"),
-            )
-            .with_hint("raise the server's --max-artifact-size, or make the artifact smaller"),
+            BlobError::TooLarge { limit } => too_large(limit),
             BlobError::Interrupted(reason) => ApiError::bad_request(
                 "upload_interrupted",
                 format!("the upload broke off: {reason}"),
@@ -258,6 +262,15 @@ pub(crate) async fn push_artifact(
     };
     let artifact = ArtifactView::from(&record);
     Ok((status, Json(ArtifactPushView { created, artifact })))
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "artifact_too_large",
+        format!("the artifact is larger than the server's limit of {limit} bytes"),
+    )
+    .with_hint("raise the server's --max-artifact-size, or make the artifact smaller")
 }
 
 /// Artifacts, newest first.
