@@ -3,14 +3,22 @@
 //! LISTEN. Prints `ready` once every route is set and served.
 //!
 //! `cargo run --release --example bench-proxy -- LISTEN BACKEND DIR [ROUTES]`
+//! `SLIPWAY_BENCH_PROXY_THREADS` sets the runtime's worker threads (default: one per core).
 
 use std::net::SocketAddr;
 
 use slipway_proxy::{Backend, Config, Proxy, Route, Split};
 use tokio::net::TcpListener;
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Ok(threads) = std::env::var("SLIPWAY_BENCH_PROXY_THREADS") {
+        runtime.worker_threads(threads.parse()?);
+    }
+    runtime.enable_all().build()?.block_on(run())
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let usage = "usage: bench-proxy LISTEN BACKEND DIR [ROUTES]";
     let listen: SocketAddr = args.next().ok_or(usage)?.parse()?;

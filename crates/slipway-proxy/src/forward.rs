@@ -36,7 +36,7 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 pub(crate) async fn handle(
     proxy: Arc<Inner>,
     route: Arc<RouteState>,
-    peer: SocketAddr,
+    client: HeaderValue,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
@@ -58,7 +58,7 @@ pub(crate) async fn handle(
     });
 
     remove_hop_by_hop(&mut headers);
-    add_forwarded(&mut headers, peer);
+    add_forwarded(&mut headers, client);
     if !headers.contains_key(header::HOST)
         && let Some(authority) = parts.uri.authority()
         && let Ok(host) = HeaderValue::from_str(authority.as_str())
@@ -78,8 +78,14 @@ pub(crate) async fn handle(
     let mut body = Some(body);
     let mut exclude: Option<Arc<str>> = None;
     for attempt in 0..2 {
-        let Some((label, metrics, authority, in_flight, slot_id)) =
-            claim(&route, &headers, bucket, exclude.as_deref())
+        let Some(Claimed {
+            label,
+            metrics,
+            authority,
+            in_flight,
+            slot_id,
+            alternatives,
+        }) = claim(&route, &headers, bucket, exclude.as_deref())
         else {
             route.unrouted.inc();
             let table = route.table.load();
@@ -89,7 +95,8 @@ pub(crate) async fn handle(
             };
             return Ok(failure(&proxy, &route, status));
         };
-        let last = !retryable || attempt == 1;
+        // A retry needs another backend; without one, nothing is kept for it.
+        let last = !retryable || attempt == 1 || !alternatives;
         let uri = Uri::builder()
             .scheme("http")
             .authority(authority)
@@ -147,13 +154,16 @@ pub(crate) async fn handle(
     unreachable!("the second attempt always returns")
 }
 
-type Claimed = (
-    Arc<str>,
-    crate::metrics::VersionMetrics,
-    http::uri::Authority,
-    InFlight,
-    Arc<str>,
-);
+/// A backend picked for a request, with the request counted against it.
+struct Claimed {
+    label: Arc<str>,
+    metrics: crate::metrics::VersionMetrics,
+    authority: http::uri::Authority,
+    in_flight: InFlight,
+    slot_id: Arc<str>,
+    /// Whether the table has another backend a retry could go to.
+    alternatives: bool,
+}
 
 /// Picks a backend and counts the request against it. A backend that started draining after
 /// the table was read refuses the claim; the next read sees the table without it.
@@ -167,13 +177,14 @@ fn claim(
         let table = route.table.load();
         let (version, slot) = table.pick(headers, bucket, rand::random(), exclude).ok()?;
         if let Some(in_flight) = slot.live.claim(&version.metrics.in_flight) {
-            return Some((
-                Arc::clone(&version.label),
-                version.metrics.clone(),
-                slot.authority.clone(),
+            return Some(Claimed {
+                label: Arc::clone(&version.label),
+                metrics: version.metrics.clone(),
+                authority: slot.authority.clone(),
                 in_flight,
-                Arc::clone(&slot.id),
-            ));
+                slot_id: Arc::clone(&slot.id),
+                alternatives: table.backends > 1,
+            });
         }
     }
     None
@@ -231,22 +242,26 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// A client's address as `X-Forwarded-For` names it; made once per connection.
+pub(crate) fn client_address(peer: SocketAddr) -> HeaderValue {
+    HeaderValue::from_str(&peer.ip().to_canonical().to_string())
+        .expect("an IP address is a valid header value")
+}
+
 /// Appends the client to `X-Forwarded-For` and sets `X-Forwarded-Proto` (the listener speaks
 /// plain HTTP).
-fn add_forwarded(headers: &mut HeaderMap, peer: SocketAddr) {
-    let client = peer.ip().to_canonical().to_string();
+fn add_forwarded(headers: &mut HeaderMap, client: HeaderValue) {
     let mut chain: Vec<&str> = headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .collect();
     let value = if chain.is_empty() {
-        HeaderValue::from_str(&client)
+        client
     } else {
-        chain.push(&client);
-        HeaderValue::from_str(&chain.join(", "))
-    }
-    .expect("an address and visible ASCII make a valid header value");
+        chain.push(client.to_str().expect("an address is ASCII"));
+        HeaderValue::from_str(&chain.join(", ")).expect("visible ASCII makes a valid header value")
+    };
     headers.insert(X_FORWARDED_FOR.clone(), value);
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
 }

@@ -207,8 +207,10 @@ impl Proxy {
                     let _ = stream.set_nodelay(true);
                     let inner = Arc::clone(&self.inner);
                     let state = Arc::clone(&state);
+                    let client = forward::client_address(peer);
                     let service = service_fn(move |request| {
-                        forward::handle(Arc::clone(&inner), Arc::clone(&state), peer, request)
+                        let client = client.clone();
+                        forward::handle(Arc::clone(&inner), Arc::clone(&state), client, request)
                     });
                     let connection = builder.serve_connection(TokioIo::new(stream), service);
                     let connection = graceful.watch(connection.into_owned());

@@ -137,6 +137,8 @@ pub(crate) struct Table {
     /// flip at equal weights and move users across.
     versions: Vec<VersionRoute>,
     header: Option<HeaderRoute>,
+    /// Backends of all versions in the table.
+    pub(crate) backends: usize,
 }
 
 /// The header route of a split, parsed: `Name: value` or just `Name`.
@@ -253,6 +255,7 @@ impl Table {
         Table {
             split_set: true,
             sticky: split.sticky,
+            backends: versions.iter().map(|version| version.backends.len()).sum(),
             versions,
             header,
         }
