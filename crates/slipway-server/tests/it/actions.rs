@@ -92,7 +92,9 @@ async fn requester_cannot_approve_and_another_approver_unblocks_prod() {
     );
 
     let binding = waiting["binding"].clone();
-    let (status, body) = api.call(Method::POST, &path, Some(&bob), Some(binding)).await;
+    let (status, body) = api
+        .call(Method::POST, &path, Some(&bob), Some(binding))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "applied");
     assert_eq!(body["deploy"]["approvals"][0]["by"], "bob");
@@ -222,7 +224,9 @@ async fn deploying_the_release_that_runs_is_refused() {
     let api = Api::with_engine().await;
     let alice = api.user("alice", "deployer").await;
     api.release(&alice, "idp", "1.0.0").await;
-    let id = deploy(&api, &alice, "staging", None).await["id"].as_i64().unwrap();
+    let id = deploy(&api, &alice, "staging", None).await["id"]
+        .as_i64()
+        .unwrap();
     wait_for_deploy(&api, &alice, id, "finished", finished).await;
     let (status, body) = api
         .call(
@@ -242,12 +246,16 @@ async fn config_release_carrying_another_artifact_is_refused() {
     let api = Api::with_engine().await;
     let alice = api.user("alice", "deployer").await;
     api.release(&alice, "idp", "1.0.0").await;
-    let id = deploy(&api, &alice, "staging", None).await["id"].as_i64().unwrap();
+    let id = deploy(&api, &alice, "staging", None).await["id"]
+        .as_i64()
+        .unwrap();
     wait_for_deploy(&api, &alice, id, "finished", finished).await;
     let (status, _) = api.push(&alice, "idp", "2.0.0", b"new code".to_vec()).await;
     assert_eq!(status, StatusCode::CREATED);
     let body = json!({"service": "idp", "version": "2.0.0", "kind": "config"});
-    let (status, _) = api.call(Method::POST, "/api/v1/releases", Some(&alice), Some(body)).await;
+    let (status, _) = api
+        .call(Method::POST, "/api/v1/releases", Some(&alice), Some(body))
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, body) = api
         .call(
@@ -275,24 +283,37 @@ async fn rollback_goes_only_to_releases_that_ran_there_and_never_undoes_itself()
             .unwrap();
         wait_for_deploy(&api, &alice, id, "finished", finished).await;
     }
-    let rollback = |to: Option<&str>| {
-        json!({"service": "idp", "environment": "staging", "reason": "errors up", "to": to})
-    };
+    let rollback = |to: Option<&str>| json!({"service": "idp", "environment": "staging", "reason": "errors up", "to": to});
     // RC 3 never ran in staging: a rollback must not ship it past approvals and migrations.
     let (status, body) = api
-        .call(Method::POST, "/api/v1/rollbacks", Some(&alice), Some(rollback(Some("3"))))
+        .call(
+            Method::POST,
+            "/api/v1/rollbacks",
+            Some(&alice),
+            Some(rollback(Some("3"))),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(error_code(&body), "not_run_here");
 
     let (status, first) = api
-        .call(Method::POST, "/api/v1/rollbacks", Some(&alice), Some(rollback(None)))
+        .call(
+            Method::POST,
+            "/api/v1/rollbacks",
+            Some(&alice),
+            Some(rollback(None)),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     let id = first["deploy"]["id"].as_i64().unwrap();
     // Asked again at once: the rollback under way (or done) is never undone.
     let (status, again) = api
-        .call(Method::POST, "/api/v1/rollbacks", Some(&alice), Some(rollback(None)))
+        .call(
+            Method::POST,
+            "/api/v1/rollbacks",
+            Some(&alice),
+            Some(rollback(None)),
+        )
         .await;
     match status {
         StatusCode::OK => {
@@ -304,11 +325,18 @@ async fn rollback_goes_only_to_releases_that_ran_there_and_never_undoes_itself()
     }
     wait_for_deploy(&api, &alice, id, "finished", finished).await;
     let (status, body) = api
-        .call(Method::POST, "/api/v1/rollbacks", Some(&alice), Some(rollback(None)))
+        .call(
+            Method::POST,
+            "/api/v1/rollbacks",
+            Some(&alice),
+            Some(rollback(None)),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(error_code(&body), "already_rolled_back");
-    let (_, service) = api.call(Method::GET, "/api/v1/services/idp", Some(&alice), None).await;
+    let (_, service) = api
+        .call(Method::GET, "/api/v1/services/idp", Some(&alice), None)
+        .await;
     assert_eq!(service["environments"][0]["running"]["label"], "RC 1");
     api.stop().await;
 }
