@@ -44,6 +44,8 @@ pub struct Settings {
     pub admin_token_file: Option<PathBuf>,
     /// Environments a target driver is configured for; deploys elsewhere are refused up front.
     pub drivable: BTreeSet<String>,
+    /// Where the local target keeps instance logs (`<dir>/<environment>/<service>/<id>.log`).
+    pub logs_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -54,6 +56,7 @@ impl Default for Settings {
             intent_wait: Duration::from_secs(10),
             admin_token_file: None,
             drivable: BTreeSet::new(),
+            logs_dir: None,
         }
     }
 }

@@ -512,3 +512,26 @@ pub struct ActionView {
     pub intent: Option<i64>,
     pub deploy: DeployView,
 }
+
+/// One instance's log file.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LogFileView {
+    pub instance: String,
+    /// Bytes in the file now.
+    pub size: u64,
+    pub modified: Option<String>,
+}
+
+/// A range of an instance's log.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LogChunkView {
+    pub instance: String,
+    /// Where this chunk starts.
+    pub offset: u64,
+    /// Where the next read starts: pass it as `offset` to follow the log.
+    pub next: u64,
+    /// Bytes in the file now.
+    pub size: u64,
+    /// The bytes read, as UTF-8 (invalid sequences replaced).
+    pub text: String,
+}

@@ -67,6 +67,8 @@ enum Command {
     Abort(deploy::AbortArgs),
     /// Roll a service back in an environment, at any time.
     Rollback(deploy::RollbackArgs),
+    /// Print (and follow) what a service's instances write, for the local target.
+    Logs(commands::logs::Args),
     /// Verify or export the audit trail.
     #[command(subcommand)]
     Audit(audit::Command),
@@ -139,6 +141,7 @@ async fn run_async(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Rollback(args) => deploy::rollback(args, client, output).await,
         Command::Audit(command) => audit::run(command, client, output).await,
+        Command::Logs(args) => commands::logs::run(args, client, output).await,
         Command::User(command) => people::user(command, client, output).await,
         Command::Token(command) => people::token(command, client, output).await,
         Command::Whoami => people::whoami(client, output).await,

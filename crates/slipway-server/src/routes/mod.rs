@@ -3,6 +3,7 @@
 mod audit;
 mod catalog;
 mod deploys;
+mod logs;
 mod people;
 mod system;
 
@@ -64,6 +65,8 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(deploys::abort))
         .routes(routes!(deploys::rollback_deploy))
         .routes(routes!(deploys::rollback))
+        .routes(routes!(logs::list_logs))
+        .routes(routes!(logs::read_log))
         .routes(routes!(audit::verify))
         .routes(routes!(audit::export))
         .routes(routes!(people::me))

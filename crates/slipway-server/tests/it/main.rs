@@ -3,5 +3,6 @@
 
 mod actions;
 mod errors;
+mod logs;
 mod openapi;
 mod support;

@@ -50,7 +50,7 @@ pub(crate) struct Api {
     pub(crate) state: AppState,
     pub(crate) admin: String,
     store: Option<TestStore>,
-    _dir: TempDir,
+    pub(crate) dir: TempDir,
     engine: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
@@ -81,6 +81,7 @@ impl Api {
                 max_json_body: JSON_LIMIT,
                 max_artifact_size: ARTIFACT_LIMIT,
                 drivable: BTreeSet::from(["staging".to_owned(), "prod".to_owned()]),
+                logs_dir: Some(dir.path().join("logs")),
                 ..Settings::default()
             },
         });
@@ -89,7 +90,7 @@ impl Api {
             state,
             admin,
             store: Some(test_store),
-            _dir: dir,
+            dir,
             engine: None,
         }
     }

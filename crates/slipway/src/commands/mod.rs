@@ -5,6 +5,7 @@ pub(crate) mod audit;
 pub(crate) mod check_config;
 pub(crate) mod deploy;
 pub(crate) mod init;
+pub(crate) mod logs;
 pub(crate) mod people;
 pub(crate) mod release;
 pub(crate) mod serve;
