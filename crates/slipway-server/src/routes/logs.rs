@@ -71,7 +71,7 @@ pub(crate) async fn list_logs(
             ));
         }
     }
-    files.sort_by(|a, b| b.0.cmp(&a.0));
+    files.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
     Ok(Json(files.into_iter().map(|(_, view)| view).collect()))
 }
 
