@@ -46,6 +46,18 @@ pub struct Settings {
     pub drivable: BTreeSet<String>,
     /// Where the local target keeps instance logs (`<dir>/<environment>/<service>/<id>.log`).
     pub logs_dir: Option<PathBuf>,
+    /// More metrics for `/metrics`, in the OpenMetrics text format (the proxy's).
+    pub extra_metrics: Option<ExtraMetrics>,
+}
+
+/// A source of metrics text appended to `/metrics`.
+#[derive(Clone)]
+pub struct ExtraMetrics(pub Arc<dyn Fn() -> String + Send + Sync>);
+
+impl std::fmt::Debug for ExtraMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExtraMetrics(..)")
+    }
 }
 
 impl Default for Settings {
@@ -57,6 +69,7 @@ impl Default for Settings {
             admin_token_file: None,
             drivable: BTreeSet::new(),
             logs_dir: None,
+            extra_metrics: None,
         }
     }
 }

@@ -18,6 +18,11 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     /// Environments in promotion order (the order they appear in the file).
     pub environments: Vec<EnvironmentConfig>,
+    /// Where slipway's proxy serves each service of each `local` environment (per region): the
+    /// addresses of the environments' `listen` tables, the rest assigned by
+    /// [`ProxyListener::assign`]. Kept here rather than in [`EnvironmentConfig`] because it is
+    /// resolved over the whole file (a default port must not collide with any configured one).
+    pub proxy_listeners: Vec<ProxyListener>,
 }
 
 impl Config {
@@ -27,6 +32,90 @@ impl Config {
 
     pub fn environment(&self, name: &str) -> Option<&EnvironmentConfig> {
         self.environments.iter().find(|e| e.name == name)
+    }
+}
+
+/// One listener of slipway's proxy: requests to `address` go to the instances of `service` in
+/// `environment` (and `region`), split between releases as the running deploy says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyListener {
+    pub service: String,
+    pub environment: String,
+    /// `None` when the environment lists no regions.
+    pub region: Option<String>,
+    /// `HOST:PORT`.
+    pub address: String,
+    /// Whether `address` was written in the file (`listen = { idp = "…" }`) rather than assigned.
+    pub configured: bool,
+}
+
+impl ProxyListener {
+    /// The first port assigned to a listener the file does not place.
+    pub const FIRST_DEFAULT_PORT: u16 = 7800;
+    /// The host of an assigned listener: the loopback interface only, like `[server] listen`.
+    pub const DEFAULT_HOST: &'static str = "127.0.0.1";
+
+    /// Every listener of the `local` environments: for each such environment in file order, each
+    /// service in file order and each region in order, the configured address or else the next
+    /// free port from 127.0.0.1:7800 upwards — skipping every configured port and the server's.
+    /// The same file always gives the same ports; pin one with `listen` to keep it when services
+    /// or environments are added.
+    pub fn assign(
+        server: &ServerConfig,
+        services: &[ServiceConfig],
+        environments: &[EnvironmentConfig],
+        configured: &[ProxyListener],
+    ) -> Vec<ProxyListener> {
+        let port_of = |address: &str| {
+            address
+                .rsplit_once(':')
+                .and_then(|(_, port)| port.parse::<u16>().ok())
+        };
+        let mut taken: std::collections::BTreeSet<u16> = configured
+            .iter()
+            .filter_map(|l| port_of(&l.address))
+            .collect();
+        taken.extend(port_of(&server.listen));
+        let mut next = Self::FIRST_DEFAULT_PORT;
+        let mut listeners = Vec::new();
+        for environment in environments.iter().filter(|e| e.target == "local") {
+            let regions: Vec<Option<&str>> = if environment.regions.is_empty() {
+                vec![None]
+            } else {
+                environment
+                    .regions
+                    .iter()
+                    .map(|r| Some(r.as_str()))
+                    .collect()
+            };
+            for service in services {
+                for region in &regions {
+                    let found = configured.iter().find(|l| {
+                        l.environment == environment.name
+                            && l.service == service.name
+                            && l.region.as_deref() == *region
+                    });
+                    let listener = match found {
+                        Some(listener) => listener.clone(),
+                        None => {
+                            while taken.contains(&next) {
+                                next = next.saturating_add(1);
+                            }
+                            taken.insert(next);
+                            ProxyListener {
+                                service: service.name.clone(),
+                                environment: environment.name.clone(),
+                                region: region.map(str::to_owned),
+                                address: format!("{}:{next}", Self::DEFAULT_HOST),
+                                configured: false,
+                            }
+                        }
+                    };
+                    listeners.push(listener);
+                }
+            }
+        }
+        listeners
     }
 }
 

@@ -13,8 +13,8 @@ use crate::time::Span;
 use super::error::{ConfigError, ConfigErrorKind, ConfigErrors};
 use super::model::{
     ApprovalPolicy, CanaryPolicy, Check, CommandOperation, CommandTargetConfig, CommandTemplate,
-    Config, EnvironmentConfig, HealthCheck, KNOWN_TARGETS, Placeholder, Policy, Pool, ServerConfig,
-    ServiceConfig, Threshold,
+    Config, EnvironmentConfig, HealthCheck, KNOWN_TARGETS, Placeholder, Policy, Pool,
+    ProxyListener, ServerConfig, ServiceConfig, Threshold,
 };
 use super::suggest;
 use super::values::{self, DURATION_HINT, Problem};
@@ -86,6 +86,7 @@ const ENVIRONMENT_KEYS: &[&str] = &[
     "analysis_interval",
     "launch_timeout",
     "command",
+    "listen",
 ];
 const COMMAND_KEYS: &[&str] = &[
     "launch", "traffic", "stop", "task", "observe", "timeout", "shell", "workdir",
@@ -476,11 +477,59 @@ impl Checker<'_> {
             })
             .unwrap_or_default();
         let services = self.services(&root);
-        let environments = self.environments(&root);
+        let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        let mut configured = Vec::new();
+        let environments = self.environments(&root, &names, &mut configured);
+        self.check_distinct_addresses(&server, &configured);
+        let configured: Vec<ProxyListener> = configured.into_iter().map(|(l, _)| l).collect();
+        let proxy_listeners = ProxyListener::assign(&server, &services, &environments, &configured);
         Config {
             server,
             services,
             environments,
+            proxy_listeners,
+        }
+    }
+
+    /// Two proxy listeners, or a listener and the server, cannot share an address.
+    fn check_distinct_addresses(
+        &mut self,
+        server: &ServerConfig,
+        listeners: &[(ProxyListener, Option<usize>)],
+    ) {
+        let mut seen: Vec<(&str, String)> =
+            vec![(server.listen.as_str(), "[server] listen".to_owned())];
+        for (listener, at) in listeners {
+            let who = match &listener.region {
+                Some(region) => format!(
+                    "service `{}` in region `{region}` of [environment.{}]",
+                    listener.service, listener.environment
+                ),
+                None => format!(
+                    "service `{}` of [environment.{}]",
+                    listener.service, listener.environment
+                ),
+            };
+            // Port 0 asks the system for a free port at each start: never a clash.
+            let any_port = listener.address.ends_with(":0");
+            if let Some((_, first)) = seen
+                .iter()
+                .find(|(address, _)| !any_port && *address == listener.address)
+            {
+                let message = format!(
+                    "`listen` in [environment.{}]: {} is already where {first} listens",
+                    listener.environment, listener.address
+                );
+                let hint = "give every service its own port (or leave it out to get a free one from 7800 up)";
+                self.report(
+                    *at,
+                    ConfigErrorKind::Duplicate,
+                    message,
+                    Some(hint.to_owned()),
+                );
+            } else {
+                seen.push((listener.address.as_str(), who));
+            }
         }
     }
 
@@ -744,7 +793,12 @@ impl Checker<'_> {
         pools
     }
 
-    fn environments(&mut self, root: &Table<'_>) -> Vec<EnvironmentConfig> {
+    fn environments(
+        &mut self,
+        root: &Table<'_>,
+        services: &[&str],
+        listeners: &mut Vec<(ProxyListener, Option<usize>)>,
+    ) -> Vec<EnvironmentConfig> {
         let none_hint = "add one, e.g. [environment.dev] with target = \"local\"; environments \
                          are promoted in the order they appear in the file";
         let Some(field) = root.field("environment") else {
@@ -793,7 +847,9 @@ impl Checker<'_> {
                 place: format!("[environment.{name}]"),
             };
             self.check_name_at(field.key_at, name, "[environment]", name);
-            environments.push(self.environment(name, &table));
+            let environment = self.environment(name, &table);
+            self.listen(&environment, &table, services, listeners);
+            environments.push(environment);
         }
         environments
     }
@@ -892,6 +948,138 @@ impl Checker<'_> {
             regions,
             policy,
             command,
+        }
+    }
+
+    /// `listen = { idp = "127.0.0.1:8080" }`, or `{ idp = { us-east = "…", us-west = "…" } }`
+    /// with regions: where the proxy serves a service of a `local` environment.
+    fn listen(
+        &mut self,
+        environment: &EnvironmentConfig,
+        env: &Table<'_>,
+        services: &[&str],
+        out: &mut Vec<(ProxyListener, Option<usize>)>,
+    ) {
+        let Some(field) = env.field("listen") else {
+            return;
+        };
+        let name = &environment.name;
+        if environment.target != "local" {
+            let problem = Problem {
+                message: format!(
+                    "only a `local` target has slipway's proxy, and this environment's target is \
+                     `{}`",
+                    environment.target
+                ),
+                hint: Some(format!(
+                    "remove `listen` from [environment.{name}]; your own load balancer serves a \
+                     `{}` target",
+                    environment.target
+                )),
+            };
+            self.invalid(field.key_at, "listen", &env.place, problem);
+            return;
+        }
+        let example = format!(
+            "write listen = {{ {} = \"127.0.0.1:8080\" }}",
+            services.first().copied().unwrap_or("web")
+        );
+        let Some(table) = self.table(env, "listen", "a table", Some(example.clone())) else {
+            return;
+        };
+        for (service, _) in table.table.iter() {
+            let Some(entry) = table.field(service) else {
+                continue;
+            };
+            if !services.contains(&service) {
+                let hint = match suggest::closest(service, services.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("`listen` names services; known: {}", services.join(", ")),
+                };
+                let message = format!("unknown service `{service}` in {}", table.place);
+                self.report(
+                    entry.key_at,
+                    ConfigErrorKind::UnknownKey,
+                    message,
+                    Some(hint),
+                );
+                continue;
+            }
+            let mut push = |checker: &mut Self,
+                            region: Option<&str>,
+                            field: Field<'_>,
+                            place: &str| {
+                let Some(address) = field.item.as_str() else {
+                    checker.wrong_type(field, place, "an address like \"127.0.0.1:8080\"", None);
+                    return;
+                };
+                match check_listen(address) {
+                    Ok(()) => out.push((
+                        ProxyListener {
+                            service: service.to_owned(),
+                            environment: name.clone(),
+                            region: region.map(str::to_owned),
+                            address: address.to_owned(),
+                            configured: true,
+                        },
+                        field.at,
+                    )),
+                    Err(problem) => {
+                        let problem = Problem {
+                            message: problem.message,
+                            hint: Some(format!("write {} = \"127.0.0.1:8080\"", field.key)),
+                        };
+                        checker.invalid(field.at, field.key, place, problem);
+                    }
+                }
+            };
+            match (as_table(entry.item), environment.regions.as_slice()) {
+                (None, []) => push(self, None, entry, &table.place),
+                (None, [only]) => push(self, Some(only), entry, &table.place),
+                (None, regions) => {
+                    let per_region: Vec<String> = regions
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| format!("{r} = \"127.0.0.1:{}\"", 8080 + i))
+                        .collect();
+                    let problem = Problem {
+                        message: format!(
+                            "[environment.{name}] has {} regions, so `{service}` needs an address \
+                             for each",
+                            regions.len()
+                        ),
+                        hint: Some(format!("write {service} = {{ {} }}", per_region.join(", "))),
+                    };
+                    self.invalid(entry.at, service, &table.place, problem);
+                }
+                (Some((regions_table, at)), regions) => {
+                    let inner = Table {
+                        table: regions_table,
+                        at: at.or(entry.key_at),
+                        place: table.nested_place(service),
+                    };
+                    if regions.is_empty() {
+                        let problem = Problem {
+                            message: format!(
+                                "[environment.{name}] lists no regions, so `{service}` takes one \
+                                 address"
+                            ),
+                            hint: Some(format!("write {service} = \"127.0.0.1:8080\"")),
+                        };
+                        self.invalid(entry.at, service, &table.place, problem);
+                        continue;
+                    }
+                    self.unknown_keys(
+                        &inner,
+                        &regions.iter().map(String::as_str).collect::<Vec<_>>(),
+                    );
+                    for region in regions {
+                        if let Some(field) = inner.field(region) {
+                            push(self, Some(region), field, &inner.place);
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -998,3 +998,144 @@ timout = "5m"
 "#;
     insta::assert_snapshot!(errors(text).to_string());
 }
+
+/// Two services and the environments of `body`, for the proxy listener tests.
+fn two_services(body: &str) -> String {
+    format!(
+        "[[service]]\nname = \"idp\"\nstart = \"s\"\n\n[[service]]\nname = \"pivcac\"\nstart = \"s\"\n\n{body}\n"
+    )
+}
+
+fn listeners(text: &str) -> Vec<String> {
+    let config = parse_config("slipway.toml", text).unwrap();
+    config
+        .proxy_listeners
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {} {} {}{}",
+                l.environment,
+                l.service,
+                l.region.as_deref().unwrap_or("-"),
+                l.address,
+                if l.configured { " (configured)" } else { "" }
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn proxy_listeners_get_ports_from_7800_in_file_order() {
+    let text = two_services(
+        "[environment.dev]\n\
+         [environment.staging]\ntarget = \"command\"\ncommand = { launch = \"l\", stop = \"s\", observe = \"o\" }\n\
+         [environment.prod]\nregions = [\"east\", \"west\"]\n",
+    );
+    assert_eq!(
+        listeners(&text),
+        [
+            "dev idp - 127.0.0.1:7800",
+            "dev pivcac - 127.0.0.1:7801",
+            "prod idp east 127.0.0.1:7802",
+            "prod idp west 127.0.0.1:7803",
+            "prod pivcac east 127.0.0.1:7804",
+            "prod pivcac west 127.0.0.1:7805",
+        ]
+    );
+}
+
+#[test]
+fn proxy_listeners_keep_configured_addresses_and_defaults_skip_their_ports() {
+    let text = two_services(
+        "[server]\nlisten = \"127.0.0.1:7801\"\n\
+         [environment.dev]\nlisten = { pivcac = \"0.0.0.0:7800\" }\n\
+         [environment.prod]\nregions = [\"east\", \"west\"]\n\
+         listen = { idp = { west = \"127.0.0.1:9000\" } }\n\
+         [environment.solo]\nregions = [\"east\"]\nlisten = { idp = \"127.0.0.1:0\", pivcac = \"127.0.0.1:0\" }\n",
+    );
+    assert_eq!(
+        listeners(&text),
+        [
+            "dev idp - 127.0.0.1:7802",
+            "dev pivcac - 0.0.0.0:7800 (configured)",
+            "prod idp east 127.0.0.1:7803",
+            "prod idp west 127.0.0.1:9000 (configured)",
+            "prod pivcac east 127.0.0.1:7804",
+            "prod pivcac west 127.0.0.1:7805",
+            "solo idp east 127.0.0.1:0 (configured)",
+            "solo pivcac east 127.0.0.1:0 (configured)",
+        ]
+    );
+}
+
+#[test]
+fn proxy_listen_mistakes_are_reported() {
+    assert_cases(&[
+        (
+            "not a local target",
+            with_env(&format!(
+                "target = \"command\"\nlisten = {{ idp = \"127.0.0.1:8080\" }}\n[environment.prod.command]\n{REQUIRED_COMMANDS}"
+            )),
+            "error: slipway.toml:7:1: `listen` in [environment.prod]: only a `local` target has slipway's proxy, and this environment's target is `command`\n  \
+             hint: remove `listen` from [environment.prod]; your own load balancer serves a `command` target",
+        ),
+        (
+            "unknown service",
+            with_env("listen = { ipd = \"127.0.0.1:8080\" }"),
+            "error: slipway.toml:6:12: unknown service `ipd` in `listen` of [environment.prod]\n  \
+             hint: did you mean `idp`?",
+        ),
+        (
+            "not an address",
+            with_env("listen = { idp = \"8080\" }"),
+            "error: slipway.toml:6:18: `idp` in `listen` of [environment.prod]: `8080` is not an address and port\n  \
+             hint: write idp = \"127.0.0.1:8080\"",
+        ),
+        (
+            "one address for two regions",
+            with_env("regions = [\"east\", \"west\"]\nlisten = { idp = \"127.0.0.1:8080\" }"),
+            "error: slipway.toml:7:18: `idp` in `listen` of [environment.prod]: [environment.prod] has 2 regions, so `idp` needs an address for each\n  \
+             hint: write idp = { east = \"127.0.0.1:8080\", west = \"127.0.0.1:8081\" }",
+        ),
+        (
+            "regions without regions",
+            with_env("listen = { idp = { east = \"127.0.0.1:8080\" } }"),
+            "error: slipway.toml:6:18: `idp` in `listen` of [environment.prod]: [environment.prod] lists no regions, so `idp` takes one address\n  \
+             hint: write idp = \"127.0.0.1:8080\"",
+        ),
+        (
+            "unknown region",
+            with_env(
+                "regions = [\"east\", \"west\"]\nlisten = { idp = { esat = \"127.0.0.1:8080\" } }",
+            ),
+            "error: slipway.toml:7:20: unknown key `esat` in `idp` of `listen` of [environment.prod]\n  \
+             hint: did you mean `east`?",
+        ),
+        (
+            "an address taken twice",
+            format!(
+                "[server]\nlisten = \"127.0.0.1:7700\"\n{}",
+                with_env("listen = { idp = \"127.0.0.1:7700\" }")
+            ),
+            "error: slipway.toml:8:18: `listen` in [environment.prod]: 127.0.0.1:7700 is already where [server] listen listens\n  \
+             hint: give every service its own port (or leave it out to get a free one from 7800 up)",
+        ),
+    ]);
+}
+
+#[test]
+fn example_file_places_the_proxy_of_its_local_environments() {
+    assert_eq!(
+        listeners(EXAMPLE),
+        [
+            "dev idp - 127.0.0.1:8080 (configured)",
+            "dev pivcac - 127.0.0.1:7800",
+            "int idp - 127.0.0.1:7801",
+            "int pivcac - 127.0.0.1:7802",
+            "prod idp us-east-1 127.0.0.1:7803",
+            "prod idp us-west-2 127.0.0.1:7804",
+            "prod pivcac us-east-1 127.0.0.1:7805",
+            "prod pivcac us-west-2 127.0.0.1:7806",
+        ]
+    );
+}

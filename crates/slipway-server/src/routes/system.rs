@@ -54,11 +54,19 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
             Vec::new()
         }
     };
+    let mut text = state.metrics.render(&phases);
+    if let Some(extra) = &state.settings.extra_metrics {
+        // Both are OpenMetrics documents ending in `# EOF`: one document has one end.
+        if let Some(body) = text.strip_suffix("# EOF\n") {
+            text.truncate(body.len());
+        }
+        text.push_str(&(extra.0)());
+    }
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(&phases),
+        text,
     )
 }

@@ -2,5 +2,7 @@
 
 mod command;
 mod docs_example;
+mod local;
+mod local_support;
 mod support;
 mod target_for;

@@ -1,7 +1,9 @@
 //! Choosing the driver an environment names.
 
 use slipway_core::config::{CommandOperation, CommandTemplate, EnvironmentConfig, Placeholder};
-use slipway_targets::{CommandSettings, CommandTarget, TargetError, target_for};
+use slipway_targets::{
+    CommandSettings, CommandTarget, Driver, LocalTiming, TargetContext, TargetError, target_for,
+};
 
 use crate::support::{environment, scope};
 
@@ -9,6 +11,17 @@ fn settings() -> CommandSettings {
     CommandSettings {
         artifact_dir: "/var/lib/slipway/artifacts".into(),
         workdir: "/srv/deploy".into(),
+    }
+}
+
+fn context() -> TargetContext {
+    TargetContext {
+        data_dir: "/var/lib/slipway".into(),
+        artifact_dir: "/var/lib/slipway/artifacts".into(),
+        workdir: "/srv/deploy".into(),
+        services: Vec::new(),
+        proxy: None,
+        local: LocalTiming::default(),
     }
 }
 
@@ -23,12 +36,14 @@ fn local() -> EnvironmentConfig {
 async fn command_environment_gets_the_command_target() {
     let environment =
         environment("launch = 'l'\nstop = 's'\nobserve = '''echo '{\"fleets\":[]}' '''");
-    let mut settings = settings();
-    settings.workdir = std::env::temp_dir();
-    let target = target_for(&environment, &settings).unwrap().unwrap();
+    let mut context = context();
+    context.workdir = std::env::temp_dir();
+    let driver = target_for(&environment, &context).await.unwrap().unwrap();
+    assert!(matches!(driver, Driver::Command(_)));
     // Observing runs the observe command.
     assert!(
-        target
+        driver
+            .target()
             .observe(&scope(None))
             .await
             .unwrap()
@@ -37,23 +52,47 @@ async fn command_environment_gets_the_command_target() {
     );
 }
 
-#[test]
-fn targets_without_a_driver_yet_get_none() {
-    for name in ["local", "aws-asg", "kubernetes"] {
+#[tokio::test]
+async fn targets_without_a_driver_yet_get_none() {
+    for name in ["aws-asg", "kubernetes"] {
         let mut environment = local();
         environment.target = name.to_owned();
         assert!(
-            target_for(&environment, &settings()).unwrap().is_none(),
+            target_for(&environment, &context())
+                .await
+                .unwrap()
+                .is_none(),
             "{name}"
         );
     }
 }
 
-#[test]
-fn unknown_target_is_an_error() {
+#[tokio::test]
+async fn local_environment_gets_the_local_target_with_the_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut context = context();
+    let error = target_for(&local(), &context).await.err().unwrap();
+    assert_eq!(
+        error.to_string(),
+        "environment `staging` has target = \"local\", which needs slipway's proxy"
+    );
+    context.data_dir = dir.path().to_owned();
+    context.proxy = Some(
+        slipway_proxy::Proxy::open(dir.path().join("proxy.json"), Default::default()).unwrap(),
+    );
+    let driver = target_for(&local(), &context).await.unwrap().unwrap();
+    let Driver::Local(target) = &driver else {
+        panic!("not the local target");
+    };
+    assert!(target.instances().await.is_empty());
+    assert!(target.state_file().ends_with("local/staging.json"));
+}
+
+#[tokio::test]
+async fn unknown_target_is_an_error() {
     let mut environment = local();
     environment.target = "nomad".to_owned();
-    let error = target_for(&environment, &settings()).err().unwrap();
+    let error = target_for(&environment, &context()).await.err().unwrap();
     assert_eq!(
         error.to_string(),
         "environment `staging` has unknown target `nomad` (known: local, command, aws-asg, kubernetes)"

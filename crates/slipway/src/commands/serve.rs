@@ -1,8 +1,14 @@
-//! `slipway serve`: the API server and the engine in one process, until SIGINT or SIGTERM.
+//! `slipway serve`: the API server, the engine and slipway's proxy in one process, until SIGINT
+//! or SIGTERM.
 //!
-//! On shutdown the listener stops accepting, requests in flight finish, and the engine ends its
+//! On shutdown the listeners stop accepting, requests in flight finish, and the engine ends its
 //! pass (every effect it started is recorded) and gives up its lease, so another server can take
-//! over at once. Nothing is left half-written: every write is one transaction.
+//! over at once. Nothing is left half-written: every write is one transaction. Instances of
+//! `local` environments keep running (the next start adopts them) unless `--stop-instances`
+//! asks for them to be drained and stopped too.
+//!
+//! [`start`] brings the whole control plane up in-process and returns a [`Running`] handle, so
+//! other commands (`slipway demo`) can embed it; [`run`] is `start`, the signal, and shutdown.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -11,14 +17,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use slipway_core::config::{Config, parse_config};
+use slipway_core::config::{Config, ProxyListener, parse_config};
 use slipway_engine::clock::{Clock, SystemClock};
 use slipway_engine::{Engine, EngineConfig, Plugins};
 use slipway_server::auth::{new_token, token_hash};
-use slipway_server::{AppState, Blobs, Metrics, Settings, Shared};
+use slipway_server::{AppState, Blobs, ExtraMetrics, Metrics, Settings, Shared};
 use slipway_store::Store;
-use slipway_targets::CommandSettings;
+use slipway_targets::proxy::{self, Proxy};
+use slipway_targets::{Driver, LocalTarget, LocalTiming, TargetContext};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use super::{ConfigPath, read_config_text};
 use crate::failure::Failure;
@@ -45,6 +54,52 @@ pub(crate) struct Args {
     /// Largest artifact upload in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024 * 1024)]
     max_artifact_size: u64,
+    /// On shutdown, also drain and stop every instance of the `local` environments (by default
+    /// they keep running and the next start adopts them).
+    #[arg(long)]
+    stop_instances: bool,
+}
+
+/// What [`start`] needs: the parsed config and where things go, already resolved.
+pub(crate) struct StartOptions {
+    pub(crate) config: Config,
+    /// The config file's directory: `command` targets run there.
+    pub(crate) config_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
+    /// The API's address; port 0 picks a free one.
+    pub(crate) listen: String,
+    /// A database URL; SQLite in `data_dir` when `None`.
+    pub(crate) database: Option<String>,
+    pub(crate) max_artifact_size: u64,
+}
+
+/// Where slipway's proxy serves a service of a `local` environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ProxyUrl {
+    pub(crate) service: String,
+    pub(crate) environment: String,
+    /// `None` when the environment lists no regions.
+    pub(crate) region: Option<String>,
+    /// `http://127.0.0.1:7800`.
+    pub(crate) url: String,
+}
+
+/// A control plane started by [`start`]: API server, engine and proxy listeners. Stop it with
+/// [`Running::shutdown`] (or [`Running::shutdown_stopping_instances`]).
+pub(crate) struct Running {
+    /// `http://127.0.0.1:PORT` of the API and dashboard.
+    pub(crate) url: String,
+    /// The first admin's token when this start created it (an empty database), else `None`.
+    pub(crate) admin_token: Option<String>,
+    /// Every proxy listener: where each service of a `local` environment answers.
+    pub(crate) proxy_urls: Vec<ProxyUrl>,
+    pub(crate) data_dir: PathBuf,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    engine: JoinHandle<Result<(), slipway_engine::EngineError>>,
+    proxies: Vec<JoinHandle<Result<(), proxy::ProxyError>>>,
+    local_targets: Vec<Arc<LocalTarget>>,
+    store: Store,
 }
 
 pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
@@ -65,44 +120,129 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_owned();
-    // The port first: a taken one fails before anything is opened or created.
     let listen = args.listen.clone().unwrap_or(config.server.listen.clone());
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|error| {
-            Failure::new(
-                "cannot_listen",
-                format!("cannot listen on {listen}: {error}"),
-            )
-            .hint("choose another address with --listen HOST:PORT (port 0 picks a free one)")
-        })?;
-    let address = listener.local_addr()?;
     let data_dir = args
         .data_dir
         .clone()
         .unwrap_or_else(|| base.join(&config.server.data_dir));
-    create_private_dir(&data_dir)?;
     let database = args
         .database
         .clone()
-        .or_else(|| config.server.database.clone())
-        .unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                data_dir.join("slipway.db").display()
-            )
-        });
+        .or_else(|| config.server.database.clone());
+    let running = start(StartOptions {
+        config,
+        config_dir: base,
+        data_dir,
+        listen,
+        database,
+        max_artifact_size: args.max_artifact_size,
+    })
+    .await?;
+    // Tests and scripts read the first of these lines to find the port.
+    eprintln!(
+        "slipway: listening on {} (data in {})",
+        running.url,
+        running.data_dir.display()
+    );
+    if running.admin_token.is_some() {
+        let file = running.data_dir.join("admin-token");
+        eprintln!(
+            "slipway: created user `admin`; its token is in {} (readable only by you).\n  \
+             hint: export SLIPWAY_TOKEN=$(cat {})",
+            file.display(),
+            file.display()
+        );
+    }
+    for proxy in &running.proxy_urls {
+        let region = proxy
+            .region
+            .as_deref()
+            .map(|r| format!(" region {r}"))
+            .unwrap_or_default();
+        eprintln!(
+            "slipway: proxy for {} in {}{region} at {}",
+            proxy.service, proxy.environment, proxy.url
+        );
+    }
+
+    let signal = shutdown_signal().await;
+    eprintln!("slipway: {signal} received; finishing requests and the engine's current pass");
+    if args.stop_instances {
+        running.shutdown_stopping_instances().await?;
+    } else {
+        let adopted_later = !running.local_targets.is_empty();
+        running.shutdown().await?;
+        if adopted_later {
+            eprintln!(
+                "slipway: local instances keep running; the next start adopts them \
+                 (`slipway serve --stop-instances` stops them on shutdown)"
+            );
+        }
+    }
+    eprintln!("slipway: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the control plane in this process: binds the API's and the proxy's ports (a taken
+/// one fails before anything is opened or created), opens the data directory, the store and
+/// the proxy, builds every environment's target (a `local` one adopts the instances a previous
+/// run left), and spawns the server, the engine and a proxy listener per service and region of
+/// each `local` environment.
+pub(crate) async fn start(options: StartOptions) -> Result<Running> {
+    let StartOptions {
+        config,
+        config_dir,
+        data_dir,
+        listen,
+        database,
+        max_artifact_size,
+    } = options;
+    // The ports first: a taken one fails before anything is opened or created.
+    let listener = TcpListener::bind(&listen).await.map_err(|error| {
+        Failure::new(
+            "cannot_listen",
+            format!("cannot listen on {listen}: {error}"),
+        )
+        .hint("choose another address with --listen HOST:PORT (port 0 picks a free one)")
+    })?;
+    let address = listener.local_addr()?;
+    let mut proxy_listeners = Vec::new();
+    for spec in &config.proxy_listeners {
+        let bound = bind_proxy(spec, &config.proxy_listeners).await?;
+        proxy_listeners.push((spec.clone(), bound));
+    }
+    create_private_dir(&data_dir)?;
+    let database = database.unwrap_or_else(|| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("slipway.db").display()
+        )
+    });
     let store = Store::open(&database).await.map_err(|error| {
         Failure::new("database_unavailable", error.to_string())
             .hint("check the database URL and that the database is running")
     })?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let admin_token_file = data_dir.join("admin-token");
-    bootstrap_admin(&store, clock.now(), &admin_token_file).await?;
+    let admin_token = bootstrap_admin(&store, clock.now(), &admin_token_file).await?;
     let blobs = Blobs::open(&data_dir.join("artifacts"))?;
+    let proxy =
+        Proxy::open(data_dir.join("proxy.json"), proxy::Config::default()).map_err(|error| {
+            Failure::new("proxy_unusable", error.to_string())
+                .hint("the file keeps the proxy's routing; fix or remove it and start again")
+        })?;
 
-    let (plugins, drivable) = plugins(&config, &blobs, &base)?;
+    let context = TargetContext {
+        data_dir: data_dir.clone(),
+        artifact_dir: blobs.root().to_owned(),
+        workdir: config_dir.clone(),
+        services: config.services.clone(),
+        proxy: Some(proxy.clone()),
+        local: LocalTiming::default(),
+    };
+    let (plugins, drivable, local_targets) = plugins(&config, &context).await?;
 
+    let metrics_proxy = proxy.clone();
     let state = AppState::new(Shared {
         store: store.clone(),
         config,
@@ -110,9 +250,11 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
         clock: Arc::clone(&clock),
         metrics: Metrics::default(),
         settings: Settings {
-            max_artifact_size: args.max_artifact_size,
+            max_artifact_size,
             admin_token_file: Some(admin_token_file),
             drivable,
+            logs_dir: Some(data_dir.join("logs")),
+            extra_metrics: Some(ExtraMetrics(Arc::new(move || metrics_proxy.metrics_text()))),
             ..Settings::default()
         },
     });
@@ -126,37 +268,169 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
         },
     );
 
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let engine_task = tokio::spawn(engine.run(stopped(stop_rx.clone())));
-    let server_task = tokio::spawn(slipway_server::serve(listener, state, stopped(stop_rx)));
-    // Tests and scripts read this line to find the port.
-    eprintln!(
-        "slipway: listening on http://{address} (data in {})",
-        data_dir.display()
-    );
+    let mut proxy_urls = Vec::new();
+    let mut proxies = Vec::new();
+    for (spec, bound) in proxy_listeners {
+        let url = format!("http://{}", bound.local_addr()?);
+        let route =
+            slipway_targets::route_for(&spec.environment, &spec.service, spec.region.as_deref());
+        let proxy = proxy.clone();
+        let shutdown = stopped(stop_rx.clone());
+        proxies.push(tokio::spawn(async move {
+            proxy.serve(route, bound, shutdown).await
+        }));
+        proxy_urls.push(ProxyUrl {
+            service: spec.service,
+            environment: spec.environment,
+            region: spec.region,
+            url,
+        });
+    }
+    let engine = tokio::spawn(engine.run(stopped(stop_rx.clone())));
+    let server = tokio::spawn(slipway_server::serve(listener, state, stopped(stop_rx)));
+    Ok(Running {
+        url: format!("http://{address}"),
+        admin_token,
+        proxy_urls,
+        data_dir,
+        stop,
+        server,
+        engine,
+        proxies,
+        local_targets,
+        store,
+    })
+}
 
-    let signal = shutdown_signal().await;
-    eprintln!("slipway: {signal} received; finishing requests and the engine's current pass");
-    let _ = stop_tx.send(true);
-    server_task.await??;
-    engine_task.await??;
-    store.close().await;
-    eprintln!("slipway: stopped");
-    Ok(ExitCode::SUCCESS)
+impl Running {
+    /// Stops gracefully: the API and the proxy stop accepting and finish their requests, the
+    /// engine finishes its pass and gives up its lease, the store closes. Local instances keep
+    /// running for the next start to adopt.
+    pub(crate) async fn shutdown(self) -> Result<()> {
+        self.stop_all(false).await
+    }
+
+    /// [`Running::shutdown`], and every local instance drained and stopped before the proxy
+    /// closes: nothing is left running (the demo, `serve --stop-instances`).
+    pub(crate) async fn shutdown_stopping_instances(self) -> Result<()> {
+        self.stop_all(true).await
+    }
+
+    async fn stop_all(self, stop_instances: bool) -> Result<()> {
+        // The engine first, so it starts nothing more; the proxy last, so stopped instances
+        // are drained through it.
+        let _ = self.stop.send(true);
+        let server = self.server.await;
+        let engine = self.engine.await;
+        let mut stopping = Vec::new();
+        for target in &self.local_targets {
+            if stop_instances {
+                match target.stop_all().await {
+                    Ok(detail) => tracing::info!("{detail}"),
+                    Err(error) => stopping.push(error.message),
+                }
+            }
+            target.close();
+        }
+        for proxy in self.proxies {
+            proxy.await??;
+        }
+        self.store.close().await;
+        server??;
+        engine??;
+        if !stopping.is_empty() {
+            anyhow::bail!(
+                "some local instances could not be stopped: {}",
+                stopping.join("; ")
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Binds a proxy listener. A configured address must be free; an assigned one (7800 upwards)
+/// moves to the next free port when taken — by another program, or another slipway on this
+/// machine — skipping the ports of the other listeners, and says so.
+async fn bind_proxy(spec: &ProxyListener, all: &[ProxyListener]) -> Result<TcpListener> {
+    let first = match TcpListener::bind(&spec.address).await {
+        Ok(listener) => return Ok(listener),
+        Err(error) if spec.configured => return Err(cannot_serve_proxy(spec, &error).into()),
+        Err(error) => error,
+    };
+    let port = |address: &str| {
+        address
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse::<u16>().ok())
+    };
+    let reserved: std::collections::BTreeSet<u16> =
+        all.iter().filter_map(|l| port(&l.address)).collect();
+    let start = port(&spec.address).unwrap_or(ProxyListener::FIRST_DEFAULT_PORT);
+    for candidate in (start.saturating_add(1)..=u16::MAX).take(200) {
+        if reserved.contains(&candidate) {
+            continue;
+        }
+        let address = format!("{}:{candidate}", ProxyListener::DEFAULT_HOST);
+        if let Ok(listener) = TcpListener::bind(&address).await {
+            eprintln!(
+                "slipway: {} is taken ({first}); the proxy for {} in {} uses {address} instead \
+                 (pin an address with `listen` in [environment.{}])",
+                spec.address, spec.service, spec.environment, spec.environment
+            );
+            return Ok(listener);
+        }
+    }
+    Err(cannot_serve_proxy(spec, &first).into())
+}
+
+/// Why a proxy listener could not be bound, and how to choose another address.
+fn cannot_serve_proxy(spec: &ProxyListener, error: &std::io::Error) -> Failure {
+    let region = spec
+        .region
+        .as_deref()
+        .map(|r| format!(" region {r}"))
+        .unwrap_or_default();
+    let how = if spec.configured {
+        "choose another address in"
+    } else {
+        "this port was assigned by default; set one with"
+    };
+    let example = match &spec.region {
+        Some(region) => format!(
+            "listen = {{ {} = {{ {region} = \"127.0.0.1:PORT\" }} }}",
+            spec.service
+        ),
+        None => format!("listen = {{ {} = \"127.0.0.1:PORT\" }}", spec.service),
+    };
+    Failure::new(
+        "cannot_listen",
+        format!(
+            "cannot serve {} of {}{region} on {}: {error}",
+            spec.service, spec.environment, spec.address
+        ),
+    )
+    .hint(format!(
+        "{how} [environment.{}]: {example}",
+        spec.environment
+    ))
 }
 
 /// The first `serve` on an empty database creates user `admin` and a token for it, written to
-/// `file` readable only by its owner. Later starts leave users alone.
+/// `file` readable only by its owner, and returns the token. Later starts leave users alone.
 ///
 /// The file is written (and renamed into place) before the user and token are committed in one
 /// transaction: a crash in between leaves a file whose token does not work yet, and the next
 /// start, still finding no users, writes a new one. Never an admin whose token nobody has.
-async fn bootstrap_admin(store: &Store, now: slipway_core::time::Time, file: &Path) -> Result<()> {
+async fn bootstrap_admin(
+    store: &Store,
+    now: slipway_core::time::Time,
+    file: &Path,
+) -> Result<Option<String>> {
     if store.user_count().await? > 0 {
-        return Ok(());
+        return Ok(None);
     }
     let token = new_token();
     write_private_file(file, &format!("{token}\n"))?;
@@ -165,32 +439,38 @@ async fn bootstrap_admin(store: &Store, now: slipway_core::time::Time, file: &Pa
         .await?
     {
         // Another server on the same database got there first.
-        return Ok(());
+        return Ok(None);
     }
-    eprintln!(
-        "slipway: created user `admin`; its token is in {} (readable only by you).\n  \
-         hint: export SLIPWAY_TOKEN=$(cat {})",
-        file.display(),
-        file.display()
-    );
-    Ok(())
+    Ok(Some(token))
 }
 
-/// The target of every environment this server can drive, and their names.
-fn plugins(
+/// The target of every environment this server can drive, their names, and the local targets
+/// (which shutdown closes, or stops).
+async fn plugins(
     config: &Config,
-    blobs: &Blobs,
-    base: &Path,
-) -> Result<(Plugins, std::collections::BTreeSet<String>)> {
-    let settings = CommandSettings {
-        artifact_dir: blobs.root().to_owned(),
-        workdir: base.to_owned(),
-    };
+    context: &TargetContext,
+) -> Result<(
+    Plugins,
+    std::collections::BTreeSet<String>,
+    Vec<Arc<LocalTarget>>,
+)> {
     let mut targets = BTreeMap::new();
+    let mut locals = Vec::new();
     for environment in &config.environments {
-        match slipway_targets::target_for(environment, &settings)? {
-            Some(target) => {
-                targets.insert(environment.name.clone(), target);
+        let driver = slipway_targets::target_for(environment, context)
+            .await
+            .map_err(|error| {
+                Failure::new("target_unavailable", error.to_string()).hint(
+                    "slipway serve drives the instances of its data directory; check the \
+                     directory and that no other slipway uses it",
+                )
+            })?;
+        match driver {
+            Some(driver) => {
+                if let Driver::Local(local) = &driver {
+                    locals.push(Arc::clone(local));
+                }
+                targets.insert(environment.name.clone(), driver.target());
             }
             None => tracing::warn!(
                 environment = %environment.name,
@@ -206,6 +486,7 @@ fn plugins(
             ..Plugins::default()
         },
         drivable,
+        locals,
     ))
 }
 

@@ -3,3 +3,4 @@
 mod check_config;
 mod cli;
 mod e2e;
+mod local;

@@ -1,0 +1,401 @@
+//! End to end with the `local` target: the real `slipway serve` runs a small python3 app as
+//! child processes behind its own proxy. Under continuous load through the proxy, a deploy from
+//! v1 to v2 (surge, the 50/50 state, scale-in) fails no request; slipway killed with SIGKILL in
+//! the 50/50 state of the next deploy and restarted adopts every instance — no orphan, no
+//! second copy — keeps serving, and finishes the deploy.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use slipway_testkit::server::SpawnedServer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_slipway");
+const APP: &str = include_str!("../../../slipway-targets/tests/it/local_app/app.py");
+
+fn config(proxy_port: u16) -> String {
+    format!(
+        r#"
+[server]
+data_dir = "data"
+
+[[service]]
+name = "idp"
+start = "exec python3 app"
+health = {{ path = "/up", interval = "200ms", timeout = "2s" }}
+pools = {{ web = {{ count = 2, traffic = true }} }}
+
+[environment.dev]
+bake = "2s"
+confirm_scale_in = true
+listen = {{ idp = "127.0.0.1:{proxy_port}" }}
+"#
+    )
+}
+
+/// A loopback port free right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// One GET with `Connection: close`: the status and body, or why it failed.
+fn get(addr: SocketAddr) -> Result<(u16, String), String> {
+    get_path(addr, "/")
+}
+
+fn get_path(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| format!("connect: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .map_err(|e| format!("write: {e}"))?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .map_err(|e| format!("read: {e}"))?;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line in {text:?}"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.trim().to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A few client threads sending requests through the proxy, bounded in count and time.
+struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Answers by version, and every failure.
+    seen: Arc<Mutex<BTreeMap<String, u64>>>,
+    failures: Arc<Mutex<Vec<String>>>,
+}
+
+impl Load {
+    const CLIENTS: usize = 3;
+    const MAX_REQUESTS: u64 = 40_000;
+    const MAX_TIME: Duration = Duration::from_secs(180);
+
+    fn start(addr: SocketAddr) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(BTreeMap::new()));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let threads = (0..Self::CLIENTS)
+            .map(|_| {
+                let (stop, seen, failures) =
+                    (Arc::clone(&stop), Arc::clone(&seen), Arc::clone(&failures));
+                std::thread::spawn(move || {
+                    let started = Instant::now();
+                    for _ in 0..Self::MAX_REQUESTS / Self::CLIENTS as u64 {
+                        if stop.load(Ordering::SeqCst) || started.elapsed() > Self::MAX_TIME {
+                            break;
+                        }
+                        match get(addr) {
+                            Ok((200, body)) => {
+                                let version =
+                                    body.split_whitespace().next().unwrap_or("").to_owned();
+                                *seen.lock().unwrap().entry(version).or_insert(0) += 1;
+                            }
+                            Ok((status, body)) => {
+                                failures.lock().unwrap().push(format!("{status}: {body}"))
+                            }
+                            Err(error) => failures.lock().unwrap().push(error),
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            threads,
+            seen,
+            failures,
+        }
+    }
+
+    fn versions(&self) -> BTreeMap<String, u64> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn finish(self) -> (BTreeMap<String, u64>, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        for thread in self.threads {
+            thread.join().unwrap();
+        }
+        let seen = self.seen.lock().unwrap().clone();
+        let failures = self.failures.lock().unwrap().clone();
+        (seen, failures)
+    }
+}
+
+/// Kills every instance the local target's state file names when the test ends, however it
+/// ends: `serve` leaves its instances running on purpose.
+struct Instances {
+    state_file: PathBuf,
+}
+
+impl Instances {
+    fn pids(&self) -> BTreeSet<u32> {
+        let Ok(text) = std::fs::read_to_string(&self.state_file) else {
+            return BTreeSet::new();
+        };
+        json(&text)["instances"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["pid"].as_u64().map(|p| p as u32))
+            .collect()
+    }
+}
+
+impl Drop for Instances {
+    fn drop(&mut self) {
+        for pid in self.pids() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Every running process whose working directory is one of the unpacked releases: the app's
+/// instances, wherever they came from.
+fn processes_in(releases: &Path) -> BTreeSet<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let running = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                !matches!(
+                    s.rsplit_once(')')
+                        .map(|(_, r)| r.trim_start().starts_with('Z')),
+                    Some(true)
+                )
+            });
+            running
+                && std::fs::read_link(format!("/proc/{pid}/cwd"))
+                    .is_ok_and(|cwd| cwd.starts_with(releases))
+        })
+        .collect()
+}
+
+fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The deploy's phase as `status --output json` shows it.
+fn phase(server: &SpawnedServer, token: &str, id: &str) -> serde_json::Value {
+    let status = server
+        .cli(token, &["--output", "json", "status", id])
+        .success();
+    json(&status.stdout)["phase"].clone()
+}
+
+fn wait_for_confirmation(server: &SpawnedServer, token: &str, id: &str) {
+    wait_until(
+        Duration::from_secs(90),
+        "the scale-in confirmation (the 50/50 state)",
+        || {
+            let phase = phase(server, token, id);
+            assert_ne!(
+                phase["state"],
+                "finished",
+                "deploy {id} ended early: {phase}\n{}",
+                server.log()
+            );
+            phase["waiting_for"] == "scale_in_confirmation"
+        },
+    );
+}
+
+fn confirm_and_finish(server: &SpawnedServer, token: &str, id: &str) {
+    server.cli(token, &["confirm", id]).success();
+    let followed = server.cli(token, &["status", id, "--follow", "--timeout", "90s"]);
+    assert_eq!(
+        followed.code(),
+        0,
+        "{}\n{}\n{}",
+        followed.stdout,
+        followed.stderr,
+        server.log()
+    );
+    assert!(
+        followed.stdout.contains(&format!("deploy {id} succeeded")),
+        "{}",
+        followed.stdout
+    );
+}
+
+fn release(server: &SpawnedServer, token: &str, root: &Path, version: &str) {
+    let artifact = root.join(format!("idp-{version}.py"));
+    std::fs::write(&artifact, format!("{APP}\n# build {version}\n")).unwrap();
+    server
+        .cli(
+            token,
+            &[
+                "artifact",
+                "push",
+                artifact.to_str().unwrap(),
+                "--service",
+                "idp",
+                "--version",
+                version,
+            ],
+        )
+        .success();
+    server
+        .cli(token, &["release", "create", "idp", "--version", version])
+        .success();
+}
+
+fn deploy(server: &SpawnedServer, token: &str) -> String {
+    let started = server
+        .cli(
+            token,
+            &["--output", "json", "deploy", "idp", "--env", "dev"],
+        )
+        .success();
+    json(&started.stdout)["id"].as_i64().unwrap().to_string()
+}
+
+#[test]
+fn local_deploy_under_load_fails_no_request_and_survives_a_sigkill_in_the_50_50_state() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let root = dir.path();
+    let proxy_port = free_port();
+    let config = root.join("slipway.toml");
+    std::fs::write(&config, self::config(proxy_port)).unwrap();
+    let data = root.join("data");
+    let releases = data.join("releases");
+    let instances = Instances {
+        state_file: data.join("local/dev.json"),
+    };
+    let proxy: SocketAddr = format!("127.0.0.1:{proxy_port}").parse().unwrap();
+
+    let mut server = SpawnedServer::start(Path::new(BIN), &config, &data);
+    let admin = server.admin_token.clone();
+    let line = format!("slipway: proxy for idp in dev at http://127.0.0.1:{proxy_port}");
+    wait_until(
+        Duration::from_secs(10),
+        "serve to print the proxy's address",
+        || server.log().contains(&line),
+    );
+
+    // v1, the first deploy.
+    release(&server, &admin, root, "1.0.0");
+    let first = deploy(&server, &admin);
+    wait_for_confirmation(&server, &admin, &first);
+    confirm_and_finish(&server, &admin, &first);
+    assert_eq!(get(proxy).unwrap().0, 200);
+
+    // v2 under load: surge, the 50/50 state, scale-in — not one request fails.
+    let load = Load::start(proxy);
+    release(&server, &admin, root, "2.0.0");
+    let second = deploy(&server, &admin);
+    wait_for_confirmation(&server, &admin, &second);
+    wait_until(Duration::from_secs(30), "both versions answering", || {
+        load.versions().len() == 2
+    });
+    assert_eq!(
+        processes_in(&releases).len(),
+        4,
+        "two fleets of two in the 50/50 state"
+    );
+    confirm_and_finish(&server, &admin, &second);
+    let at_end = load.versions().get("2.0.0").copied().unwrap_or(0);
+    wait_until(
+        Duration::from_secs(30),
+        "more answers from v2 alone",
+        || load.versions().get("2.0.0").copied().unwrap_or(0) > at_end + 50,
+    );
+    let (seen, failures) = load.finish();
+    assert!(
+        failures.is_empty(),
+        "{} failed request(s): {:?}\nanswers: {seen:?}",
+        failures.len(),
+        &failures[..failures.len().min(20)]
+    );
+    assert!(seen["1.0.0"] > 0 && seen["2.0.0"] > 0, "{seen:?}");
+    assert_eq!(
+        processes_in(&releases),
+        instances.pids(),
+        "v1's instances are gone"
+    );
+    assert_eq!(instances.pids().len(), 2);
+
+    // v3 to its 50/50 state, then slipway dies with SIGKILL.
+    release(&server, &admin, root, "3.0.0");
+    let third = deploy(&server, &admin);
+    wait_for_confirmation(&server, &admin, &third);
+    let before = instances.pids();
+    assert_eq!(before.len(), 4);
+    server.kill();
+    assert_eq!(
+        processes_in(&releases),
+        before,
+        "the instances outlive slipway"
+    );
+
+    // Restarted, it adopts the same processes — none orphaned, none started twice — and serves.
+    let server = SpawnedServer::start(Path::new(BIN), &config, &data);
+    assert_eq!(instances.pids(), before, "{}", server.log());
+    assert_eq!(processes_in(&releases), before);
+    let mut answers = BTreeSet::new();
+    for _ in 0..40 {
+        let (status, body) = get(proxy).unwrap();
+        assert_eq!(status, 200, "{body}");
+        answers.insert(body.split_whitespace().next().unwrap().to_owned());
+    }
+    assert_eq!(
+        answers,
+        BTreeSet::from(["2.0.0".to_owned(), "3.0.0".to_owned()])
+    );
+
+    // The deploy goes on where it was: confirmed, v2 drained and stopped.
+    confirm_and_finish(&server, &admin, &third);
+    let after = instances.pids();
+    assert_eq!(after.len(), 2);
+    assert!(
+        after.is_subset(&before),
+        "v3's instances are the adopted ones"
+    );
+    assert_eq!(processes_in(&releases), after, "no orphan of v2");
+    assert_eq!(
+        get(proxy).unwrap().1.split_whitespace().next(),
+        Some("3.0.0")
+    );
+
+    // The proxy's metrics are on /metrics.
+    let api: SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+    let (status, text) = get_path(api, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(text.contains("slipway_proxy_responses_total{service=\"idp\",region=\"dev\",version=\"RC 3\",class=\"2xx\"}"), "{text}");
+    assert_eq!(text.matches("# EOF").count(), 1, "{text}");
+    drop(server);
+}
