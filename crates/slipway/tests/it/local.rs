@@ -252,6 +252,28 @@ fn confirm_and_finish(server: &SpawnedServer, token: &str, id: &str) {
     );
 }
 
+/// Follows a deploy to its end, confirming its scale-in if it asks; it must succeed.
+fn finish(server: &SpawnedServer, token: &str, id: &str) {
+    let mut confirmed = false;
+    wait_until(Duration::from_secs(90), "the deploy to finish", || {
+        let phase = phase(server, token, id);
+        if phase["waiting_for"] == "scale_in_confirmation" && !confirmed {
+            server.cli(token, &["confirm", id]).success();
+            confirmed = true;
+        }
+        if phase["state"] == "finished" {
+            assert_eq!(
+                phase["result"],
+                "succeeded",
+                "deploy {id}: {phase}\n{}",
+                server.log()
+            );
+            return true;
+        }
+        false
+    });
+}
+
 fn release(server: &SpawnedServer, token: &str, root: &Path, version: &str) {
     let artifact = root.join(format!("idp-{version}.py"));
     std::fs::write(&artifact, format!("{APP}\n# build {version}\n")).unwrap();
@@ -391,11 +413,55 @@ fn local_deploy_under_load_fails_no_request_and_survives_a_sigkill_in_the_50_50_
         Some("3.0.0")
     );
 
+    // A rollback to v2 under load fails no request either.
+    let load = Load::start(proxy);
+    wait_until(Duration::from_secs(30), "load on v3", || {
+        load.versions().get("3.0.0").copied().unwrap_or(0) > 20
+    });
+    let answer = server
+        .cli(
+            &admin,
+            &[
+                "--output",
+                "json",
+                "rollback",
+                "idp",
+                "--env",
+                "dev",
+                "--reason",
+                "v3 is slow",
+            ],
+        )
+        .success();
+    let rollback = json(&answer.stdout)["deploy"]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    finish(&server, &admin, &rollback);
+    let at_end = load.versions().get("2.0.0").copied().unwrap_or(0);
+    wait_until(Duration::from_secs(30), "answers from v2 again", || {
+        load.versions().get("2.0.0").copied().unwrap_or(0) > at_end + 50
+    });
+    let (seen, failures) = load.finish();
+    assert!(
+        failures.is_empty(),
+        "{} failed request(s) during the rollback: {:?}\nanswers: {seen:?}",
+        failures.len(),
+        &failures[..failures.len().min(20)]
+    );
+    let rolled_back = instances.pids();
+    assert_eq!(rolled_back.len(), 2);
+    assert!(
+        rolled_back.is_disjoint(&after),
+        "v2 runs again in new instances"
+    );
+    assert_eq!(processes_in(&releases), rolled_back, "no orphan of v3");
+
     // The proxy's metrics are on /metrics.
     let api: SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
     let (status, text) = get_path(api, "/metrics").unwrap();
     assert_eq!(status, 200);
-    assert!(text.contains("slipway_proxy_responses_total{service=\"idp\",region=\"dev\",version=\"RC 3\",class=\"2xx\"}"), "{text}");
+    assert!(text.contains("slipway_proxy_responses_total{service=\"idp\",region=\"dev\",version=\"RC 2\",class=\"2xx\"}"), "{text}");
     assert_eq!(text.matches("# EOF").count(), 1, "{text}");
     drop(server);
 }
