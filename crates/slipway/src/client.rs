@@ -44,19 +44,29 @@ impl Connection {
             .hint("pass --server http://HOST:PORT or set SLIPWAY_SERVER")
             .into());
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()?;
-        Ok(Client {
-            base,
-            // An empty SLIPWAY_TOKEN means no token.
-            token: self.token.clone().filter(|t| !t.trim().is_empty()),
-            http,
-        })
+        // An empty SLIPWAY_TOKEN means no token.
+        Client::new(&base, self.token.clone().filter(|t| !t.trim().is_empty()))
     }
 }
 
 impl Client {
+    /// A client of the server at `base` (`http://HOST:PORT`).
+    pub(crate) fn new(base: &str, token: Option<String>) -> Result<Client> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Client {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            http,
+        })
+    }
+
+    /// The same server with another token.
+    pub(crate) fn with_token(&self, token: &str) -> Result<Client> {
+        Client::new(&self.base, Some(token.to_owned()))
+    }
+
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {

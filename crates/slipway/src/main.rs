@@ -39,6 +39,11 @@ enum Output {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// A real deploy on local processes: canary, 50/50, bake, scale-in, and a rollback.
+    Demo(commands::demo::Args),
+    /// Run the demo service (what `slipway demo` deploys); settings from demo.toml and PORT.
+    #[command(hide = true)]
+    DemoService,
     /// Run the API server and the deploy engine until SIGINT or SIGTERM.
     Serve(commands::serve::Args),
     /// Write a starter slipway.toml.
@@ -101,18 +106,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    let result = match &cli.command {
-        Command::CheckConfig(args) => commands::check_config::run(args, cli.output),
-        Command::Init(args) => commands::init::run(args),
-        Command::Completions { shell } => {
-            let mut command = Cli::command();
-            clap_complete::generate(*shell, &mut command, "slipway", &mut std::io::stdout());
-            Ok(ExitCode::SUCCESS)
-        }
-        _ => match tokio::runtime::Runtime::new() {
-            Ok(runtime) => runtime.block_on(run_async(&cli)),
-            Err(error) => Err(error.into()),
-        },
+    let result = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run(&cli)),
+        Err(error) => Err(error.into()),
     };
     result.unwrap_or_else(|error| {
         failure::report(&error, cli.output);
@@ -120,37 +116,41 @@ fn main() -> ExitCode {
     })
 }
 
-async fn run_async(cli: &Cli) -> anyhow::Result<ExitCode> {
+async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let output = cli.output;
-    if let Command::Serve(args) = &cli.command {
-        return commands::serve::run(args).await;
-    }
-    let client = cli.connection.client()?;
-    let client = &client;
+    // Only commands that talk to a server need a client (and a valid --server).
+    let client = || cli.connection.client();
     match &cli.command {
-        Command::Artifact(command) => artifact::run(command, client, output).await,
-        Command::Release(command) => release::run(command, client, output).await,
-        Command::Deploy(args) => deploy::deploy(args, client, output).await,
-        Command::Status(args) => deploy::status(args, client, output).await,
-        Command::Deploys(args) => deploy::list(args, client, output).await,
-        Command::Approve(args) => deploy::approve(client, args.id, output).await,
-        Command::Go(args) => deploy::act(client, args.id, "go", None, output).await,
-        Command::Confirm(args) => deploy::act(client, args.id, "confirm", None, output).await,
+        Command::Serve(args) => commands::serve::run(args).await,
+        Command::Demo(args) => commands::demo::run(args).await,
+        Command::DemoService => {
+            slipway_demo::run().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Init(args) => commands::init::run(args),
+        Command::CheckConfig(args) => commands::check_config::run(args, output),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(*shell, &mut command, "slipway", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Artifact(command) => artifact::run(command, &client()?, output).await,
+        Command::Release(command) => release::run(command, &client()?, output).await,
+        Command::Deploy(args) => deploy::deploy(args, &client()?, output).await,
+        Command::Status(args) => deploy::status(args, &client()?, output).await,
+        Command::Deploys(args) => deploy::list(args, &client()?, output).await,
+        Command::Approve(args) => deploy::approve(&client()?, args.id, output).await,
+        Command::Go(args) => deploy::act(&client()?, args.id, "go", None, output).await,
+        Command::Confirm(args) => deploy::act(&client()?, args.id, "confirm", None, output).await,
         Command::Abort(args) => {
-            deploy::act(client, args.id, "abort", Some(&args.reason), output).await
+            deploy::act(&client()?, args.id, "abort", Some(&args.reason), output).await
         }
-        Command::Rollback(args) => deploy::rollback(args, client, output).await,
-        Command::Audit(command) => audit::run(command, client, output).await,
-        Command::Logs(args) => commands::logs::run(args, client, output).await,
-        Command::User(command) => people::user(command, client, output).await,
-        Command::Token(command) => people::token(command, client, output).await,
-        Command::Whoami => people::whoami(client, output).await,
-        Command::Serve(_)
-        | Command::Init(_)
-        | Command::CheckConfig(_)
-        | Command::Completions { .. } => {
-            unreachable!("handled before the runtime starts")
-        }
+        Command::Rollback(args) => deploy::rollback(args, &client()?, output).await,
+        Command::Audit(command) => audit::run(command, &client()?, output).await,
+        Command::Logs(args) => commands::logs::run(args, &client()?, output).await,
+        Command::User(command) => people::user(command, &client()?, output).await,
+        Command::Token(command) => people::token(command, &client()?, output).await,
+        Command::Whoami => people::whoami(&client()?, output).await,
     }
 }
 

@@ -3,6 +3,7 @@
 pub(crate) mod artifact;
 pub(crate) mod audit;
 pub(crate) mod check_config;
+pub(crate) mod demo;
 pub(crate) mod deploy;
 pub(crate) mod init;
 pub(crate) mod logs;

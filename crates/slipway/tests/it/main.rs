@@ -2,5 +2,6 @@
 
 mod check_config;
 mod cli;
+mod demo;
 mod e2e;
 mod local;

@@ -1,0 +1,456 @@
+//! `slipway demo`: a real deploy on local processes, start to finish, in under two minutes.
+//!
+//! It starts an embedded control plane in a temporary directory, pushes three versions of the
+//! demo service, and drives them through the API as a team would: v1 first; v2 through canary,
+//! surge (the 50/50 state), bake, a confirmed scale-in; then v3, which fails a fifth of its
+//! requests, is caught by the numbers during its bake and rolled back. Two people take part —
+//! alice deploys, bob approves — and a light load runs through slipway's proxy the whole time,
+//! so the end can say how many requests failed and why.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use reqwest::Method;
+use serde_json::json;
+use slipway_core::config::parse_config;
+use slipway_server::views::{DeployView, EventView, Page};
+
+use super::serve::{Running, StartOptions};
+use crate::client::Client;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Leave the control plane and the demo service running at the end, until Ctrl-C.
+    #[arg(long)]
+    keep: bool,
+    /// Work in this directory instead of a temporary one (kept afterwards).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+/// The demo's slipway.toml: short bake and canary so the whole story fits in two minutes.
+const CONFIG: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+
+[[service]]
+name = "demo"
+start = "bin/start"
+health = { path = "/up", interval = "250ms", timeout = "2s", healthy_threshold = 2, unhealthy_threshold = 2 }
+pools = { web = { count = 2, traffic = true } }
+
+[environment.prod]
+target = "local"
+listen = { demo = "127.0.0.1:0" }
+protected = true
+approvals = { required = 1, expires = "30m" }
+go_no_go = true
+canary = { share = "25%", instances = 1, duration = "8s" }
+bake = "12s"
+confirm_scale_in = true
+post_verify = false
+analysis_interval = "2s"
+launch_timeout = "60s"
+"#;
+
+/// Share of failed requests during a bake above which the demo rolls back (until automatic
+/// verification arrives, the demo plays the engineer watching the dashboard).
+const ROLLBACK_ABOVE: f64 = 0.02;
+
+/// The demo's three versions: (version, error rate).
+const VERSIONS: [(&str, f64); 3] = [("v1", 0.0), ("v2", 0.0), ("v3", 0.2)];
+
+pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
+    let started = Instant::now();
+    let (dir, _temporary) = match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            (dir.clone(), None)
+        }
+        None => {
+            let temporary = tempfile::Builder::new().prefix("slipway-demo-").tempdir()?;
+            (temporary.path().to_owned(), Some(temporary))
+        }
+    };
+    say(&format!("working in {}", dir.display()));
+    let config_path = dir.join("slipway.toml");
+    std::fs::write(&config_path, CONFIG)?;
+    let config = parse_config("slipway.toml", CONFIG).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let running = super::serve::start(StartOptions {
+        config,
+        config_dir: dir.clone(),
+        data_dir: dir.join("data"),
+        listen: "127.0.0.1:0".to_owned(),
+        database: None,
+        max_artifact_size: 64 * 1024 * 1024,
+    })
+    .await?;
+    let outcome = story(&running, &dir, started).await;
+    if outcome.is_ok() && args.keep {
+        say("--keep: everything stays up; press Ctrl-C to stop");
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    say("stopping the demo service's instances and the control plane");
+    running.shutdown_stopping_instances().await?;
+    outcome?;
+    say(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The deploys, from v1 to the rollback of v3.
+async fn story(running: &Running, dir: &Path, started: Instant) -> Result<()> {
+    let admin = running
+        .admin_token
+        .clone()
+        .context("the demo's fresh data directory should have made an admin token")?;
+    let admin = client(&running.url, &admin)?;
+    say(&format!(
+        "control plane at {} (API, /metrics, /healthz)",
+        running.url
+    ));
+    let proxy = running
+        .proxy_urls
+        .iter()
+        .find(|p| p.service == "demo")
+        .map(|p| p.url.clone())
+        .context("the proxy of the demo service did not start")?;
+    say(&format!(
+        "the demo service answers at {proxy}/ through slipway's proxy"
+    ));
+
+    let alice = person(&admin, "alice", "deployer").await?;
+    let bob = person(&admin, "bob", "approver").await?;
+    let slipway = std::env::current_exe().context("cannot find the slipway executable")?;
+    for (version, error_rate) in VERSIONS {
+        let artifact = demo_artifact(dir, &slipway, version, error_rate)?;
+        push(&alice, &artifact, version).await?;
+        let release: serde_json::Value = alice
+            .post(
+                "/api/v1/releases",
+                &json!({"service": "demo", "version": version}),
+            )
+            .await?;
+        say(&format!(
+            "alice pushed {version} (error rate {:.0}%) and released it as {}",
+            error_rate * 100.0,
+            release["label"].as_str().unwrap_or("?")
+        ));
+    }
+
+    let v1 = deploy(&alice, &bob, "RC 1", None).await?;
+    expect(&v1, "succeeded")?;
+    say(&format!(
+        "v1 serves at {proxy}/; from now on two clients send it about 40 requests a second"
+    ));
+    let load = Load::start(&proxy);
+    let v2 = deploy(&alice, &bob, "RC 2", Some(&load)).await?;
+    expect(&v2, "succeeded")?;
+    let v3 = deploy(&alice, &bob, "RC 3", Some(&load)).await?;
+    expect(&v3, "rolled_back")?;
+    let (total, injected, dropped) = load.stop().await;
+    say(&format!(
+        "load through the proxy during the v2 and v3 deploys: {total} requests; {injected} were \
+         v3's injected errors while it took traffic, {dropped} failed for any other reason \
+         (dropped or refused during a swap)"
+    ));
+    say(&format!(
+        "the audit trail: slipway --server {} --token $(cat {}) audit verify",
+        running.url,
+        dir.join("data/admin-token").display()
+    ));
+    say(&format!("{:.0} s so far", started.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+fn client(url: &str, token: &str) -> Result<Client> {
+    Client::new(url, Some(token.to_owned()))
+}
+
+async fn person(admin: &Client, name: &str, role: &str) -> Result<Client> {
+    let _: serde_json::Value = admin
+        .post("/api/v1/users", &json!({"name": name, "role": role}))
+        .await?;
+    let token: serde_json::Value = admin
+        .post("/api/v1/tokens", &json!({"user": name, "label": "demo"}))
+        .await?;
+    let token = token["token"].as_str().context("no token in the answer")?;
+    admin.with_token(token)
+}
+
+/// A `.tar.gz` with `bin/start` (runs this slipway binary as the demo service) and `demo.toml`.
+fn demo_artifact(dir: &Path, slipway: &Path, version: &str, error_rate: f64) -> Result<PathBuf> {
+    let source = dir.join("build").join(version);
+    std::fs::create_dir_all(source.join("bin"))?;
+    let start = format!("#!/bin/sh\nexec '{}' demo-service\n", slipway.display());
+    std::fs::write(source.join("bin/start"), start)?;
+    std::fs::write(
+        source.join("demo.toml"),
+        format!("version = \"{version}\"\nerror_rate = {error_rate}\n"),
+    )?;
+    let path = dir.join("build").join(format!("demo-{version}.tar.gz"));
+    let status = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&path)
+        .arg("--mode=u+rwx,go+rx")
+        .arg("-C")
+        .arg(&source)
+        .args(["bin", "demo.toml"])
+        .status()
+        .context("cannot run tar to pack the demo artifact")?;
+    if !status.success() {
+        bail!("tar failed to pack {}", path.display());
+    }
+    Ok(path)
+}
+
+async fn push(client: &Client, file: &Path, version: &str) -> Result<()> {
+    let bytes = std::fs::read(file)?;
+    let request = client
+        .request(Method::POST, "/api/v1/artifacts")
+        .query(&[("service", "demo"), ("version", version)])
+        .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+        .body(bytes);
+    let _: serde_json::Value = client.send(request).await?;
+    Ok(())
+}
+
+/// Deploys `release` to prod and plays the people: bob approves, alice says go and confirms
+/// scale-in, and during a bake alice looks at the numbers and rolls back if they are bad.
+async fn deploy(
+    alice: &Client,
+    bob: &Client,
+    release: &str,
+    load: Option<&Load>,
+) -> Result<DeployView> {
+    let created: DeployView = alice
+        .post(
+            "/api/v1/deploys",
+            &json!({"service": "demo", "environment": "prod", "release": release}),
+        )
+        .await?;
+    let id = created.id;
+    say(&format!(
+        "alice starts deploy {id}: {} ({}) to prod — plan: {}",
+        created.release.label,
+        created.release.version,
+        created
+            .steps
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" → ")
+    ));
+    let mut after = 0;
+    let mut acted = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let page: Page<EventView> = alice
+            .get(&format!(
+                "/api/v1/deploys/{id}/events?after={after}&limit=500"
+            ))
+            .await?;
+        for event in &page.items {
+            if matches!(
+                event.kind.as_str(),
+                "step_started"
+                    | "unwind_started"
+                    | "deploy_finished"
+                    | "approved"
+                    | "go_acknowledged"
+            ) {
+                say(&format!(
+                    "  deploy {id}: {}",
+                    super::deploy::describe(event)
+                ));
+            }
+        }
+        after = page.next.unwrap_or(after);
+        let deploy: DeployView = alice.get(&format!("/api/v1/deploys/{id}")).await?;
+        if deploy.phase.result.is_some() {
+            return Ok(deploy);
+        }
+        let step = deploy.phase.step.clone().unwrap_or_default();
+        match deploy.phase.waiting_for.as_deref() {
+            Some("approval") if acted.insert("approve") => {
+                let binding = json!({
+                    "artifact": deploy.binding.artifact,
+                    "config": deploy.binding.config,
+                    "plan": deploy.binding.plan,
+                });
+                let _: serde_json::Value = bob
+                    .post(&format!("/api/v1/deploys/{id}/approve"), &binding)
+                    .await?;
+                say(&format!(
+                    "  bob approves deploy {id} (artifact {})",
+                    short(&deploy.binding.artifact)
+                ));
+            }
+            Some("go") if acted.insert("go") => {
+                say(&format!(
+                    "  PROD: about to deploy demo {} ({}), run by alice — clear to go? alice: go",
+                    deploy.release.label, deploy.release.version
+                ));
+                let _: serde_json::Value = alice
+                    .post(&format!("/api/v1/deploys/{id}/go"), &json!({}))
+                    .await?;
+            }
+            Some("scale_in_confirmation") if acted.insert("confirm") => {
+                say(&format!(
+                    "  the 50/50 state held; alice confirms scale-in of deploy {id}"
+                ));
+                let _: serde_json::Value = alice
+                    .post(&format!("/api/v1/deploys/{id}/confirm"), &json!({}))
+                    .await?;
+            }
+            _ => {}
+        }
+        if step == "bake"
+            && deploy.phase.state == "running"
+            && let Some(load) = load
+            && acted.insert("look")
+        {
+            let (share, failed, answered) = load.failure_share(Duration::from_secs(6)).await;
+            say(&format!(
+                "  during the bake, alice watches the numbers: {failed} of {answered} requests \
+                 failed ({:.1}%)",
+                share * 100.0
+            ));
+            if share > ROLLBACK_ABOVE {
+                say(&format!(
+                    "  above {:.0}%: alice rolls back deploy {id} (automatic once verification lands)",
+                    ROLLBACK_ABOVE * 100.0
+                ));
+                let _: serde_json::Value = alice
+                    .post(
+                        "/api/v1/rollbacks",
+                        &json!({"service": "demo", "environment": "prod",
+                                "reason": format!("{:.1}% of requests failing during bake", share * 100.0)}),
+                    )
+                    .await?;
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "deploy {id} did not finish within two minutes; it is still {}",
+                deploy.phase.state
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn expect(deploy: &DeployView, result: &str) -> Result<()> {
+    match deploy.phase.result.as_deref() {
+        Some(found) if found == result => Ok(()),
+        found => bail!(
+            "deploy {} ended {:?}, expected {result}: {}",
+            deploy.id,
+            found,
+            deploy.end_reason.as_deref().unwrap_or("no reason recorded")
+        ),
+    }
+}
+
+fn short(digest: &str) -> String {
+    digest.chars().take(19).collect()
+}
+
+fn say(text: &str) {
+    println!("demo: {text}");
+}
+
+/// A light, steady load through the proxy (about 40 requests a second from two clients),
+/// counting v3's injected errors apart from every other failure (a dropped or refused request).
+struct Load {
+    total: Arc<AtomicU64>,
+    injected: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(url: &str) -> Load {
+        let total = Arc::new(AtomicU64::new(0));
+        let injected = Arc::new(AtomicU64::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..2)
+            .map(|_| {
+                let counters = (
+                    total.clone(),
+                    injected.clone(),
+                    dropped.clone(),
+                    stop.clone(),
+                );
+                let url = format!("{url}/api/hello");
+                tokio::spawn(async move {
+                    let (total, injected, dropped, stop) = counters;
+                    let http = reqwest::Client::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let answer = http.get(&url).timeout(Duration::from_secs(10)).send().await;
+                        total.fetch_add(1, Ordering::Relaxed);
+                        match answer {
+                            Ok(response) if response.status().is_success() => {}
+                            Ok(response) => {
+                                let text = response.text().await.unwrap_or_default();
+                                if text.contains("failed this request on purpose") {
+                                    injected.fetch_add(1, Ordering::Relaxed);
+                                } else {
+                                    dropped.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                            Err(_) => {
+                                dropped.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                })
+            })
+            .collect();
+        Load {
+            total,
+            injected,
+            dropped,
+            stop,
+            tasks,
+        }
+    }
+
+    fn failures(&self) -> u64 {
+        self.injected.load(Ordering::Relaxed) + self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Share of requests that failed over the next `window`: (share, failed, total).
+    async fn failure_share(&self, window: Duration) -> (f64, u64, u64) {
+        let (total0, failed0) = (self.total.load(Ordering::Relaxed), self.failures());
+        tokio::time::sleep(window).await;
+        let total = self.total.load(Ordering::Relaxed) - total0;
+        let failed = self.failures() - failed0;
+        let share = if total == 0 {
+            0.0
+        } else {
+            failed as f64 / total as f64
+        };
+        (share, failed, total)
+    }
+
+    /// Stops the load: (requests, injected errors, other failures).
+    async fn stop(self) -> (u64, u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        (
+            self.total.load(Ordering::Relaxed),
+            self.injected.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed),
+        )
+    }
+}
