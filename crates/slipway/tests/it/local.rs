@@ -465,3 +465,103 @@ fn local_deploy_under_load_fails_no_request_and_survives_a_sigkill_in_the_50_50_
     assert_eq!(text.matches("# EOF").count(), 1, "{text}");
     drop(server);
 }
+
+/// The pids of the instances of release `label` in the local target's state file.
+fn pids_of(state_file: &Path, label: &str) -> BTreeSet<u32> {
+    let Ok(text) = std::fs::read_to_string(state_file) else {
+        return BTreeSet::new();
+    };
+    json(&text)["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["release"]["label"] == label)
+        .filter_map(|i| i["pid"].as_u64().map(|p| p as u32))
+        .collect()
+}
+
+#[test]
+fn instance_killed_during_bake_is_replaced_and_a_whole_fleet_keeps_serving() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let root = dir.path();
+    let proxy_port = free_port();
+    let config = root.join("slipway.toml");
+    // A longer bake, so the killed instance dies in it and its replacement has time to come up.
+    let text = self::config(proxy_port).replace("bake = \"2s\"", "bake = \"8s\"");
+    std::fs::write(&config, text).unwrap();
+    let data = root.join("data");
+    let releases = data.join("releases");
+    let state_file = data.join("local/dev.json");
+    let instances = Instances {
+        state_file: state_file.clone(),
+    };
+    let proxy: SocketAddr = format!("127.0.0.1:{proxy_port}").parse().unwrap();
+    let server = SpawnedServer::start(Path::new(BIN), &config, &data);
+    let admin = server.admin_token.clone();
+
+    release(&server, &admin, root, "1.0.0");
+    let first = deploy(&server, &admin);
+    finish(&server, &admin, &first);
+
+    let load = Load::start(proxy);
+    release(&server, &admin, root, "2.0.0");
+    let second = deploy(&server, &admin);
+    wait_until(Duration::from_secs(60), "the bake", || {
+        let phase = phase(&server, &admin, &second);
+        assert_ne!(phase["state"], "finished", "{phase}\n{}", server.log());
+        phase["step"] == "bake"
+    });
+    let victims = pids_of(&state_file, "RC 2");
+    assert_eq!(victims.len(), 2, "{}", server.log());
+    let victim = *victims.iter().next().unwrap();
+    std::process::Command::new("kill")
+        .args(["-KILL", &victim.to_string()])
+        .status()
+        .unwrap();
+
+    // The supervisor starts a replacement; the deploy either succeeds with it or fails safely.
+    wait_until(Duration::from_secs(90), "the deploy to end", || {
+        let phase = phase(&server, &admin, &second);
+        if phase["waiting_for"] == "scale_in_confirmation" {
+            server.cli(&admin, &["confirm", &second]).success();
+        }
+        phase["state"] == "finished"
+    });
+    let ended = phase(&server, &admin, &second);
+    let serving = if ended["result"] == "succeeded" {
+        "2.0.0"
+    } else {
+        assert_eq!(ended["result"], "rolled_back", "{ended}\n{}", server.log());
+        "1.0.0"
+    };
+    let (seen, failures) = load.finish();
+    eprintln!(
+        "deploy {second} ended {}; answers {seen:?}; {} failed: {failures:?}",
+        ended["result"],
+        failures.len()
+    );
+    // A request in flight on the killed instance may fail; the rest of the fleet serves.
+    assert!(
+        failures.len() <= 2,
+        "{} failed request(s): {failures:?}\nanswers: {seen:?}",
+        failures.len()
+    );
+    for _ in 0..20 {
+        let (status, body) = get(proxy).unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body.split_whitespace().next(), Some(serving));
+    }
+    let running = instances.pids();
+    assert_eq!(running.len(), 2, "one whole fleet of two: {}", server.log());
+    assert!(!running.contains(&victim));
+    assert_eq!(processes_in(&releases), running, "no orphan");
+
+    // The killed instance's log says what happened, through `slipway logs`.
+    let logs = server
+        .cli(&admin, &["logs", "idp", "--env", "dev", "--lines", "200"])
+        .success()
+        .stdout;
+    assert!(logs.lines().all(|l| l.starts_with("[web-")), "{logs}");
+    assert!(logs.contains("restarting") || serving == "1.0.0", "{logs}");
+    drop(server);
+}
