@@ -90,10 +90,17 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
         max_artifact_size: 64 * 1024 * 1024,
     })
     .await?;
-    let outcome = story(&running, &dir, started).await;
+    // Interrupted or not, everything the demo started is stopped before it exits: its
+    // instances run in their own process groups, out of reach of the terminal's signals.
+    let outcome = tokio::select! {
+        outcome = story(&running, &dir, started) => outcome,
+        signal = super::serve::shutdown_signal() => {
+            Err(anyhow::anyhow!("interrupted by {signal}; the demo stopped what it had started"))
+        }
+    };
     if outcome.is_ok() && args.keep {
         say("--keep: everything stays up; press Ctrl-C to stop");
-        let _ = tokio::signal::ctrl_c().await;
+        super::serve::shutdown_signal().await;
     }
     say("stopping the demo service's instances and the control plane");
     running.shutdown_stopping_instances().await?;
@@ -186,8 +193,14 @@ async fn person(admin: &Client, name: &str, role: &str) -> Result<Client> {
 fn demo_artifact(dir: &Path, slipway: &Path, version: &str, error_rate: f64) -> Result<PathBuf> {
     let source = dir.join("build").join(version);
     std::fs::create_dir_all(source.join("bin"))?;
-    let start = format!("#!/bin/sh\nexec '{}' demo-service\n", slipway.display());
-    std::fs::write(source.join("bin/start"), start)?;
+    let start = format!(
+        "#!/bin/sh\nexec {} demo-service\n",
+        slipway_targets::shell_quote(&slipway.to_string_lossy())
+    );
+    let script = source.join("bin/start");
+    std::fs::write(&script, start)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
     std::fs::write(
         source.join("demo.toml"),
         format!("version = \"{version}\"\nerror_rate = {error_rate}\n"),
@@ -196,7 +209,6 @@ fn demo_artifact(dir: &Path, slipway: &Path, version: &str, error_rate: f64) -> 
     let status = std::process::Command::new("tar")
         .arg("-czf")
         .arg(&path)
-        .arg("--mode=u+rwx,go+rx")
         .arg("-C")
         .arg(&source)
         .args(["bin", "demo.toml"])

@@ -543,7 +543,7 @@ fn hostname() -> String {
 }
 
 /// Waits for SIGINT or SIGTERM and names it.
-async fn shutdown_signal() -> &'static str {
+pub(crate) async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).ok();
     let term = async {

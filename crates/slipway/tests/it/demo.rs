@@ -54,3 +54,58 @@ fn demo_deploys_v1_and_v2_rolls_back_v3_and_leaves_nothing_running() {
     }
     assert_eq!(processes_under(&work), Vec::<String>::new(), "{stdout}");
 }
+
+#[test]
+fn interrupted_demo_stops_everything_it_started() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("demo");
+    let mut child = Command::new(BIN)
+        .args(["demo", "--dir", work.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("slipway demo starts");
+    let (lines, seen) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    // Wait until v1's instances run, then interrupt.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match seen.recv_timeout(left) {
+            Ok(line) if line.contains("v1 serves at") => break,
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the demo never got v1 serving");
+            }
+        }
+    }
+    assert!(!processes_under(&work).is_empty(), "v1's instances run");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the interrupted demo did not stop");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1), "an interrupted demo reports it");
+    assert_eq!(processes_under(&work), Vec::<String>::new());
+}

@@ -540,9 +540,10 @@ fn instance_killed_during_bake_is_replaced_and_a_whole_fleet_keeps_serving() {
         ended["result"],
         failures.len()
     );
-    // A request in flight on the killed instance may fail; the rest of the fleet serves.
+    // Even the requests in flight on the killed instance are answered: the proxy retries an
+    // idempotent request whose connection broke before any response, on another instance.
     assert!(
-        failures.len() <= 2,
+        failures.is_empty(),
         "{} failed request(s): {failures:?}\nanswers: {seen:?}",
         failures.len()
     );
@@ -562,6 +563,8 @@ fn instance_killed_during_bake_is_replaced_and_a_whole_fleet_keeps_serving() {
         .success()
         .stdout;
     assert!(logs.lines().all(|l| l.starts_with("[web-")), "{logs}");
-    assert!(logs.contains("restarting") || serving == "1.0.0", "{logs}");
+    if serving == "2.0.0" {
+        assert!(logs.contains("restarting"), "{logs}");
+    }
     drop(server);
 }
