@@ -25,6 +25,16 @@ use crate::route::{Backend, Config, DrainReport, Route};
 use crate::state::{self, RouteConfig, Routes, StoredBackend};
 use crate::table::{self, BackendLive, Table};
 
+/// Whether a routing change may take effect before it is saved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Durability {
+    /// The split: a restart must route as the engine last said, so it applies only once saved.
+    Required,
+    /// Backends and their health: applied even if the save fails (they are refreshed by the
+    /// health checks after a restart anyway).
+    BestEffort,
+}
+
 /// slipway's reverse proxy. Cheap to clone: clones share routes, pools and metrics.
 #[derive(Clone)]
 pub struct Proxy {
@@ -100,7 +110,7 @@ impl Proxy {
 
     /// Routes `route`'s traffic as `split` says, from the next request on.
     pub async fn set_split(&self, route: &Route, split: &Split) -> Result<(), ProxyError> {
-        self.update(route, |config| {
+        self.update(route, Durability::Required, |config| {
             config.split = Some(split.clone());
             Ok(())
         })
@@ -114,7 +124,7 @@ impl Proxy {
         route: &Route,
         backends: Vec<Backend>,
     ) -> Result<(), ProxyError> {
-        self.update(route, |config| {
+        self.update(route, Durability::BestEffort, |config| {
             config.backends = backends
                 .into_iter()
                 .map(|backend| {
@@ -139,7 +149,7 @@ impl Proxy {
         id: &str,
         timeout: Duration,
     ) -> Result<DrainReport, ProxyError> {
-        self.update(route, |config| {
+        self.update(route, Durability::BestEffort, |config| {
             let stored = config
                 .backends
                 .iter_mut()
@@ -224,7 +234,15 @@ impl Proxy {
             }
         }
         drop(listener);
-        graceful.shutdown().await;
+        // Requests in flight finish, but a response streaming forever cannot hold a shutdown:
+        // past the request timeout (and a margin) the remaining connections are dropped.
+        let limit = self.inner.config.request_timeout + std::time::Duration::from_secs(5);
+        if tokio::time::timeout(limit, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(%route, "connections still open {limit:?} after shutdown began; dropping them");
+        }
         Ok(())
     }
 
@@ -253,9 +271,11 @@ impl Proxy {
     }
 
     /// Applies `change` to `route`'s config: validated, saved to the state file, then swapped in.
+    /// A `BestEffort` change is swapped in even when the save fails.
     async fn update(
         &self,
         route: &Route,
+        durability: Durability,
         change: impl FnOnce(&mut RouteConfig) -> Result<(), ProxyError>,
     ) -> Result<(), ProxyError> {
         let mut persisted = self.inner.persisted.lock().await;
@@ -267,9 +287,18 @@ impl Proxy {
             next.insert(route.clone(), config.clone());
             let bytes = state::encode(&next);
             let path = self.inner.state_file.clone();
-            tokio::task::spawn_blocking(move || state::write(&path, &bytes))
+            let written = tokio::task::spawn_blocking(move || state::write(&path, &bytes))
                 .await
-                .expect("writing the state file does not panic")?;
+                .expect("writing the state file does not panic");
+            match (written, durability) {
+                (Ok(()), _) => {}
+                (Err(error), Durability::Required) => return Err(error),
+                // Health and draining take traffic away from instances: that must happen even
+                // when the disk refuses; the next successful write records it.
+                (Err(error), Durability::BestEffort) => {
+                    tracing::error!(%route, %error, "routing state not saved; applied anyway");
+                }
+            }
             *persisted = next;
         }
         self.route_state(route)

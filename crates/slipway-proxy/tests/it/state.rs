@@ -56,3 +56,35 @@ async fn a_damaged_state_file_is_refused_with_a_hint() {
     assert_eq!(proxy.route(&Route::new("idp", None)).await, (None, vec![]));
     assert!(!state_file(empty.path()).exists());
 }
+
+#[tokio::test]
+async fn an_instance_marked_unhealthy_gets_no_traffic_even_when_the_state_cannot_be_saved() {
+    let harness = Harness::start(Config::default()).await;
+    let first = TestBackend::start("first", "RC 1").await;
+    let second = TestBackend::start("second", "RC 1").await;
+    harness.set_backends(&[&first, &second]).await;
+    harness.set_split(&weights(&[("RC 1", 1)])).await;
+
+    // The state directory disappears (a full or broken disk): nothing can be saved any more.
+    std::fs::remove_dir_all(harness.dir.path()).unwrap();
+    let backends = vec![first.backend(false), second.backend(true)];
+    harness
+        .proxy
+        .set_backends(&harness.route, backends)
+        .await
+        .expect("health changes apply even when they cannot be saved");
+    let client = Client::new();
+    for _ in 0..20 {
+        assert_eq!(client.get(&harness.url).await.body, "RC 1 second");
+    }
+    assert_eq!(first.served(), 0);
+    // A split, which a restart must find, is refused when it cannot be saved.
+    let refused = harness
+        .proxy
+        .set_split(&harness.route, &weights(&[("RC 1", 2)]))
+        .await;
+    assert!(
+        matches!(refused, Err(ProxyError::StateFile { .. })),
+        "{refused:?}"
+    );
+}
