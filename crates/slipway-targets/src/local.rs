@@ -43,6 +43,9 @@ use supervisor::Start;
 
 pub use state::StateError;
 
+/// A launch gives up once an instance it started has failed to start this many times in a row.
+const LAUNCH_START_ATTEMPTS: u32 = 3;
+
 /// Most of an instance's or a task's output quoted in a message (the event log keeps it).
 const QUOTE_LIMIT: usize = 2 * 1024;
 
@@ -171,6 +174,8 @@ pub(crate) struct Status {
     /// Why it is not healthy, or how it last exited.
     pub(crate) problem: Option<String>,
     pub(crate) restarts: u32,
+    /// Starts in a row that failed, or whose process exited before it was healthy again.
+    pub(crate) failed_starts: u32,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -207,12 +212,13 @@ impl LocalTarget {
         let mut gone = Vec::new();
         for record in &mut state.instances {
             let known = services.contains_key(&record.service);
-            let wanted = state.desired.iter().any(|d| {
-                d.service == record.service
-                    && d.region == record.region
-                    && d.release == record.release.label
-                    && d.pool == record.pool
-            });
+            let wanted = !record.stopping
+                && state.desired.iter().any(|d| {
+                    d.service == record.service
+                        && d.region == record.region
+                        && d.release == record.release.label
+                        && d.pool == record.pool
+                });
             let alive = find_process(record);
             match (alive, known) {
                 (Some((pid, start_time)), true) => {
@@ -343,12 +349,12 @@ impl LocalTarget {
     pub async fn stop_all(&self) -> Result<String, PluginError> {
         let ids: Vec<String> = {
             let mut state = self.shared.state.lock().await;
-            state.desired.clear();
-            self.shared.save(&state)?;
+            self.shared
+                .commit(&mut state, |state| state.desired.clear())?;
             state.instances.iter().map(|r| r.id.clone()).collect()
         };
         let stops = ids.iter().map(|id| self.shared.stop_instance(id));
-        let reports = join_all(stops).await;
+        let reports = stop_reports(join_all(stops).await)?;
         Ok(format!(
             "stopped {} instance(s) in {}{}",
             reports.len(),
@@ -368,6 +374,26 @@ impl Drop for LocalTarget {
     fn drop(&mut self) {
         self.shared.close();
     }
+}
+
+/// The lines of instances stopped, or an error naming each one that could not be: those keep
+/// their record, so a retried stop ends them.
+fn stop_reports(results: Vec<Result<String, String>>) -> Result<Vec<String>, PluginError> {
+    let (stopped, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    if failed.is_empty() {
+        return Ok(stopped.into_iter().flatten().collect());
+    }
+    let failed: Vec<String> = failed.into_iter().filter_map(Result::err).collect();
+    let stopped: Vec<String> = stopped.into_iter().flatten().collect();
+    let mut message = format!(
+        "{} instance(s) could not be stopped and are still recorded; the stop can be retried{}",
+        failed.len(),
+        list_section(&failed)
+    );
+    if !stopped.is_empty() {
+        message.push_str(&format!("\nstopped{}", list_section(&stopped)));
+    }
+    Err(PluginError::new(message))
 }
 
 /// `:\n  a\n  b`, or nothing for an empty list.
@@ -473,8 +499,18 @@ impl Shared {
         self.logs_dir.join(service).join(format!("{id}.log"))
     }
 
-    fn save(&self, state: &State) -> Result<(), PluginError> {
-        state::save(&self.state_path, state).map_err(|e| PluginError::new(e.to_string()))
+    /// Changes a copy of `state`, saves it, and only then makes it the state: memory never
+    /// holds what the file does not.
+    fn commit<R>(
+        &self,
+        state: &mut State,
+        change: impl FnOnce(&mut State) -> R,
+    ) -> Result<R, PluginError> {
+        let mut next = state.clone();
+        let result = change(&mut next);
+        state::save(&self.state_path, &next).map_err(|e| PluginError::new(e.to_string()))?;
+        *state = next;
+        Ok(result)
     }
 
     pub(crate) fn status(&self, id: &str) -> Option<Status> {
@@ -538,11 +574,13 @@ impl Shared {
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Result<bool, String> {
         let mut state = self.state.lock().await;
-        let Some(record) = state.instance_mut(id) else {
+        let mut next = state.clone();
+        let Some(record) = next.instance_mut(id) else {
             return Ok(false);
         };
         change(record);
-        state::save(&self.state_path, &state).map_err(|e| e.to_string())?;
+        state::save(&self.state_path, &next).map_err(|e| e.to_string())?;
+        *state = next;
         Ok(true)
     }
 
@@ -649,10 +687,44 @@ impl Shared {
     /// Tells the proxy which instances of a route may take traffic: those of pools with
     /// `traffic = true` that run, healthy or not (an unhealthy one gets none).
     pub(crate) async fn sync_backends(&self, service: &str, region: Option<&str>) {
+        self.sync_backends_with(service, region, None::<(&str, fn(&mut Status))>)
+            .await;
+    }
+
+    /// Changes instance `id`'s status, telling the proxy first: nobody sees the new status
+    /// before the proxy routes by it.
+    pub(crate) async fn sync_backends_then(
+        &self,
+        service: &str,
+        region: Option<&str>,
+        id: &str,
+        change: impl FnOnce(&mut Status) + Send,
+    ) {
+        self.sync_backends_with(service, region, Some((id, change)))
+            .await;
+    }
+
+    /// [`Shared::sync_backends`], with `changed`'s status change applied, under the same lock,
+    /// once the proxy has it.
+    async fn sync_backends_with(
+        &self,
+        service: &str,
+        region: Option<&str>,
+        changed: Option<(&str, impl FnOnce(&mut Status) + Send)>,
+    ) {
+        let _in_order = self.backends.lock().await;
+        // The changed instance and its status as it is about to be.
+        let next = changed.and_then(|(id, change)| {
+            let mut status = self.status(id)?;
+            change(&mut status);
+            Some((id, status))
+        });
         if self.closed.load(Ordering::SeqCst) {
+            if let Some((id, next)) = next {
+                self.set_status(id, |status| *status = next);
+            }
             return;
         }
-        let _in_order = self.backends.lock().await;
         let backends: Vec<Backend> = {
             let state = self.state.lock().await;
             state
@@ -662,7 +734,10 @@ impl Shared {
                 .filter(|r| self.pool(r).is_some_and(|p| p.traffic))
                 .filter(|r| r.pid.is_some() && r.port != 0)
                 .map(|r| {
-                    let status = self.status(&r.id).unwrap_or_default();
+                    let status = match &next {
+                        Some((id, next)) if *id == r.id => next.clone(),
+                        _ => self.status(&r.id).unwrap_or_default(),
+                    };
                     Backend {
                         id: r.id.clone(),
                         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, r.port)),
@@ -676,14 +751,28 @@ impl Shared {
         if let Err(error) = self.proxy.set_backends(&route, backends).await {
             tracing::error!(%route, %error, "cannot update the proxy's backends");
         }
+        if let Some((id, next)) = next {
+            self.set_status(id, |status| *status = next);
+        }
     }
 
     /// Drains instance `id` through the proxy, ends its supervision and its process group, and
-    /// forgets it. Returns a line for the event log.
-    async fn stop_instance(&self, id: &str) -> String {
+    /// forgets it. Returns a line for the event log, or why it could not be stopped: then its
+    /// record stays, marked stopping (never restarted), and a retried stop tries again. An
+    /// instance whose drain failed is not killed.
+    async fn stop_instance(&self, id: &str) -> Result<String, String> {
         let Some(record) = self.record(id).await else {
-            return format!("{id}: already gone");
+            return Ok(format!("{id}: already gone"));
         };
+        let port = record.port;
+        let failed = move |why: String| format!("{id} (port {port}): {why}");
+        if !record.stopping {
+            match self.update_record(id, |r| r.stopping = true).await {
+                Ok(true) => {}
+                Ok(false) => return Ok(format!("{id}: already gone")),
+                Err(error) => return Err(failed(format!("not stopped: {error}"))),
+            }
+        }
         let mut parts = Vec::new();
         if self.pool(&record).is_some_and(|p| p.traffic) {
             let route = route_for(&self.environment, &record.service, record.region.as_deref());
@@ -702,7 +791,11 @@ impl Shared {
                     parts.push(format!("drained ({} request(s) finished)", report.finished))
                 }
                 Err(ProxyError::UnknownBackend { .. }) => {}
-                Err(error) => parts.push(format!("not drained: {error}")),
+                Err(error) => {
+                    let why = format!("not drained, so left running: {error}");
+                    self.note_in_log(&record.service, id, &format!("stop failed: {why}"));
+                    return Err(failed(why));
+                }
             }
         }
         let live = lock(&self.live).get(id).cloned();
@@ -723,9 +816,28 @@ impl Shared {
             None => "was not running",
         };
         if let Some(child) = child.as_mut() {
-            let _ = child.wait().await;
+            if ended == process::NOT_KILLED {
+                // Reaped if it ever exits; waiting here could take forever.
+                let _ = child.try_wait();
+            } else {
+                let _ = child.wait().await;
+            }
         }
         parts.push(ended.to_owned());
+        if ended == process::NOT_KILLED {
+            let why = format!(
+                "{}; its process group {} is still recorded",
+                parts.join(", "),
+                record.pid.unwrap_or_default()
+            );
+            self.note_in_log(&record.service, id, &format!("stop failed: {why}"));
+            return Err(failed(why));
+        }
+        self.set_status(id, |s| {
+            s.running = false;
+            s.healthy = false;
+            s.problem = Some("stopped".to_owned());
+        });
         self.note_in_log(
             &record.service,
             id,
@@ -733,16 +845,21 @@ impl Shared {
         );
         {
             let mut state = self.state.lock().await;
-            state.instances.retain(|r| r.id != id);
-            if let Err(error) = state::save(&self.state_path, &state) {
-                tracing::error!(%error, "cannot save the local target's state");
+            if let Err(error) =
+                self.commit(&mut state, |state| state.instances.retain(|r| r.id != id))
+            {
+                return Err(failed(format!(
+                    "{}, but cannot be forgotten: {}",
+                    parts.join(", "),
+                    error.message
+                )));
             }
         }
         lock(&self.live).remove(id);
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
         self.sync_backends(&record.service, record.region.as_deref())
             .await;
-        format!("{id} (port {}): {}", record.port, parts.join(", "))
+        Ok(format!("{id} (port {}): {}", record.port, parts.join(", ")))
     }
 
     /// The service a scope names, or why there is none.
@@ -860,7 +977,9 @@ impl Target for LocalTarget {
         let mut started = Vec::new();
         let mut kept = 0usize;
         {
-            let mut state = shared.state.lock().await;
+            // Records are added to a copy, which becomes the state once it is saved.
+            let mut guard = shared.state.lock().await;
+            let mut state = guard.clone();
             for (pool, &count) in &request.pools {
                 let entry = Desired {
                     service: scope.service.clone(),
@@ -907,11 +1026,12 @@ impl Target for LocalTarget {
                         port: 0,
                         pid: None,
                         start_time: None,
+                        stopping: false,
                     });
                     started.push(id);
                 }
             }
-            shared.save(&state)?;
+            shared.commit(&mut guard, move |next| *next = state)?;
         }
         tracing::info!(env = %shared.environment, service = %scope.service, release = %label,
             started = started.len(), kept, "launching");
@@ -928,19 +1048,39 @@ impl Target for LocalTarget {
             if short.is_empty() {
                 break;
             }
+            // An instance that keeps failing to start will not be healthy by the deadline either.
+            let crashing = started.iter().find_map(|id| {
+                shared
+                    .status(id)
+                    .filter(|s| s.failed_starts >= LAUNCH_START_ATTEMPTS)
+                    .map(|s| (id, s.failed_starts))
+            });
+            if let Some((id, attempts)) = crashing {
+                let headline = format!(
+                    "launch of {label} failed: instance {id} failed to start {attempts} times in a row"
+                );
+                let hint = "hint: it exits (or cannot be started) before its health check ever \
+                            passes; its log above says why. Fix the release or the service's \
+                            `start` command and deploy again; slipway keeps restarting it with \
+                            backoff until the launch is stopped";
+                let error = self
+                    .launch_failure(scope, label, &request.pools, &headline)
+                    .await;
+                return Err(PluginError::new(format!("{}\n{hint}", error.message)));
+            }
             if tokio::time::timeout_at(deadline, changes.changed())
                 .await
                 .is_err()
             {
+                let headline = format!("launch of {label} timed out after {}", request.timeout);
                 return Err(self
-                    .launch_failure(scope, label, &request.pools, request.timeout)
+                    .launch_failure(scope, label, &request.pools, &headline)
                     .await);
             }
         }
-        shared.state.lock().await.add_key(key_text);
         {
-            let state = shared.state.lock().await;
-            shared.save(&state)?;
+            let mut state = shared.state.lock().await;
+            shared.commit(&mut state, |state| state.add_key(key_text))?;
         }
         let ready = self.ready_list(scope, label).await;
         Ok(format!(
@@ -998,10 +1138,11 @@ impl Target for LocalTarget {
             let belongs = |service: &str, region: &Option<String>, label: &str| {
                 service == scope.service && *region == scope.region && label == release.label
             };
-            state
-                .desired
-                .retain(|d| !belongs(&d.service, &d.region, &d.release));
-            shared.save(&state)?;
+            shared.commit(&mut state, |state| {
+                state
+                    .desired
+                    .retain(|d| !belongs(&d.service, &d.region, &d.release));
+            })?;
             state
                 .instances
                 .iter()
@@ -1009,11 +1150,10 @@ impl Target for LocalTarget {
                 .map(|r| r.id.clone())
                 .collect()
         };
-        let reports = join_all(ids.iter().map(|id| shared.stop_instance(id))).await;
+        let reports = stop_reports(join_all(ids.iter().map(|id| shared.stop_instance(id))).await)?;
         {
             let mut state = shared.state.lock().await;
-            state.add_key(key_text);
-            shared.save(&state)?;
+            shared.commit(&mut state, |state| state.add_key(key_text))?;
         }
         if reports.is_empty() {
             return Ok(format!("{} has no instance running", release.label));
@@ -1078,8 +1218,7 @@ impl Target for LocalTarget {
         match outcome {
             Ok(()) => {
                 let mut state = shared.state.lock().await;
-                state.add_key(key_text);
-                shared.save(&state)?;
+                shared.commit(&mut state, |state| state.add_key(key_text))?;
                 Ok(format!(
                     "{task} of {} finished in {elapsed}{output}",
                     release.label
@@ -1193,14 +1332,14 @@ impl LocalTarget {
             .collect()
     }
 
-    /// Why a launch timed out: each instance that is not healthy, its last problem and the end
+    /// Why a launch failed: each instance that is not healthy, its last problem and the end
     /// of its log.
     async fn launch_failure(
         &self,
         scope: &Scope,
         label: &str,
         pools: &BTreeMap<String, u32>,
-        timeout: slipway_core::time::Span,
+        headline: &str,
     ) -> PluginError {
         let short = self.unhealthy_instances(scope, label, pools).await;
         let counts: Vec<String> = short
@@ -1252,7 +1391,7 @@ impl LocalTarget {
             ));
         }
         PluginError::new(format!(
-            "launch of {label} timed out after {timeout}: {}\n{}",
+            "{headline}: {}\n{}",
             counts.join(", "),
             details.join("\n")
         ))

@@ -107,6 +107,9 @@ pub(crate) async fn wait_group_gone(group: u32, limit: Duration) -> bool {
     }
 }
 
+/// What [`terminate_group`] reports when SIGKILL did not end the group.
+pub(crate) const NOT_KILLED: &str = "could not be killed";
+
 /// Ends the process group of an instance whose process was `pid`, started at `start_time`:
 /// unless `pid` now names another process (recycled), whose group is not slipway's to end.
 pub(crate) async fn end_instance(
@@ -138,7 +141,7 @@ pub(crate) async fn terminate_group(group: u32, grace: Duration) -> &'static str
     if wait_group_gone(group, Duration::from_secs(5)).await {
         "killed after the grace period"
     } else {
-        "could not be killed"
+        NOT_KILLED
     }
 }
 

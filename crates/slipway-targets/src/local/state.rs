@@ -34,6 +34,10 @@ pub(crate) struct InstanceRecord {
     pub(crate) pid: Option<u32>,
     /// The pid's start time (`/proc/PID/stat`), so a recycled pid is never taken for it.
     pub(crate) start_time: Option<u64>,
+    /// A stop began and has not finished (its drain or kill failed): it is neither restarted
+    /// nor counted as wanted, and the engine's retried stop ends it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) stopping: bool,
 }
 
 /// How many instances of a pool a release was launched with.

@@ -62,6 +62,10 @@ pub(crate) async fn supervise(
         }
         // A record removed meanwhile: the instance was stopped.
         let record = shared.record(&id).await?;
+        // A stop is under way: what it is stopping is not started again.
+        if record.stopping && adopted.is_none() {
+            return None;
+        }
         let (process, mut child) = match adopted.take() {
             Some((pid, start_time)) => (
                 Process {
@@ -72,13 +76,16 @@ pub(crate) async fn supervise(
                 None,
             ),
             None => match spawn(&shared, &id).await {
-                Ok((process, child)) => (process, Some(child)),
+                Ok(Some((process, child))) => (process, Some(child)),
+                // The record is gone: the instance was stopped meanwhile.
+                Ok(None) => return None,
                 Err(error) => {
                     tracing::warn!(instance = %id, %error, "cannot start an instance");
                     shared.set_status(&id, |s| {
                         s.running = false;
                         s.healthy = false;
                         s.problem = Some(error.clone());
+                        s.failed_starts = s.failed_starts.saturating_add(1);
                     });
                     shared.note_in_log(
                         &record.service,
@@ -101,6 +108,10 @@ pub(crate) async fn supervise(
             Ended::Stopped => return child,
             Ended::Exited(reason) => {
                 shared.set_status(&id, |s| {
+                    // Exiting while not healthy is a failed start; a passed check resets the count.
+                    if !s.healthy {
+                        s.failed_starts = s.failed_starts.saturating_add(1);
+                    }
                     s.running = false;
                     s.healthy = false;
                     s.problem = Some(reason.clone());
@@ -144,11 +155,11 @@ async fn sleep_or_stop(duration: Duration, stop: &mut watch::Receiver<bool>) -> 
 }
 
 /// Starts the instance's process: a free port recorded first, then the process, then its pid.
-async fn spawn(shared: &Arc<Shared>, id: &str) -> Result<(Process, Child), String> {
-    let record = shared
-        .record(id)
-        .await
-        .ok_or_else(|| format!("instance {id} is no longer recorded"))?;
+/// `None` when its record is gone (it was stopped meanwhile): nothing of it then runs.
+async fn spawn(shared: &Arc<Shared>, id: &str) -> Result<Option<(Process, Child)>, String> {
+    let Some(record) = shared.record(id).await else {
+        return Ok(None);
+    };
     let service = shared
         .service(&record.service)
         .ok_or_else(|| format!("service `{}` is not configured", record.service))?
@@ -157,13 +168,16 @@ async fn spawn(shared: &Arc<Shared>, id: &str) -> Result<(Process, Child), Strin
     let port = shared.free_port().await?;
     // Recorded before the process exists: after a crash right here, the next start finds the
     // process by its SLIPWAY_INSTANCE rather than losing it.
-    shared
+    let recorded = shared
         .update_record(id, |r| {
             r.port = port;
             r.pid = None;
             r.start_time = None;
         })
         .await?;
+    if !recorded {
+        return Ok(None);
+    }
     let log = shared.open_log(&record.service, id)?;
     let err = log.try_clone().map_err(|e| e.to_string())?;
     shared.note_in_log(
@@ -194,27 +208,36 @@ async fn spawn(shared: &Arc<Shared>, id: &str) -> Result<(Process, Child), Strin
     let child = command
         .spawn()
         .map_err(|e| format!("cannot run /bin/sh in {}: {e}", dir.display()))?;
+    // Until its pid is saved, nothing else knows of the new process group: whatever goes wrong
+    // before then kills it, so a failed start never leaves a process running (nor its port
+    // bound) beside the next attempt.
+    let mut group = process::GroupGuard::new(child.id());
     let pid = child
         .id()
         .ok_or("the process ended before it could be recorded")?;
     let start_time = process::stat(pid)
         .map(|s| s.start_time)
         .ok_or("the process ended before it could be recorded")?;
-    shared
+    let recorded = shared
         .update_record(id, |r| {
             r.pid = Some(pid);
             r.start_time = Some(start_time);
         })
         .await?;
+    if !recorded {
+        // Stopped while it was being started: the guard ends it.
+        return Ok(None);
+    }
+    group.release();
     tracing::info!(instance = %id, pid, port, release = %record.release.label, "instance started");
-    Ok((
+    Ok(Some((
         Process {
             pid,
             start_time,
             port,
         },
         child,
-    ))
+    )))
 }
 
 /// Waits for the child to exit; forever for an adopted process, which is not slipway's child.
@@ -318,17 +341,24 @@ async fn watch(
         if healthy != was {
             tracing::info!(instance = %id, healthy, problem = problem.as_deref().unwrap_or(""), "instance health changed");
         }
-        shared.set_status(id, |s| {
+        let change = |s: &mut super::Status| {
             s.healthy = healthy;
             s.probed = true;
+            if healthy {
+                s.failed_starts = 0;
+            }
             if problem.is_some() || healthy {
                 s.problem = problem;
             }
-        });
+        };
         if healthy != was || first {
+            // The proxy learns of the change before anyone else does: a launch waiting for
+            // this instance sees it healthy only once the proxy can send it traffic.
             shared
-                .sync_backends(&record.service, record.region.as_deref())
+                .sync_backends_then(&record.service, record.region.as_deref(), id, change)
                 .await;
+        } else {
+            shared.set_status(id, change);
         }
         first = false;
     }

@@ -13,6 +13,15 @@ use crate::local_support::{
     APP, Local, get, is_running, key, kill_group, release_with, scope, web,
 };
 
+/// Makes every save of the `dev` local target's state file fail (its temporary file's name is
+/// taken by a directory) until the returned path is removed.
+fn block_state_saves(local: &Local) -> std::path::PathBuf {
+    let blocker =
+        state_file(&local.data_dir(), "dev").with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::create_dir_all(&blocker).unwrap();
+    blocker
+}
+
 fn fleet(release: &str, desired: u32, running: u32, healthy: u32) -> FleetState {
     FleetState {
         release: release.to_owned(),
@@ -141,7 +150,7 @@ async fn launch_that_never_gets_healthy_fails_at_its_timeout_with_the_instances_
     let local = Local::with_start(
         "{ web = { count = 1, traffic = true } }",
         "",
-        "echo 'cannot open the database: connection refused' >&2; exit 3",
+        "echo 'cannot open the database: connection refused' >&2; exec sleep 60",
     )
     .await;
     let rc1 = local.release(1);
@@ -160,7 +169,6 @@ async fn launch_that_never_gets_healthy_fails_at_its_timeout_with_the_instances_
         error.starts_with("launch of RC 1 timed out after 2s: 0 of 1 `web` instance(s) healthy"),
         "{error}"
     );
-    assert!(error.contains("exited with code 3"), "{error}");
     assert!(
         error.contains("| cannot open the database: connection refused"),
         "{error}"
@@ -495,4 +503,269 @@ async fn failing_task_reports_its_exit_code_and_output() {
         error.ends_with("relation \"users\" already exists"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn stop_that_cannot_forget_the_instance_fails_and_a_retry_finishes_it() {
+    // On SIGTERM the instance takes the state file's temporary name (`$PPID` is this test
+    // process), so the stop ends it but cannot save that it is gone.
+    let local = Local::with_start(
+        "{ web = { count = 1, traffic = true } }",
+        "",
+        "trap 'mkdir -p ../../local/dev.tmp-$PPID; exit 0' TERM; python3 app {control} & wait",
+    )
+    .await;
+    let rc1 = local.release(1);
+    local.launch(&key("launch"), &rc1, &web(1)).await.unwrap();
+    local.traffic(&[(&rc1, 1)]).await;
+    let instance = local.instances().await.remove(0);
+    let pid = instance.pid.unwrap();
+
+    let error = local
+        .target()
+        .stop(&key("stop"), &scope(), &rc1)
+        .await
+        .unwrap_err()
+        .message;
+    assert!(
+        error.contains("could not be stopped and are still recorded"),
+        "{error}"
+    );
+    assert!(error.contains("cannot be forgotten"), "{error}");
+    let blocker =
+        state_file(&local.data_dir(), "dev").with_extension(format!("tmp-{}", std::process::id()));
+    assert!(blocker.is_dir());
+    let kept = local.instances().await;
+    assert_eq!(kept.len(), 1, "the instance is still tracked: {kept:#?}");
+    assert!(!kept[0].running);
+
+    // The engine retries the same stop: it is finished now, not "already done".
+    std::fs::remove_dir(&blocker).unwrap();
+    let detail = local
+        .target()
+        .stop(&key("stop"), &scope(), &rc1)
+        .await
+        .unwrap();
+    assert!(
+        detail.starts_with("stopped 1 instance(s) of RC 1"),
+        "{detail}"
+    );
+    assert!(!is_running(pid));
+    assert!(local.instances().await.is_empty());
+    let state = std::fs::read_to_string(state_file(&local.data_dir(), "dev")).unwrap();
+    assert!(!state.contains(&instance.id), "{state}");
+    std::net::TcpListener::bind(("127.0.0.1", instance.port)).expect("the port is free");
+}
+
+#[tokio::test]
+async fn stop_whose_state_cannot_be_saved_fails_and_a_retry_finishes_it() {
+    let local = Local::new("{ web = { count = 1, traffic = true } }", "").await;
+    let rc1 = local.release(1);
+    local.launch(&key("launch"), &rc1, &web(1)).await.unwrap();
+    let pid = local.instances().await[0].pid.unwrap();
+
+    let blocker = block_state_saves(&local);
+    let error = local.target().stop(&key("stop"), &scope(), &rc1).await;
+    assert!(error.is_err(), "{error:?}");
+    assert!(is_running(pid), "a stop that failed killed the instance");
+    std::fs::remove_dir(&blocker).unwrap();
+    let detail = local
+        .target()
+        .stop(&key("stop"), &scope(), &rc1)
+        .await
+        .unwrap();
+    assert!(!detail.contains("already done"), "{detail}");
+    assert!(!is_running(pid));
+    assert!(local.instances().await.is_empty());
+}
+
+#[tokio::test]
+async fn launch_whose_state_cannot_be_saved_starts_nothing_and_a_retry_works() {
+    let local = Local::new("{ web = { count = 1, traffic = true } }", "").await;
+    let rc1 = local.release(1);
+    let blocker = block_state_saves(&local);
+    let error = local
+        .launch(&key("launch"), &rc1, &web(1))
+        .await
+        .unwrap_err();
+    assert!(error.contains("state file"), "{error}");
+    assert!(
+        local.instances().await.is_empty(),
+        "memory holds instances the state file does not"
+    );
+
+    std::fs::remove_dir(&blocker).unwrap();
+    let detail = local.launch(&key("launch"), &rc1, &web(1)).await.unwrap();
+    assert!(
+        detail.contains("(1 started, 0 already running)"),
+        "{detail}"
+    );
+    local.target().stop_all().await.unwrap();
+}
+
+#[tokio::test]
+async fn task_whose_key_cannot_be_saved_runs_again_when_retried() {
+    // The first run takes the state file's temporary name (`$PPID` is this test process), so
+    // the key of a task that ran cannot be saved.
+    let local = Local::new(
+        "{ web = { count = 1, traffic = true } }",
+        "migrate = '''echo ran >> ../../../control/runs; if [ ! -e ../../../control/blocked ]; then touch ../../../control/blocked; mkdir -p ../../local/dev.tmp-$PPID; fi'''",
+    )
+    .await;
+    let rc1 = local.release(1);
+    let error = local
+        .target()
+        .run_task(&key("migrate"), &scope(), "migrate", &rc1)
+        .await
+        .unwrap_err()
+        .message;
+    assert!(error.contains("state file"), "{error}");
+    let blocker =
+        state_file(&local.data_dir(), "dev").with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::remove_dir(&blocker).unwrap();
+
+    let again = local
+        .target()
+        .run_task(&key("migrate"), &scope(), "migrate", &rc1)
+        .await
+        .unwrap();
+    assert!(again.starts_with("migrate of RC 1 finished in "), "{again}");
+    let runs = std::fs::read_to_string(local.control("runs")).unwrap();
+    assert_eq!(runs, "ran\nran\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launch_reports_healthy_only_once_the_proxy_routes_to_it() {
+    let local = Local::new("{ web = { count = 1, traffic = true } }", "").await;
+    // A big routing state makes each proxy update take a while, so a launch that answered
+    // before its instance was routed would be caught answering 503 here.
+    let filler: Vec<slipway_proxy::Backend> = (0..20_000u32)
+        .map(|i| slipway_proxy::Backend {
+            id: format!("filler-{i}"),
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
+            version: "filler".to_owned(),
+            healthy: false,
+        })
+        .collect();
+    local
+        .proxy
+        .set_backends(&slipway_proxy::Route::new("filler", None), filler)
+        .await
+        .unwrap();
+    for n in 1..=5 {
+        let release = local.release(n);
+        // Traffic already points at the release, as a first deploy's does right after launch.
+        local.traffic(&[(&release, 1)]).await;
+        let mut launch = key("launch");
+        launch.attempt = n;
+        local.launch(&launch, &release, &web(1)).await.unwrap();
+        let (status, body) = local.get("/").await;
+        assert_eq!(
+            status, 200,
+            "RC {n} was reported healthy before it was routed: {body}"
+        );
+        let mut stop = key("stop");
+        stop.attempt = n;
+        local
+            .target()
+            .stop(&stop, &scope(), &release)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn launch_of_an_instance_that_keeps_crashing_fails_early() {
+    let local = Local::with_start(
+        "{ web = { count = 1, traffic = true } }",
+        "",
+        "echo 'cannot open the database: connection refused' >&2; exit 3",
+    )
+    .await;
+    let rc1 = local.release(1);
+    let request = slipway_engine::plugin::LaunchRequest {
+        release: rc1.clone(),
+        pools: [("web".to_owned(), 1)].into(),
+        timeout: slipway_core::time::Span::from_secs(60),
+    };
+    let error = tokio::time::timeout(
+        Duration::from_secs(20),
+        local.target().launch(&key("launch"), &scope(), &request),
+    )
+    .await
+    .expect("the launch gives up long before its timeout")
+    .unwrap_err()
+    .message;
+    assert!(
+        error.starts_with("launch of RC 1 failed: instance web-")
+            && error.contains("failed to start 3 times in a row: 0 of 1 `web` instance(s) healthy"),
+        "{error}"
+    );
+    assert!(error.contains("exited with code 3"), "{error}");
+    assert!(
+        error.contains("| cannot open the database: connection refused"),
+        "{error}"
+    );
+    assert!(error.contains("\nhint: "), "{error}");
+    local.target().stop_all().await.unwrap();
+}
+
+#[tokio::test]
+async fn process_whose_pid_cannot_be_saved_is_killed_not_left_running() {
+    // The instance takes the state file's temporary name as soon as it runs (`$PPID` is this
+    // test process), so saving its pid fails; a big state file makes each save slow enough that
+    // it always runs first.
+    let mut local = Local::with_start(
+        "{ web = { count = 1, traffic = true } }",
+        "",
+        "echo $$ >> ../../../control/pids; mkdir -p ../../local/dev.tmp-$PPID; exec python3 app {control}",
+    )
+    .await;
+    local.close();
+    let keys: Vec<String> = (0..1000)
+        .map(|i| format!("{i}-{}", "k".repeat(10_000)))
+        .collect();
+    let state = serde_json::json!({ "format": 1, "instances": [], "desired": [], "keys": keys });
+    std::fs::write(
+        state_file(&local.data_dir(), "dev"),
+        serde_json::to_vec(&state).unwrap(),
+    )
+    .unwrap();
+    local.open().await;
+    let rc1 = local.release(1);
+    let request = slipway_engine::plugin::LaunchRequest {
+        release: rc1.clone(),
+        pools: [("web".to_owned(), 1)].into(),
+        timeout: slipway_core::time::Span::from_secs(5),
+    };
+    let error = local
+        .target()
+        .launch(&key("launch"), &scope(), &request)
+        .await
+        .unwrap_err()
+        .message;
+
+    let pids: Vec<u32> = std::fs::read_to_string(local.control("pids"))
+        .unwrap_or_default()
+        .lines()
+        .map(|line| line.parse().unwrap())
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|&pid| is_running(pid)) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left: Vec<u32> = pids
+        .iter()
+        .copied()
+        .filter(|&pid| is_running(pid))
+        .collect();
+    for &pid in &pids {
+        kill_group(pid);
+    }
+    assert_eq!(pids.len(), 1, "{error}");
+    assert!(
+        left.is_empty(),
+        "left running, untracked: {left:?}\n{error}"
+    );
+    assert!(error.contains("state file"), "{error}");
 }
