@@ -473,6 +473,44 @@ async fn end_leftovers(record: &InstanceRecord) {
 }
 
 impl Shared {
+    /// Refuses to stop `release` when the traffic would go to other releases none of whose
+    /// instances is healthy: the last line of defence of "one complete fleet always serves"
+    /// (a scale-in confirmed long after the bake, a new fleet that crashed meanwhile). Stopping
+    /// the only release the split names (undoing a first deploy) is allowed.
+    async fn check_others_serve(
+        &self,
+        scope: &Scope,
+        release: &ReleaseRef,
+    ) -> Result<(), PluginError> {
+        let route = route_for(&self.environment, &scope.service, scope.region.as_deref());
+        let (Some(split), backends) = self.proxy.route(&route).await else {
+            return Ok(());
+        };
+        let others: Vec<&String> = split
+            .weights
+            .iter()
+            .filter(|(version, weight)| **weight > 0 && **version != release.label)
+            .map(|(version, _)| version)
+            .collect();
+        let serving = backends
+            .iter()
+            .any(|b| b.healthy && others.contains(&&b.version));
+        if others.is_empty() || serving {
+            return Ok(());
+        }
+        let names: Vec<&str> = others.iter().map(|v| v.as_str()).collect();
+        Err(PluginError::new(format!(
+            "refusing to stop {} of {}: its traffic goes to {}, and no instance of it is healthy \
+             (hint: the deploy fails safely and keeps {} running; see `slipway logs {} --env {}`)",
+            release.label,
+            scope.service,
+            names.join(", "),
+            release.label,
+            scope.service,
+            self.environment
+        )))
+    }
+
     fn close(&self) {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
@@ -1130,6 +1168,7 @@ impl Target for LocalTarget {
         let shared = &self.shared;
         shared.scoped_service(scope)?;
         let key_text = key.to_string();
+        shared.check_others_serve(scope, release).await?;
         let ids: Vec<String> = {
             let mut state = shared.state.lock().await;
             if state.has_key(&key_text) {

@@ -769,3 +769,50 @@ async fn process_whose_pid_cannot_be_saved_is_killed_not_left_running() {
     );
     assert!(error.contains("state file"), "{error}");
 }
+
+#[tokio::test]
+async fn old_fleet_is_not_stopped_while_the_new_one_has_no_healthy_instance() {
+    let local = Local::new("{ web = { count = 1, traffic = true } }", "").await;
+    let (old, new) = (local.release(1), local.release(2));
+    local
+        .launch(&key("launch-old"), &old, &web(1))
+        .await
+        .unwrap();
+    local
+        .launch(&key("launch-new"), &new, &web(1))
+        .await
+        .unwrap();
+    local.traffic(&[(&new, 1)]).await;
+
+    // The new fleet turns unhealthy before scale-in stops the old one.
+    std::fs::write(local.control("unhealthy"), "").unwrap();
+    local
+        .wait_instances("both unhealthy", |i| i.iter().all(|i| !i.healthy))
+        .await;
+    let refused = local
+        .target()
+        .stop(&key("stop-old"), &scope(), &old)
+        .await
+        .expect_err("stopping the old fleet now would leave nothing serving");
+    assert!(
+        refused.message.contains("refusing to stop RC 1"),
+        "{}",
+        refused.message
+    );
+    assert!(refused.message.contains("hint:"), "{}", refused.message);
+    assert_eq!(local.instances().await.len(), 2, "both fleets still run");
+
+    // Healthy again, the same stop (a retry) goes through.
+    std::fs::remove_file(local.control("unhealthy")).unwrap();
+    local
+        .wait_instances("both healthy", |i| i.iter().all(|i| i.healthy))
+        .await;
+    local
+        .target()
+        .stop(&key("stop-old"), &scope(), &old)
+        .await
+        .unwrap();
+    let left = local.instances().await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].release, "RC 2");
+}
