@@ -542,6 +542,29 @@ impl Store {
         }
     }
 
+    /// A page of `table`'s rows, of one service or of all, newest first.
+    async fn newest_first<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        service: Option<&str>,
+        page: &Page,
+        decode: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let sql = format!(
+            "SELECT {columns} FROM {table} \
+             WHERE ($1 IS NULL OR service = $1) AND ($2 IS NULL OR id < $2) \
+             ORDER BY id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(service)
+            .bind(page.before)
+            .bind(page.clamped_limit())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
     pub async fn artifact(
         &self,
         service: &str,
@@ -563,18 +586,14 @@ impl Store {
         service: Option<&str>,
         page: &Page,
     ) -> Result<Vec<ArtifactRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {ARTIFACT_COLUMNS} FROM artifacts \
-             WHERE ($1 IS NULL OR service = $1) AND ($2 IS NULL OR id < $2) \
-             ORDER BY id DESC LIMIT $3"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(service)
-            .bind(page.before)
-            .bind(page.clamped_limit())
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter().map(decode_artifact).collect()
+        self.newest_first(
+            "artifacts",
+            ARTIFACT_COLUMNS,
+            service,
+            page,
+            decode_artifact,
+        )
+        .await
     }
 
     /// Creates the next release of a service from a pushed version. Full, off-cycle and config
@@ -710,18 +729,8 @@ impl Store {
         service: Option<&str>,
         page: &Page,
     ) -> Result<Vec<ReleaseRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {RELEASE_COLUMNS} FROM releases \
-             WHERE ($1 IS NULL OR service = $1) AND ($2 IS NULL OR id < $2) \
-             ORDER BY id DESC LIMIT $3"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(service)
-            .bind(page.before)
-            .bind(page.clamped_limit())
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter().map(decode_release).collect()
+        self.newest_first("releases", RELEASE_COLUMNS, service, page, decode_release)
+            .await
     }
 
     /// The highest-numbered release of `service`.

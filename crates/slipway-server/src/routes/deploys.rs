@@ -79,19 +79,13 @@ pub(crate) async fn create_deploy(
                 )
             })?,
     };
-    if !state.blobs.contains(&release.artifact) {
-        return Err(ApiError::conflict(
-            "artifact_missing",
-            format!(
-                "the artifact of {} ({}) is not in this server's artifact cache",
-                release.label, release.artifact
-            ),
-        )
-        .with_hint(format!(
-            "push it again: slipway artifact push FILE --service {} --version {}",
-            service.name, release.version
-        )));
-    }
+    check_cached(
+        &state,
+        &service.name,
+        &release.label,
+        &release.version,
+        &release.artifact,
+    )?;
     let previous = state
         .store
         .current_release(&service.name, &environment.name)
@@ -161,6 +155,26 @@ fn check_replaces(
         )));
     }
     Ok(())
+}
+
+/// Refuses a deploy whose artifact is not in this server's cache: its launch would fail.
+fn check_cached(
+    state: &AppState,
+    service: &str,
+    label: &str,
+    version: &str,
+    artifact: &str,
+) -> ApiResult<()> {
+    if state.blobs.contains(artifact) {
+        return Ok(());
+    }
+    Err(ApiError::conflict(
+        "artifact_missing",
+        format!("the artifact of {label} ({artifact}) is not in this server's artifact cache"),
+    )
+    .with_hint(format!(
+        "push it again: slipway artifact push FILE --service {service} --version {version}"
+    )))
 }
 
 /// Refuses a deploy to an environment whose target this server cannot drive.
@@ -596,19 +610,13 @@ pub(crate) async fn rollback(
         .with_hint("name the release to go to with --to RC"));
     }
     let target = rollback_target(&state, &current, body.to.as_deref()).await?;
-    if !state.blobs.contains(&target.artifact) {
-        return Err(ApiError::conflict(
-            "artifact_missing",
-            format!(
-                "the artifact of {} ({}) is not in this server's artifact cache",
-                target.label, target.artifact
-            ),
-        )
-        .with_hint(format!(
-            "push it again: slipway artifact push FILE --service {} --version {}",
-            service.name, target.version
-        )));
-    }
+    check_cached(
+        &state,
+        &service.name,
+        &target.label,
+        &target.version,
+        &target.artifact,
+    )?;
     let origin = idempotency_origin(&caller, &headers)?;
     let now = state.clock.now();
     let requested_by = caller.user.name.clone();
