@@ -1,6 +1,7 @@
 //! slipway's functional core: domain types, configuration, plan derivation, the deploy state
 //! machine and the audit chain. No IO, no async, no clock — time is a parameter.
 
+pub mod analysis;
 pub mod audit;
 pub mod config;
 pub mod decide;
