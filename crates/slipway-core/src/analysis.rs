@@ -339,16 +339,7 @@ pub fn threshold(
     min: Option<f64>,
     max: Option<f64>,
 ) -> Measurement {
-    let _ = (
-        name,
-        source,
-        unit,
-        value,
-        requests,
-        min_requests,
-        min,
-        max,
-    );
+    let _ = (name, source, unit, value, requests, min_requests, min, max);
     todo!("helper A")
 }
 

@@ -347,15 +347,18 @@ fn verify_outstanding(progress: &StepProgress) -> bool {
 }
 
 /// Keeps checks running every analysis interval from the start of `period` until its end has
-/// passed with a passing latest check. Fails when verification has been inconclusive longer than
+/// passed with a passing latest check; checks look back no further than `since`, when the
+/// step's traffic began. Fails when verification has been inconclusive longer than
 /// the limit. Returns whether the step is verified: the end is reached, the latest check passed
 /// and none is outstanding.
+#[allow(clippy::too_many_arguments)]
 fn ensure_verification(
     spec: &DeploySpec,
     label: &str,
     step: &Step,
     progress: &mut StepProgress,
     period: Range<Time>,
+    since: Time,
     now: Time,
     out: &mut Out,
 ) -> Result<bool, String> {
@@ -389,6 +392,7 @@ fn ensure_verification(
             release: spec.release.clone(),
             baseline: spec.previous.clone(),
             step: step.kind.name().to_owned(),
+            since: Some(since),
         };
         fire(spec.id, label, progress, &op, action, out);
     }
@@ -586,7 +590,7 @@ fn ensure_step(deploy: &mut Deploy, now: Time, out: &mut Out) -> Status {
             }
             let since = *current.since.get_or_insert(now);
             let period = since..since.after(*duration);
-            match ensure_verification(spec, &label, &step, current, period, now, out) {
+            match ensure_verification(spec, &label, &step, current, period, since, now, out) {
                 Err(reason) => return Status::Failed(reason),
                 Ok(true) => {}
                 Ok(false) => return Status::Pending,
@@ -632,8 +636,9 @@ fn ensure_step(deploy: &mut Deploy, now: Time, out: &mut Out) -> Status {
             }
         }
         StepKind::Bake { duration } => {
-            let period = current.started_at..current.started_at.after(*duration);
-            match ensure_verification(spec, &label, &step, current, period, now, out) {
+            let since = current.started_at;
+            let period = since..since.after(*duration);
+            match ensure_verification(spec, &label, &step, current, period, since, now, out) {
                 Err(reason) => return Status::Failed(reason),
                 Ok(true) => {}
                 Ok(false) => return Status::Pending,
@@ -668,7 +673,8 @@ fn ensure_step(deploy: &mut Deploy, now: Time, out: &mut Out) -> Status {
             if now < due {
                 return Status::Pending;
             }
-            match ensure_verification(spec, &label, &step, current, due..due, now, out) {
+            let since = current.started_at;
+            match ensure_verification(spec, &label, &step, current, due..due, since, now, out) {
                 Err(reason) => return Status::Failed(reason),
                 Ok(true) => {}
                 Ok(false) => return Status::Pending,
@@ -729,6 +735,7 @@ fn record_report(
                 key: key_text,
                 verdict: Verdict::Inconclusive,
                 detail: format!("check gave no verdict: {detail}"),
+                score: None,
             });
         }
         Outcome::Done { detail } => {
@@ -738,13 +745,25 @@ fn record_report(
                 detail: detail.clone(),
             });
         }
-        Outcome::Checked { verdict, detail } => {
+        Outcome::Checked {
+            verdict,
+            detail,
+            score,
+            measurements,
+        } => {
             progress.done.insert(key.op.clone());
             record_verdict(progress, *verdict, now);
+            for measurement in measurements {
+                out.events.push(Event::Measured {
+                    key: key_text.clone(),
+                    measurement: measurement.clone(),
+                });
+            }
             out.events.push(Event::Checked {
                 key: key_text,
                 verdict: *verdict,
                 detail: detail.clone(),
+                score: *score,
             });
             if *verdict == Verdict::Fail {
                 failure = Some(format!("{step_name} check failed: {detail}"));
@@ -759,6 +778,7 @@ fn record_report(
                     key: key_text,
                     verdict: Verdict::Inconclusive,
                     detail: format!("check could not run: {error}"),
+                    score: None,
                 });
             } else if op.starts_with("notify-") {
                 // Nothing waits for notifications; the failure is recorded, delivery is the

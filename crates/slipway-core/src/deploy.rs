@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::Measurement;
 use crate::config::{EnvironmentConfig, ServiceConfig};
 use crate::plan::{Plan, Purpose, ReleaseKind, StepKind, derive_plan};
 use crate::time::{Span, Time};
@@ -82,7 +83,7 @@ pub struct Binding {
 }
 
 /// Everything fixed when a deploy is created.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeploySpec {
     pub id: DeployId,
     pub service: String,
@@ -209,7 +210,7 @@ pub struct PoolSize {
 }
 
 /// A deploy: the spec plus the facts recorded while it runs. This is what the store keeps.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Deploy {
     pub spec: DeploySpec,
     pub progress: Progress,
@@ -480,9 +481,21 @@ pub enum Input {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
-    Done { detail: String },
-    Checked { verdict: Verdict, detail: String },
-    Failed { error: String },
+    Done {
+        detail: String,
+    },
+    /// A verification check's verdict, its one-line summary and the numbers behind it.
+    Checked {
+        verdict: Verdict,
+        detail: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        score: Option<f64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        measurements: Vec<Measurement>,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 /// Identifies one effect: `(deploy, step, attempt, operation)`. Running an effect twice with the
@@ -546,6 +559,9 @@ pub enum Action {
         release: ReleaseRef,
         baseline: Option<ReleaseRef>,
         step: String,
+        /// When the step's traffic began: checks look back no further.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<Time>,
     },
     /// Create the fast-tracked rollback deploy of `to` for `regions`.
     RollbackDeploy {
@@ -630,10 +646,17 @@ pub enum Event {
         error: String,
         retry_at: Option<Time>,
     },
+    /// One measurement of a check, with its numbers; the check's `Checked` event follows.
+    Measured {
+        key: String,
+        measurement: Measurement,
+    },
     Checked {
         key: String,
         verdict: Verdict,
         detail: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        score: Option<f64>,
     },
     Approved {
         by: String,
@@ -668,6 +691,7 @@ impl Event {
             Event::EffectRequested { .. } => "effect_requested",
             Event::EffectSucceeded { .. } => "effect_succeeded",
             Event::EffectFailed { .. } => "effect_failed",
+            Event::Measured { .. } => "measured",
             Event::Checked { .. } => "checked",
             Event::Approved { .. } => "approved",
             Event::ApprovalsExpired => "approvals_expired",

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::{EnvironmentConfig, ServiceConfig};
+use crate::config::{Analysis, Check, EnvironmentConfig, ServiceConfig};
 use crate::time::Span;
 
 /// What a release changes, which decides some steps (a `config` release skips `migrate`).
@@ -91,10 +91,22 @@ impl StepKind {
 }
 
 /// The ordered steps of one deploy and the timings its steps obey.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub steps: Vec<Step>,
     pub timing: Timing,
+    /// What the canary, bake and post-verify steps check; `None` when the policy configures
+    /// no check (verification then looks at the new fleet's health alone). Part of the plan, so
+    /// an approval covers what will be checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationSpec>,
+}
+
+/// The checks of a plan's verifying steps and how they read and compare numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerificationSpec {
+    pub checks: Vec<Check>,
+    pub analysis: Analysis,
 }
 
 /// Timings that apply across steps, copied from the policy when the plan is derived.
@@ -189,6 +201,7 @@ impl Plan {
         Plan {
             steps,
             timing: self.timing,
+            verification: None,
         }
     }
 }
@@ -251,8 +264,20 @@ pub fn derive_plan(
         steps.push(global(StepKind::PostVerify { after }));
     }
     steps.push(global(StepKind::Finalize));
+    let verifies = steps.iter().any(|step| {
+        matches!(
+            step.kind,
+            StepKind::Canary { .. } | StepKind::Bake { .. } | StepKind::PostVerify { .. }
+        )
+    });
+    let configured = !policy.checks.is_empty() || !policy.analysis.compare.is_empty();
+    let verification = (verifies && configured).then(|| VerificationSpec {
+        checks: policy.checks.clone(),
+        analysis: policy.analysis.clone(),
+    });
     Plan {
         steps,
+        verification,
         timing: Timing {
             analysis_interval: policy.analysis_interval,
             inconclusive_limit: policy.inconclusive_limit,

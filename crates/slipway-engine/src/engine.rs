@@ -10,17 +10,21 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use slipway_core::analysis::{
+    Classification, Judgement, Measurement, MeasurementKind, ScoreLevels, Unit, judge,
+};
 use slipway_core::decide::{decide, next_wake, start};
 use slipway_core::deploy::{
     Action, Deploy, DeploySpec, Effect, EffectKey, Input, Outcome, Rejection, RejectionCode,
-    Verdict,
+    ReleaseRef, Verdict,
 };
+use slipway_core::plan::VerificationSpec;
 use slipway_core::time::{Span, Time};
 use slipway_store::{Consumed, Fence, Store, StoreError};
 
 use crate::clock::Clock;
 use crate::plugin::{
-    LaunchRequest, MetricSource, Notifier, PluginError, PreflightCheck, Scope, Target,
+    CheckRequest, LaunchRequest, Notifier, PluginError, PreflightCheck, Scope, Target, Verifier,
 };
 
 /// Longest a verification check may take before it counts as inconclusive.
@@ -31,7 +35,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Plugins {
     /// The target of each environment, by environment name.
     pub targets: BTreeMap<String, Arc<dyn Target>>,
-    pub metrics: Vec<Arc<dyn MetricSource>>,
+    /// Runs the checks a plan configures; without one, a plan with checks stays inconclusive.
+    pub verifier: Option<Arc<dyn Verifier>>,
     pub notifiers: Vec<Arc<dyn Notifier>>,
     pub preflight: Vec<Arc<dyn PreflightCheck>>,
 }
@@ -364,21 +369,36 @@ impl Engine {
                 release,
                 baseline,
                 step,
+                since,
             } => match target {
                 Some(target) => {
                     // A check that never answers would hold its step forever: past the limit it
                     // counts as inconclusive, which the state machine bounds in turn.
                     let scope = scope(region);
-                    let check =
-                        self.verify(target.as_ref(), &scope, release, baseline.as_ref(), step);
+                    let check = self.verify(
+                        deploy,
+                        key,
+                        target.as_ref(),
+                        &scope,
+                        (release, baseline.as_ref()),
+                        step,
+                        *since,
+                    );
                     match tokio::time::timeout(CHECK_TIMEOUT, check).await {
-                        Ok((verdict, detail)) => Outcome::Checked { verdict, detail },
+                        Ok(judgement) => Outcome::Checked {
+                            verdict: judgement.verdict,
+                            detail: judgement.summary,
+                            score: judgement.score,
+                            measurements: judgement.measurements,
+                        },
                         Err(_) => Outcome::Checked {
                             verdict: Verdict::Inconclusive,
                             detail: format!(
                                 "check did not answer within {}s",
                                 CHECK_TIMEOUT.as_secs()
                             ),
+                            score: None,
+                            measurements: Vec::new(),
                         },
                     }
                 }
@@ -429,64 +449,107 @@ impl Engine {
         Ok("preflight passed".to_owned())
     }
 
-    /// Health from the target first (an unhealthy new fleet fails at once), then every metric
-    /// source. A check that cannot run is inconclusive, never a pass.
+    /// Health from the target first (an unhealthy new fleet fails at once, without waiting for
+    /// metrics), then the plan's checks through the verifier, judged together. A check that
+    /// cannot run is no data, never a pass.
+    #[allow(clippy::too_many_arguments)]
     async fn verify(
         &self,
+        deploy: &Deploy,
+        key: &EffectKey,
         target: &dyn Target,
         scope: &Scope,
-        release: &slipway_core::deploy::ReleaseRef,
-        baseline: Option<&slipway_core::deploy::ReleaseRef>,
+        (release, baseline): (&ReleaseRef, Option<&ReleaseRef>),
         step: &str,
-    ) -> (Verdict, String) {
+        since: Option<Time>,
+    ) -> Judgement {
+        let levels = |spec: Option<&VerificationSpec>| {
+            spec.map_or_else(ScoreLevels::default, |spec| ScoreLevels {
+                pass: spec.analysis.pass_score,
+                marginal: spec.analysis.marginal_score,
+            })
+        };
+        let spec = deploy.spec.plan.verification.as_ref();
+        let health = |outcome, note: String| {
+            let mut m = Measurement::new(
+                "health",
+                MeasurementKind::Health,
+                "target",
+                Unit::Number,
+                outcome,
+            );
+            m.note = note;
+            m
+        };
         let observation = match target.observe(scope).await {
             Ok(observation) => observation,
             Err(error) => {
-                return (
-                    Verdict::Inconclusive,
+                let m = health(
+                    Classification::NoData,
                     format!("cannot observe the fleet: {error}"),
                 );
+                return judge(vec![m], levels(spec));
             }
         };
-        let Some(fleet) = observation
+        let fleet = observation
             .fleets
             .iter()
-            .find(|f| f.release == release.label)
-        else {
-            return (
-                Verdict::Fail,
-                format!("no instance of {} is running", release.label),
-            );
-        };
-        if fleet.healthy < fleet.desired {
-            return (
-                Verdict::Fail,
-                format!(
+            .find(|f| f.release == release.label);
+        let Some(fleet) = fleet.filter(|f| f.healthy >= f.desired && f.desired > 0) else {
+            let note = match fleet {
+                Some(f) => format!(
                     "{} of {} instances of {} are healthy",
-                    fleet.healthy, fleet.desired, release.label
+                    f.healthy, f.desired, release.label
                 ),
-            );
-        }
-        let mut details = vec![format!(
-            "{}/{} instances healthy",
-            fleet.healthy, fleet.desired
-        )];
-        let mut verdict = Verdict::Pass;
-        for source in &self.plugins.metrics {
-            match source.check(scope, release, baseline, step).await {
-                Ok((Verdict::Pass, detail)) => details.push(detail),
-                Ok((Verdict::Fail, detail)) => return (Verdict::Fail, detail),
-                Ok((Verdict::Inconclusive, detail)) => {
-                    verdict = Verdict::Inconclusive;
-                    details.push(detail);
-                }
-                Err(error) => {
-                    verdict = Verdict::Inconclusive;
-                    details.push(format!("check could not run: {error}"));
+                None => format!("no instance of {} is running", release.label),
+            };
+            return judge(vec![health(Classification::Fail, note)], levels(spec));
+        };
+        let mut health = health(
+            Classification::Pass,
+            format!("{}/{} instances healthy", fleet.healthy, fleet.desired),
+        );
+        health.value = Some(f64::from(fleet.healthy));
+        let mut measurements = vec![health];
+        if let Some(spec) = spec {
+            // Compared only while the baseline still serves beside the new fleet.
+            let baseline = baseline.filter(|b| {
+                observation
+                    .fleets
+                    .iter()
+                    .any(|f| f.release == b.label && f.healthy > 0)
+            });
+            let now = self.clock.now();
+            let window = since.map_or(spec.analysis.window, |since| {
+                now.since(since).min(spec.analysis.window)
+            });
+            let request = CheckRequest {
+                key,
+                scope,
+                release,
+                baseline,
+                step,
+                spec,
+                window: Duration::from_millis(window.as_millis()),
+                endpoints: &fleet.endpoints,
+                now,
+            };
+            match &self.plugins.verifier {
+                Some(verifier) => measurements.extend(verifier.measure(&request).await),
+                None => {
+                    let mut m = Measurement::new(
+                        "checks",
+                        MeasurementKind::Threshold,
+                        "engine",
+                        Unit::Number,
+                        Classification::NoData,
+                    );
+                    m.note = "no verifier is configured to run this plan's checks".to_owned();
+                    measurements.push(m);
                 }
             }
         }
-        (verdict, details.join("; "))
+        judge(measurements, levels(spec))
     }
 
     /// Creates the fast-tracked rollback deploy; creating it again (a crash, a retry) finds the

@@ -1,15 +1,18 @@
-//! The plugin traits: what a target driver, a metric source and a notifier must do.
+//! The plugin traits: what a target driver, a verifier and a notifier must do.
 //!
 //! All are object-safe and used as `Arc<dyn …>`. Every method that changes the world receives
 //! the effect's idempotency key: calling it twice with the same key must do nothing new (a crash
 //! between the call and the recording of its result makes the engine call it again).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use slipway_core::deploy::{Deploy, EffectKey, Notice, ReleaseRef, Split, Verdict};
-use slipway_core::time::Span;
+use slipway_core::analysis::Measurement;
+use slipway_core::deploy::{Deploy, EffectKey, Notice, ReleaseRef, Split};
+use slipway_core::plan::VerificationSpec;
+use slipway_core::time::{Span, Time};
 
 /// Where an effect applies.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +46,10 @@ pub struct FleetState {
     pub desired: u32,
     pub running: u32,
     pub healthy: u32,
+    /// Base URLs of the healthy instances that serve HTTP (`http://127.0.0.1:41234`), for
+    /// probes; empty when the target does not know them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<String>,
 }
 
 /// A failure reported by a plugin, with a message fit for people.
@@ -100,17 +107,32 @@ pub trait Target: Send + Sync {
     async fn observe(&self, scope: &Scope) -> Result<Observation, PluginError>;
 }
 
-/// A source of verification results (built-in proxy metrics, Prometheus, probes…).
+/// What one verification check of a new fleet looks at.
+#[derive(Clone, Debug)]
+pub struct CheckRequest<'a> {
+    pub key: &'a EffectKey,
+    pub scope: &'a Scope,
+    /// The release being verified.
+    pub release: &'a ReleaseRef,
+    /// The release it is compared with, while that one still takes traffic beside it.
+    pub baseline: Option<&'a ReleaseRef>,
+    /// `canary`, `bake` or `post-verify`.
+    pub step: &'a str,
+    /// The plan's checks and analysis settings.
+    pub spec: &'a VerificationSpec,
+    /// How far back to look from `now`: the analysis window, but not before the step's traffic
+    /// began (zero right at its start).
+    pub window: Duration,
+    /// Base URLs of the release's healthy instances.
+    pub endpoints: &'a [String],
+    pub now: Time,
+}
+
+/// Runs the checks of a verification (metric sources, probes, commands) and measures them.
+/// Never fails: a check that cannot run is a measurement with no data.
 #[async_trait]
-pub trait MetricSource: Send + Sync {
-    /// Judge `release` (against `baseline` where there is one) for the step being verified.
-    async fn check(
-        &self,
-        scope: &Scope,
-        release: &ReleaseRef,
-        baseline: Option<&ReleaseRef>,
-        step: &str,
-    ) -> Result<(Verdict, String), PluginError>;
+pub trait Verifier: Send + Sync {
+    async fn measure(&self, request: &CheckRequest<'_>) -> Vec<Measurement>;
 }
 
 /// Somewhere notices are sent (chat, webhooks).

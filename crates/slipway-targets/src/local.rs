@@ -1311,18 +1311,24 @@ impl LocalTarget {
             .sum();
         let mut running = 0;
         let mut healthy = 0;
+        let mut endpoints = Vec::new();
         for record in state.instances.iter().filter(|r| {
             r.service == scope.service && r.region == scope.region && r.release.label == label
         }) {
             let status = self.shared.status(&record.id).unwrap_or_default();
             running += u32::from(status.running);
             healthy += u32::from(status.running && status.healthy);
+            let serves = self.shared.pool(record).is_some_and(|p| p.traffic);
+            if status.running && status.healthy && serves && record.port != 0 {
+                endpoints.push(format!("http://127.0.0.1:{}", record.port));
+            }
         }
         FleetState {
             release: label.to_owned(),
             desired,
             running,
             healthy,
+            endpoints,
         }
     }
 

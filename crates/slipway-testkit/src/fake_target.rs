@@ -329,6 +329,7 @@ impl Target for FakeTarget {
                 desired: fleet.desired,
                 running: fleet.running,
                 healthy: state.healthy(fleet, now),
+                endpoints: Vec::new(),
             })
             .collect();
         Ok(Observation { fleets })

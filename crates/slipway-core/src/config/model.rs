@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::Metric;
 use crate::time::Span;
 
 /// The whole of one `slipway.toml`.
@@ -23,6 +24,10 @@ pub struct Config {
     /// [`ProxyListener::assign`]. Kept here rather than in [`EnvironmentConfig`] because it is
     /// resolved over the whole file (a default port must not collide with any configured one).
     pub proxy_listeners: Vec<ProxyListener>,
+    /// `[prometheus]`, when checks query one.
+    pub prometheus: Option<PrometheusConfig>,
+    /// `[markers]`: annotations for monitoring.
+    pub markers: Markers,
 }
 
 impl Config {
@@ -559,6 +564,8 @@ pub struct Policy {
     /// Delay after scale-in before the post-verify check; `None` skips the step.
     pub post_verify: Option<Span>,
     pub checks: Vec<Check>,
+    /// How checks read numbers and compare a canary with its baseline.
+    pub analysis: Analysis,
     /// Verification that stays inconclusive longer than this counts as failed (default 15m).
     pub inconclusive_limit: Span,
     /// How often checks run while a step is being verified (default 30s).
@@ -580,6 +587,7 @@ impl Default for Policy {
             confirm_scale_in: false,
             post_verify: None,
             checks: Vec::new(),
+            analysis: Analysis::defaults_for("local"),
             inconclusive_limit: Span::from_secs(15 * 60),
             analysis_interval: Span::from_secs(30),
             launch_timeout: Span::from_secs(10 * 60),
@@ -664,12 +672,187 @@ pub enum FreezeKind {
     Dates { first: String, last: String },
 }
 
-/// One threshold check: `{ metric = "error_rate", max = "1%" }`.
+/// One check a verification runs: `{ metric = "error_rate", max = "1%" }`, a Prometheus query
+/// with limits, an HTTP probe of the new instances or a command.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Check {
-    pub metric: String,
-    pub min: Option<Threshold>,
-    pub max: Option<Threshold>,
+    /// How events and messages name it: the metric's name, `name = …` as written, `probe PATH`
+    /// or `command`.
+    pub name: String,
+    pub kind: CheckKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CheckKind {
+    /// A metric slipway knows, read from the environment's metric source over the window.
+    Metric {
+        metric: Metric,
+        min: Option<Threshold>,
+        max: Option<Threshold>,
+    },
+    /// `{ name = "queue depth", query = "…", max = 100 }`: a PromQL template (the placeholders
+    /// of [`PrometheusConfig::query`]) whose value is judged against the limits. Needs
+    /// `[prometheus]`.
+    Query {
+        query: String,
+        min: Option<Threshold>,
+        max: Option<Threshold>,
+    },
+    /// `{ probe = "/login", status = 200, body = "Sign in" }`: a GET to every healthy new
+    /// instance, which must answer `status` (and contain `body`) within `timeout`.
+    Probe {
+        path: String,
+        status: u16,
+        body: Option<String>,
+        timeout: Span,
+    },
+    /// `{ command = "bin/check-orders", timeout = "30s" }`: a shell command run with the check's
+    /// facts in `SLIPWAY_*` variables; exit 0 passes, 75 (EX_TEMPFAIL) is no data, anything
+    /// else fails.
+    Command { command: String, timeout: Span },
+}
+
+impl CheckKind {
+    /// The default `timeout` of probes and commands.
+    pub const DEFAULT_PROBE_TIMEOUT: Span = Span::from_secs(5);
+    pub const DEFAULT_COMMAND_TIMEOUT: Span = Span::from_secs(60);
+}
+
+/// Where the named metrics of an environment's checks come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricSourceKind {
+    /// slipway's own proxy (`local` environments): per version, counted as requests pass.
+    Proxy,
+    /// The `[prometheus]` server, with the queries of [`PrometheusConfig::query`].
+    Prometheus,
+}
+
+/// `analysis = { … }`: how checks read their numbers and how a canary is compared with the
+/// baseline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// Default: `proxy` for a `local` environment, `prometheus` otherwise.
+    pub source: MetricSourceKind,
+    /// Each check looks back this far (but not before the step's traffic began); default 5m.
+    pub window: Span,
+    /// One comparison sample per step of the window; default 10s.
+    pub step: Span,
+    /// A threshold over fewer requests than this is no data; default 10.
+    pub min_requests: u64,
+    /// A comparison with fewer samples on either side is no data; default 10.
+    pub min_samples: u32,
+    /// A comparison fails a metric only at this confidence; default 0.95.
+    pub confidence: f64,
+    /// Score levels: pass at or above `pass_score`, marginal (inconclusive) at or above
+    /// `marginal_score`, fail below; defaults 95 and 75.
+    pub pass_score: f64,
+    pub marginal_score: f64,
+    /// Metrics compared between canary and baseline while both take traffic.
+    pub compare: Vec<Comparison>,
+}
+
+impl Analysis {
+    /// The defaults for an environment whose target is `target`.
+    pub fn defaults_for(target: &str) -> Analysis {
+        Analysis {
+            source: if target == "local" {
+                MetricSourceKind::Proxy
+            } else {
+                MetricSourceKind::Prometheus
+            },
+            window: Span::from_secs(5 * 60),
+            step: Span::from_secs(10),
+            min_requests: 10,
+            min_samples: 10,
+            confidence: 0.95,
+            pass_score: 95.0,
+            marginal_score: 75.0,
+            compare: Vec::new(),
+        }
+    }
+}
+
+/// `{ metric = "latency_p99", allowed_increase = "20%" }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub metric: Metric,
+    /// For `error_rate` in percentage points (0.01 = one point more than the baseline); for
+    /// every other metric relative to the baseline (0.2 = 20% worse).
+    pub allowed_increase: f64,
+}
+
+/// `[prometheus]`: the server checks query when an environment's source is `prometheus` or a
+/// check has a `query`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrometheusConfig {
+    /// Base URL, `http://127.0.0.1:9090`.
+    pub url: String,
+    /// Longest a query may take; default 10s.
+    pub timeout: Span,
+    /// `[prometheus.queries]`: PromQL templates that replace the built-in query of a metric.
+    pub queries: BTreeMap<Metric, String>,
+}
+
+impl PrometheusConfig {
+    /// The default of `timeout`.
+    pub const DEFAULT_TIMEOUT: Span = Span::from_secs(10);
+
+    /// The PromQL template of `metric`: the configured one, or the built-in query over the
+    /// metrics slipway's proxy exports (`slipway_proxy_*`, scraped from slipway's `/metrics`).
+    /// Placeholders: `{service}`, `{env}`, `{region}` (empty without regions), `{route}` (the
+    /// region label of slipway's proxy: `ENV` or `ENV/REGION`), `{release}` (`RC 12`),
+    /// `{version}` (the artifact's version) and `{window}` (a PromQL duration, `300s`).
+    pub fn query(&self, metric: Metric) -> String {
+        if let Some(query) = self.queries.get(&metric) {
+            return query.clone();
+        }
+        let selector = r#"service="{service}",region="{route}",version="{release}""#;
+        match metric {
+            Metric::ErrorRate => format!(
+                r#"sum(increase(slipway_proxy_responses_total{{{selector},class="5xx"}}[{{window}}])) / sum(increase(slipway_proxy_responses_total{{{selector}}}[{{window}}]))"#
+            ),
+            Metric::RequestRate => {
+                format!(r#"sum(rate(slipway_proxy_responses_total{{{selector}}}[{{window}}]))"#)
+            }
+            Metric::LatencyMean => format!(
+                r#"1000 * sum(increase(slipway_proxy_response_duration_seconds_sum{{{selector}}}[{{window}}])) / sum(increase(slipway_proxy_response_duration_seconds_count{{{selector}}}[{{window}}]))"#
+            ),
+            Metric::LatencyP50 | Metric::LatencyP90 | Metric::LatencyP99 => {
+                let q = metric.quantile().unwrap_or(0.99);
+                format!(
+                    r#"1000 * histogram_quantile({q}, sum by (le) (increase(slipway_proxy_response_duration_seconds_bucket{{{selector}}}[{{window}}])))"#
+                )
+            }
+        }
+    }
+
+    /// The built-in request count behind a metric's value over `{window}`, used for
+    /// `min_requests`.
+    pub fn requests_query(&self) -> String {
+        r#"sum(increase(slipway_proxy_responses_total{service="{service}",region="{route}",version="{release}"}[{window}]))"#.to_owned()
+    }
+}
+
+/// `[markers]`: deploy start, end and rollback posted to monitoring as annotations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Markers {
+    /// Grafana's annotation API (`POST {url}/api/annotations`).
+    pub grafana: Option<GrafanaMarkers>,
+    /// Generic JSON webhooks, each sent every marker.
+    pub webhooks: Vec<String>,
+}
+
+/// `[markers.grafana]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrafanaMarkers {
+    /// Base URL of Grafana, `http://grafana.internal:3000`.
+    pub url: String,
+    /// The environment variable holding a service-account token (sent as a bearer token).
+    pub token_env: Option<String>,
+    /// Tags added to every annotation, after slipway's own (`slipway`, service, environment).
+    pub tags: Vec<String>,
 }
 
 /// A threshold value with its unit resolved.

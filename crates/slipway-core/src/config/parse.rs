@@ -8,13 +8,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use toml_edit::{Item, TableLike, Value};
 
+use crate::analysis::{Metric, Unit};
 use crate::time::Span;
 
 use super::error::{ConfigError, ConfigErrorKind, ConfigErrors};
 use super::model::{
-    ApprovalPolicy, CanaryPolicy, Check, CommandOperation, CommandTargetConfig, CommandTemplate,
-    Config, EnvironmentConfig, HealthCheck, KNOWN_TARGETS, Placeholder, Policy, Pool,
-    ProxyListener, ServerConfig, ServiceConfig, Threshold,
+    Analysis, ApprovalPolicy, CanaryPolicy, Check, CheckKind, CommandOperation,
+    CommandTargetConfig, CommandTemplate, Comparison, Config, EnvironmentConfig, GrafanaMarkers,
+    HealthCheck, KNOWN_TARGETS, Markers, MetricSourceKind, Placeholder, Policy, Pool,
+    PrometheusConfig, ProxyListener, ServerConfig, ServiceConfig, Threshold,
 };
 use super::suggest;
 use super::values::{self, DURATION_HINT, Problem};
@@ -58,7 +60,7 @@ pub fn parse_config(file_name: &str, text: &str) -> Result<Config, ConfigErrors>
     }
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["server", "service", "environment"];
+const TOP_LEVEL_KEYS: &[&str] = &["server", "service", "environment", "prometheus", "markers"];
 const SERVER_KEYS: &[&str] = &["listen", "data_dir", "database"];
 const SERVICE_KEYS: &[&str] = &["name", "start", "migrate", "health", "pools"];
 const HEALTH_KEYS: &[&str] = &[
@@ -82,6 +84,7 @@ const ENVIRONMENT_KEYS: &[&str] = &[
     "confirm_scale_in",
     "post_verify",
     "checks",
+    "analysis",
     "inconclusive_limit",
     "analysis_interval",
     "launch_timeout",
@@ -93,7 +96,24 @@ const COMMAND_KEYS: &[&str] = &[
 ];
 const APPROVAL_KEYS: &[&str] = &["required", "expires"];
 const CANARY_KEYS: &[&str] = &["share", "header", "instances", "duration"];
-const CHECK_KEYS: &[&str] = &["metric", "max", "min"];
+const CHECK_KEYS: &[&str] = &[
+    "metric", "query", "probe", "command", "name", "max", "min", "status", "body", "timeout",
+];
+const ANALYSIS_KEYS: &[&str] = &[
+    "source",
+    "window",
+    "step",
+    "min_requests",
+    "min_samples",
+    "confidence",
+    "pass_score",
+    "marginal_score",
+    "compare",
+];
+const COMPARE_KEYS: &[&str] = &["metric", "allowed_increase"];
+const PROMETHEUS_KEYS: &[&str] = &["url", "timeout", "queries"];
+const MARKERS_KEYS: &[&str] = &["grafana", "webhooks"];
+const GRAFANA_KEYS: &[&str] = &["url", "token_env", "tags"];
 
 /// A table of the document (a `[header]` table or an inline `{ … }` one), where it starts and
 /// how messages name it.
@@ -483,11 +503,19 @@ impl Checker<'_> {
         self.check_distinct_addresses(&server, &configured);
         let configured: Vec<ProxyListener> = configured.into_iter().map(|(l, _)| l).collect();
         let proxy_listeners = ProxyListener::assign(&server, &services, &environments, &configured);
+        let prometheus = self.prometheus(&root);
+        let markers = self.markers(&root);
+        self.check_sources(
+            &environments,
+            prometheus.is_some() || root.field("prometheus").is_some(),
+        );
         Config {
             server,
             services,
             environments,
             proxy_listeners,
+            prometheus,
+            markers,
         }
     }
 
@@ -930,6 +958,7 @@ impl Checker<'_> {
             policy.post_verify = post_verify;
         }
         policy.checks = self.checks(table);
+        policy.analysis = self.analysis(table, &target);
         if let Some(limit) = self.positive_duration(table, "inconclusive_limit") {
             policy.inconclusive_limit = limit;
         }
@@ -1406,33 +1435,205 @@ impl Checker<'_> {
             self.wrong_type(field, place, "an array of tables", Some(hint.to_owned()));
             Vec::new()
         });
-        let mut checks = Vec::new();
+        let mut checks: Vec<Check> = Vec::new();
         for (index, (table, at)) in tables.into_iter().enumerate() {
-            let metric_name = table.get("metric").and_then(Item::as_str);
+            let named = ["name", "metric", "probe", "command"]
+                .iter()
+                .find_map(|key| table.get(key).and_then(Item::as_str))
+                .filter(|name| !name.trim().is_empty());
             let table = Table {
                 table,
                 at: at.or(field.at),
-                place: match metric_name {
-                    Some(metric) if !metric.trim().is_empty() => {
-                        format!("check `{metric}` of {}", env.place)
-                    }
-                    _ => format!("check #{} of {}", index + 1, env.place),
+                place: match named {
+                    Some(name) => format!("check `{name}` of {}", env.place),
+                    None => format!("check #{} of {}", index + 1, env.place),
                 },
             };
             if let Some(check) = self.check(&table) {
+                if checks.iter().any(|c| c.name == check.name) {
+                    let message =
+                        format!("`checks` in {place}: two checks are named `{}`", check.name);
+                    let hint = "give one of them its own name = \"…\"".to_owned();
+                    self.report(table.at, ConfigErrorKind::Duplicate, message, Some(hint));
+                    continue;
+                }
                 checks.push(check);
             }
         }
         checks
     }
 
+    /// One check: exactly one of `metric`, `query`, `probe` or `command` says what it is.
     fn check(&mut self, table: &Table<'_>) -> Option<Check> {
         self.unknown_keys(table, CHECK_KEYS);
-        let metric = self.text(table, "metric");
-        if table.field("metric").is_none() {
-            let hint = "name the metric to watch, e.g. metric = \"error_rate\"";
-            self.missing(table, "metric", hint.to_owned());
+        let kinds: Vec<&str> = ["metric", "query", "probe", "command"]
+            .into_iter()
+            .filter(|key| table.field(key).is_some())
+            .collect();
+        let kind = match kinds.as_slice() {
+            [one] => *one,
+            [] => {
+                let hint = "e.g. { metric = \"error_rate\", max = \"1%\" }, { probe = \"/login\", \
+                            status = 200 }, { command = \"bin/check\" } or { name = \"jobs\", \
+                            query = \"…\", max = 10 }";
+                self.missing(table, "metric", hint.to_owned());
+                return None;
+            }
+            [first, second, ..] => {
+                let message = format!(
+                    "{} has both `{first}` and `{second}`; a check is one of metric, query, probe \
+                     or command",
+                    table.place
+                );
+                let hint = "split it into two checks".to_owned();
+                self.report(table.at, ConfigErrorKind::InvalidValue, message, Some(hint));
+                return None;
+            }
+        };
+        let limited = matches!(kind, "metric" | "query");
+        if !limited {
+            for key in ["min", "max"] {
+                if let Some(field) = table.field(key) {
+                    let problem = Problem {
+                        message: format!("a {kind} check has no `{key}`"),
+                        hint: Some(format!(
+                            "a {kind} check passes or fails by itself; limits belong to metric \
+                             and query checks"
+                        )),
+                    };
+                    self.invalid(field.key_at, key, &table.place, problem);
+                }
+            }
         }
+        if kind != "probe" {
+            for key in ["status", "body"] {
+                if let Some(field) = table.field(key) {
+                    let problem = Problem {
+                        message: format!("only a probe check has `{key}`"),
+                        hint: Some("remove it, or make this a probe = \"/path\" check".to_owned()),
+                    };
+                    self.invalid(field.key_at, key, &table.place, problem);
+                }
+            }
+        }
+        if limited && let Some(field) = table.field("timeout") {
+            let problem = Problem {
+                message: format!("a {kind} check has no `timeout`"),
+                hint: Some("queries use [prometheus] timeout".to_owned()),
+            };
+            self.invalid(field.key_at, "timeout", &table.place, problem);
+        }
+        let (min, max) = if limited {
+            self.limits(table)?
+        } else {
+            (None, None)
+        };
+        let name = self.text(table, "name");
+        match kind {
+            "metric" => {
+                let (text, field) = self.string(table, "metric")?;
+                let metric = self.metric_name(text, field, &table.place)?;
+                for (key, threshold) in [("min", min), ("max", max)] {
+                    let Some(threshold) = threshold else { continue };
+                    if !threshold_fits(metric, threshold) {
+                        let at = table.field(key).and_then(|f| f.at);
+                        let problem = Problem {
+                            message: format!(
+                                "`{}` is measured in {}, so `{key}` must be too",
+                                metric.name(),
+                                unit_words(metric)
+                            ),
+                            hint: Some(format!("e.g. {key} = {}", unit_example(metric))),
+                        };
+                        self.invalid(at, key, &table.place, problem);
+                    }
+                }
+                Some(Check {
+                    name: name.unwrap_or_else(|| metric.name().to_owned()),
+                    kind: CheckKind::Metric { metric, min, max },
+                })
+            }
+            "query" => {
+                let query = self.text(table, "query")?;
+                if name.is_none() && table.field("name").is_none() {
+                    self.missing(
+                        table,
+                        "name",
+                        "name a query check, e.g. name = \"queue depth\"".to_owned(),
+                    );
+                }
+                Some(Check {
+                    name: name?,
+                    kind: CheckKind::Query { query, min, max },
+                })
+            }
+            "probe" => {
+                let (path, field) = self.string(table, "probe")?;
+                if let Err(problem) = check_path(path) {
+                    self.invalid(field.at, "probe", &table.place, problem);
+                    return None;
+                }
+                let status = match table.field("status") {
+                    None => 200,
+                    Some(field) => match field.item.as_integer() {
+                        Some(code @ 100..=599) => code as u16,
+                        _ => {
+                            let hint = "write an HTTP status, e.g. status = 200".to_owned();
+                            self.wrong_type(field, &table.place, "an HTTP status", Some(hint));
+                            return None;
+                        }
+                    },
+                };
+                let body = self.string(table, "body").map(|(text, _)| text.to_owned());
+                let timeout = self
+                    .positive_duration(table, "timeout")
+                    .unwrap_or(CheckKind::DEFAULT_PROBE_TIMEOUT);
+                Some(Check {
+                    name: name.unwrap_or_else(|| format!("probe {path}")),
+                    kind: CheckKind::Probe {
+                        path: path.to_owned(),
+                        status,
+                        body,
+                        timeout,
+                    },
+                })
+            }
+            _ => {
+                let command = self.text(table, "command")?;
+                let timeout = self
+                    .positive_duration(table, "timeout")
+                    .unwrap_or(CheckKind::DEFAULT_COMMAND_TIMEOUT);
+                Some(Check {
+                    name: name.unwrap_or_else(|| format!("command {command}")),
+                    kind: CheckKind::Command { command, timeout },
+                })
+            }
+        }
+    }
+
+    /// A metric's name, with a suggestion when it is misspelt.
+    fn metric_name(&mut self, text: &str, field: Field<'_>, place: &str) -> Option<Metric> {
+        if let Some(metric) = Metric::from_name(text) {
+            return Some(metric);
+        }
+        let names = Metric::ALL.map(Metric::name);
+        let hint = match suggest::closest(text, names.iter().copied()) {
+            Some(near) => format!("did you mean `{near}`?"),
+            None => format!(
+                "known metrics: {}; for anything else write a query check",
+                names.join(", ")
+            ),
+        };
+        let problem = Problem {
+            message: format!("unknown metric `{text}`"),
+            hint: Some(hint),
+        };
+        self.invalid(field.at, field.key, place, problem);
+        None
+    }
+
+    /// `min` and `max` of a metric or query check: at least one, in one unit, in order.
+    fn limits(&mut self, table: &Table<'_>) -> Option<(Option<Threshold>, Option<Threshold>)> {
         let min = self.threshold(table, "min");
         let max = self.threshold(table, "max");
         if table.field("min").is_none() && table.field("max").is_none() {
@@ -1444,6 +1645,7 @@ impl Checker<'_> {
                 message,
                 Some(hint.to_owned()),
             );
+            return None;
         }
         if let (Some(low), Some(high)) = (min, max) {
             let ordered = match (low, high) {
@@ -1472,11 +1674,340 @@ impl Checker<'_> {
                 self.invalid(at, "max", &table.place, problem);
             }
         }
-        Some(Check {
-            metric: metric?,
-            min,
-            max,
+        Some((min, max))
+    }
+
+    /// A number in `range`, written as an integer or a float (or, with `percent`, as "95%").
+    fn fraction(
+        &mut self,
+        table: &Table<'_>,
+        key: &str,
+        range: std::ops::RangeInclusive<f64>,
+        percent: bool,
+    ) -> Option<f64> {
+        let field = table.field(key)?;
+        let value = match field.item {
+            Item::Value(Value::Integer(v)) => Some(*v.value() as f64),
+            Item::Value(Value::Float(v)) => Some(*v.value()),
+            Item::Value(Value::String(text)) if percent => match values::threshold(text.value()) {
+                Ok(Threshold::Ratio(ratio)) => Some(ratio),
+                _ => None,
+            },
+            _ => None,
+        };
+        let example = if percent {
+            format!("{key} = \"95%\"")
+        } else {
+            format!("{key} = {}", range.end())
+        };
+        let Some(value) = value else {
+            let expected = if percent { "a percentage" } else { "a number" };
+            self.wrong_type(
+                field,
+                &table.place,
+                expected,
+                Some(format!("e.g. {example}")),
+            );
+            return None;
+        };
+        if !range.contains(&value) {
+            let shown = |v: f64| {
+                if percent {
+                    format!("{}%", v * 100.0)
+                } else {
+                    v.to_string()
+                }
+            };
+            let problem = Problem {
+                message: format!(
+                    "must be between {} and {}",
+                    shown(*range.start()),
+                    shown(*range.end())
+                ),
+                hint: Some(format!("e.g. {example}")),
+            };
+            self.invalid(field.at, key, &table.place, problem);
+            return None;
+        }
+        Some(value)
+    }
+
+    /// `analysis = { … }`: the metric source, window and step, and the canary comparison.
+    fn analysis(&mut self, env: &Table<'_>, target: &str) -> Analysis {
+        let mut analysis = Analysis::defaults_for(target);
+        let hint = "write analysis = { window = \"5m\", compare = [{ metric = \"latency_p99\", \
+                    allowed_increase = \"20%\" }] }";
+        let Some(table) = self.table(env, "analysis", "a table", Some(hint.to_owned())) else {
+            return analysis;
+        };
+        self.unknown_keys(&table, ANALYSIS_KEYS);
+        if let Some((text, field)) = self.string(&table, "source") {
+            match text {
+                "proxy" => analysis.source = MetricSourceKind::Proxy,
+                "prometheus" => analysis.source = MetricSourceKind::Prometheus,
+                other => {
+                    let problem = Problem {
+                        message: format!("unknown metric source `{other}`"),
+                        hint: Some(
+                            "write source = \"proxy\" (slipway's proxy, local targets) or \
+                             source = \"prometheus\""
+                                .to_owned(),
+                        ),
+                    };
+                    self.invalid(field.at, "source", &table.place, problem);
+                }
+            }
+        }
+        if analysis.source == MetricSourceKind::Proxy
+            && target != "local"
+            && let Some(field) = table.field("source")
+        {
+            let problem = Problem {
+                message: format!(
+                    "slipway's proxy serves only `local` targets, and this one is `{target}`"
+                ),
+                hint: Some("write source = \"prometheus\" and a [prometheus] table".to_owned()),
+            };
+            self.invalid(field.at, "source", &table.place, problem);
+        }
+        if let Some(window) = self.positive_duration(&table, "window") {
+            analysis.window = window;
+        }
+        if let Some(step) = self.positive_duration(&table, "step") {
+            analysis.step = step;
+        }
+        if analysis.step > analysis.window {
+            let at = table
+                .field("step")
+                .or(table.field("window"))
+                .and_then(|f| f.at);
+            let problem = Problem {
+                message: format!(
+                    "step {} is longer than the window {}, so no comparison could ever have \
+                     enough samples",
+                    analysis.step, analysis.window
+                ),
+                hint: Some(
+                    "a window holds many steps, e.g. window = \"5m\", step = \"10s\"".to_owned(),
+                ),
+            };
+            self.invalid(at, "step", &table.place, problem);
+        }
+        if let Some(min) = self.count(&table, "min_requests", 1) {
+            analysis.min_requests = u64::from(min);
+        }
+        if let Some(min) = self.count(&table, "min_samples", 3) {
+            analysis.min_samples = min;
+        }
+        if let Some(confidence) = self.fraction(&table, "confidence", 0.5..=0.9999, true) {
+            analysis.confidence = confidence;
+        }
+        if let Some(score) = self.fraction(&table, "pass_score", 0.0..=100.0, false) {
+            analysis.pass_score = score;
+        }
+        if let Some(score) = self.fraction(&table, "marginal_score", 0.0..=100.0, false) {
+            analysis.marginal_score = score;
+        }
+        if analysis.marginal_score > analysis.pass_score {
+            let at = table.field("marginal_score").and_then(|f| f.at);
+            let problem = Problem {
+                message: format!(
+                    "is above pass_score ({}), so a marginal score could never happen",
+                    analysis.pass_score
+                ),
+                hint: Some("e.g. pass_score = 95, marginal_score = 75".to_owned()),
+            };
+            self.invalid(at, "marginal_score", &table.place, problem);
+        }
+        if let Some(field) = table.field("compare") {
+            let place = table.place.clone();
+            let tables = self.tables_in(field.item, |found| {
+                format!(
+                    "`compare` in {place}: expected tables like {{ metric = \"latency_p99\", \
+                     allowed_increase = \"20%\" }}, found {found} in it"
+                )
+            });
+            let tables = tables.unwrap_or_else(|| {
+                let hint =
+                    "write compare = [{ metric = \"latency_p99\", allowed_increase = \"20%\" }]";
+                self.wrong_type(field, &place, "an array of tables", Some(hint.to_owned()));
+                Vec::new()
+            });
+            for (index, (inner, at)) in tables.into_iter().enumerate() {
+                let inner = Table {
+                    table: inner,
+                    at: at.or(field.at),
+                    place: format!("comparison #{} of {}", index + 1, table.place),
+                };
+                self.unknown_keys(&inner, COMPARE_KEYS);
+                let metric = match self.string(&inner, "metric") {
+                    Some((text, field)) => self.metric_name(text, field, &inner.place),
+                    None => {
+                        if inner.field("metric").is_none() {
+                            let hint = "e.g. metric = \"latency_p99\"".to_owned();
+                            self.missing(&inner, "metric", hint);
+                        }
+                        None
+                    }
+                };
+                let allowed = self
+                    .fraction(&inner, "allowed_increase", 0.0..=100.0, true)
+                    .unwrap_or(0.0);
+                if let Some(metric) = metric {
+                    if analysis.compare.iter().any(|c| c.metric == metric) {
+                        let message = format!(
+                            "`compare` in {}: `{}` is compared twice",
+                            table.place,
+                            metric.name()
+                        );
+                        let hint = "keep one of them".to_owned();
+                        self.report(inner.at, ConfigErrorKind::Duplicate, message, Some(hint));
+                        continue;
+                    }
+                    analysis.compare.push(Comparison {
+                        metric,
+                        allowed_increase: allowed,
+                    });
+                }
+            }
+        }
+        analysis
+    }
+
+    /// `[prometheus]`.
+    fn prometheus(&mut self, root: &Table<'_>) -> Option<PrometheusConfig> {
+        let hint = "write [prometheus] with url = \"http://127.0.0.1:9090\"";
+        let mut table = self.table(root, "prometheus", "a table", Some(hint.to_owned()))?;
+        table.place = "[prometheus]".to_owned();
+        self.unknown_keys(&table, PROMETHEUS_KEYS);
+        let url = self.url(&table, "url");
+        if table.field("url").is_none() {
+            self.missing(
+                &table,
+                "url",
+                "e.g. url = \"http://127.0.0.1:9090\"".to_owned(),
+            );
+        }
+        let timeout = self
+            .positive_duration(&table, "timeout")
+            .unwrap_or(PrometheusConfig::DEFAULT_TIMEOUT);
+        let mut queries = BTreeMap::new();
+        let hint = "write [prometheus.queries] with error_rate = \"…\"";
+        if let Some(inner) = self.table(&table, "queries", "a table", Some(hint.to_owned())) {
+            for (key, _) in inner.table.iter() {
+                let Some(field) = inner.field(key) else {
+                    continue;
+                };
+                let Some(metric) = self.metric_name(key, field, &inner.place) else {
+                    continue;
+                };
+                if let Some(query) = self.text(&inner, key) {
+                    queries.insert(metric, query);
+                }
+            }
+        }
+        Some(PrometheusConfig {
+            url: url?,
+            timeout,
+            queries,
         })
+    }
+
+    /// `[markers]`.
+    fn markers(&mut self, root: &Table<'_>) -> Markers {
+        let hint = "write [markers] with webhooks = [\"http://…\"] or a [markers.grafana] table";
+        let Some(mut table) = self.table(root, "markers", "a table", Some(hint.to_owned())) else {
+            return Markers::default();
+        };
+        table.place = "[markers]".to_owned();
+        self.unknown_keys(&table, MARKERS_KEYS);
+        let mut markers = Markers::default();
+        for (text, at) in self.strings(&table, "webhooks").unwrap_or_default() {
+            match check_url(text) {
+                Ok(()) => markers.webhooks.push(text.to_owned()),
+                Err(problem) => self.invalid(at, "webhooks", &table.place, problem),
+            }
+        }
+        let hint =
+            "write grafana = { url = \"http://grafana:3000\", token_env = \"GRAFANA_TOKEN\" }";
+        if let Some(grafana) = self.table(&table, "grafana", "a table", Some(hint.to_owned())) {
+            self.unknown_keys(&grafana, GRAFANA_KEYS);
+            if grafana.field("url").is_none() {
+                self.missing(
+                    &grafana,
+                    "url",
+                    "e.g. url = \"http://127.0.0.1:3000\"".to_owned(),
+                );
+            }
+            let url = self.url(&grafana, "url");
+            let token_env = self.text(&grafana, "token_env");
+            let tags = self
+                .strings(&grafana, "tags")
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(tag, _)| tag.to_owned())
+                .collect();
+            if let Some(url) = url {
+                markers.grafana = Some(GrafanaMarkers {
+                    url,
+                    token_env,
+                    tags,
+                });
+            }
+        }
+        markers
+    }
+
+    /// An `http://` or `https://` URL.
+    fn url(&mut self, table: &Table<'_>, key: &str) -> Option<String> {
+        let (text, field) = self.string(table, key)?;
+        match check_url(text) {
+            Ok(()) => Some(text.trim_end_matches('/').to_owned()),
+            Err(problem) => {
+                self.invalid(field.at, key, &table.place, problem);
+                None
+            }
+        }
+    }
+
+    /// What the environments' checks need from the rest of the file: `[prometheus]` for
+    /// queries and for the `prometheus` source.
+    fn check_sources(&mut self, environments: &[EnvironmentConfig], has_prometheus: bool) {
+        if has_prometheus {
+            return;
+        }
+        for environment in environments {
+            let policy = &environment.policy;
+            let uses_source = policy
+                .checks
+                .iter()
+                .any(|c| matches!(c.kind, CheckKind::Metric { .. }))
+                || !policy.analysis.compare.is_empty();
+            let needs = policy
+                .checks
+                .iter()
+                .find(|c| matches!(c.kind, CheckKind::Query { .. }))
+                .map(|c| format!("check `{}` is a Prometheus query", c.name))
+                .or_else(|| {
+                    (uses_source && policy.analysis.source == MetricSourceKind::Prometheus).then(
+                        || {
+                            format!(
+                                "its metrics come from Prometheus (target `{}` has no slipway \
+                                 proxy)",
+                                environment.target
+                            )
+                        },
+                    )
+                });
+            if let Some(why) = needs {
+                let message = format!(
+                    "[environment.{}] needs a [prometheus] table: {why}",
+                    environment.name
+                );
+                let hint = "add [prometheus] with url = \"http://127.0.0.1:9090\"".to_owned();
+                self.report(None, ConfigErrorKind::MissingKey, message, Some(hint));
+            }
+        }
     }
 
     fn threshold(&mut self, table: &Table<'_>, key: &str) -> Option<Threshold> {
@@ -1517,6 +2048,53 @@ fn example_command(key: &str) -> String {
         "stop" => "stop = \"./bin/stop {environment} {service} {label}\"".to_owned(),
         "observe" => "observe = \"./bin/observe {environment} {service}\"".to_owned(),
         other => format!("{other} = \"./bin/{other}\""),
+    }
+}
+
+/// Whether a threshold is written in the unit `metric` is measured in.
+fn threshold_fits(metric: Metric, threshold: Threshold) -> bool {
+    matches!(
+        (metric.unit(), threshold),
+        (Unit::Ratio, Threshold::Ratio(_))
+            | (Unit::Millis, Threshold::Millis(_))
+            | (Unit::PerSecond | Unit::Number, Threshold::Number(_))
+    )
+}
+
+fn unit_words(metric: Metric) -> &'static str {
+    match metric.unit() {
+        Unit::Ratio => "percent",
+        Unit::Millis => "time",
+        Unit::PerSecond => "requests per second",
+        Unit::Number => "plain numbers",
+    }
+}
+
+fn unit_example(metric: Metric) -> &'static str {
+    match metric.unit() {
+        Unit::Ratio => "\"1%\"",
+        Unit::Millis => "\"500ms\"",
+        Unit::PerSecond | Unit::Number => "5",
+    }
+}
+
+/// An absolute `http://` or `https://` URL with a host.
+fn check_url(url: &str) -> Result<(), Problem> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(rest)
+            if !rest.is_empty()
+                && !rest.starts_with('/')
+                && !rest.contains(char::is_whitespace) =>
+        {
+            Ok(())
+        }
+        _ => Err(Problem {
+            message: format!("\"{url}\" is not an http:// or https:// URL"),
+            hint: Some("write the full address, e.g. \"http://127.0.0.1:9090\"".to_owned()),
+        }),
     }
 }
 

@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use slipway_core::analysis::Metric;
 use slipway_core::config::{
-    ApprovalPolicy, CommandOperation, CommandTemplate, ConfigErrorKind, ConfigErrors, FreezeKind,
-    Placeholder, Policy, Pool, TemplatePart, Threshold, parse_config,
+    ApprovalPolicy, CheckKind, CommandOperation, CommandTemplate, ConfigErrorKind, ConfigErrors,
+    FreezeKind, Placeholder, Policy, Pool, TemplatePart, Threshold, parse_config,
 };
 use slipway_core::time::Span;
 
@@ -231,21 +232,40 @@ fn pool_traffic_defaults_to_false() {
 fn thresholds_resolve_their_unit() {
     let body = "checks = [\n  { metric = \"error_rate\", max = \"1%\" },\n  \
                 { metric = \"latency_p99\", max = \"2s\", min = \"500ms\" },\n  \
-                { metric = \"rps\", min = 10, max = 2.5e3 },\n]";
+                { metric = \"request_rate\", min = 10, max = 2.5e3 },\n]";
     let config = parse_config("slipway.toml", &with_env(body)).unwrap();
-    let checks = &config.environments[0].policy.checks;
-    assert_eq!(checks[0].max, Some(Threshold::Ratio(0.01)));
-    assert_eq!(checks[1].max, Some(Threshold::Millis(2000.0)));
-    assert_eq!(checks[1].min, Some(Threshold::Millis(500.0)));
-    assert_eq!(checks[2].min, Some(Threshold::Number(10.0)));
-    assert_eq!(checks[2].max, Some(Threshold::Number(2500.0)));
+    let limits: Vec<_> = config.environments[0]
+        .policy
+        .checks
+        .iter()
+        .map(|check| match &check.kind {
+            CheckKind::Metric { metric, min, max } => (*metric, *min, *max),
+            other => panic!("expected a metric check, found {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        limits,
+        [
+            (Metric::ErrorRate, None, Some(Threshold::Ratio(0.01))),
+            (
+                Metric::LatencyP99,
+                Some(Threshold::Millis(500.0)),
+                Some(Threshold::Millis(2000.0))
+            ),
+            (
+                Metric::RequestRate,
+                Some(Threshold::Number(10.0)),
+                Some(Threshold::Number(2500.0))
+            ),
+        ]
+    );
 }
 
 #[test]
 fn checks_may_be_written_as_an_array_of_tables() {
     let body = "[[environment.prod.checks]]\nmetric = \"error_rate\"\nmax = \"1%\"";
     let config = parse_config("slipway.toml", &with_env(body)).unwrap();
-    assert_eq!(config.environments[0].policy.checks[0].metric, "error_rate");
+    assert_eq!(config.environments[0].policy.checks[0].name, "error_rate");
 }
 
 #[test]

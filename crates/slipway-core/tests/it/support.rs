@@ -157,6 +157,8 @@ pub(crate) fn checked(verdict: Verdict) -> Outcome {
     Outcome::Checked {
         verdict,
         detail: detail.to_owned(),
+        score: None,
+        measurements: Vec::new(),
     }
 }
 
@@ -416,7 +418,9 @@ fn describe_input(deploy: &Deploy, input: &Input) -> String {
 fn describe_outcome(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Done { detail } => format!("done ({detail})"),
-        Outcome::Checked { verdict, detail } => format!("checked {verdict:?} ({detail})"),
+        Outcome::Checked {
+            verdict, detail, ..
+        } => format!("checked {verdict:?} ({detail})"),
         Outcome::Failed { error } => format!("failed ({error})"),
     }
 }
@@ -458,10 +462,14 @@ fn describe_event(event: &Event, effects: &[Effect], offset: impl Fn(Time) -> St
             Some(at) => format!("failed {key}: {error}; retry at {}", offset(*at).trim()),
             None => format!("failed {key}: {error}; no retry"),
         },
+        Event::Measured { key, measurement } => {
+            format!("measured {key}: {}", measurement.describe())
+        }
         Event::Checked {
             key,
             verdict,
             detail,
+            ..
         } => format!("checked {key}: {verdict:?} ({detail})"),
         Event::Approved { by, expires_at } => {
             format!(
@@ -533,6 +541,7 @@ pub(crate) fn describe_action(action: &Action) -> String {
             release,
             baseline,
             step,
+            ..
         } => {
             let baseline = baseline.as_ref().map_or("nothing", |b| b.label.as_str());
             format!(

@@ -167,6 +167,8 @@ pub(crate) fn success(effect: &Effect) -> Outcome {
         Action::Verify { .. } => Outcome::Checked {
             verdict: Verdict::Pass,
             detail: "pass".to_owned(),
+            score: None,
+            measurements: Vec::new(),
         },
         _ => done(),
     }

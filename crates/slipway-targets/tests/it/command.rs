@@ -251,13 +251,15 @@ async fn observe_parses_fleets_json() {
                     release: "RC 1".to_owned(),
                     desired: 2,
                     running: 2,
-                    healthy: 2
+                    healthy: 2,
+                    endpoints: Vec::new(),
                 },
                 FleetState {
                     release: "RC 2".to_owned(),
                     desired: 2,
                     running: 1,
-                    healthy: 0
+                    healthy: 0,
+                    endpoints: Vec::new(),
                 },
             ]
         }

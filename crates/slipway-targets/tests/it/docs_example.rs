@@ -72,7 +72,8 @@ async fn the_worked_example_of_the_docs_runs() {
             release: "RC 2".to_owned(),
             desired: 3,
             running: 3,
-            healthy: 3
+            healthy: 3,
+            endpoints: Vec::new(),
         }]
     );
 

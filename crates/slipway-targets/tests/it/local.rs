@@ -28,6 +28,7 @@ fn fleet(release: &str, desired: u32, running: u32, healthy: u32) -> FleetState 
         desired,
         running,
         healthy,
+        endpoints: Vec::new(),
     }
 }
 
@@ -61,6 +62,12 @@ async fn launch_starts_healthy_instances_and_never_duplicates() {
         "{detail}"
     );
     assert_eq!(local.fleets().await, [fleet("RC 1", 3, 3, 3)]);
+    let observed = local.target().observe(&scope()).await.unwrap().fleets;
+    assert_eq!(
+        observed[0].endpoints.len(),
+        3,
+        "every healthy web instance is an endpoint for probes: {observed:?}"
+    );
     let first = local.instances().await;
     assert_eq!(first.len(), 3);
 

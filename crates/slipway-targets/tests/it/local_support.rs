@@ -175,8 +175,13 @@ impl Local {
             .unwrap();
     }
 
+    /// What the target observes, without the instances' endpoints (ports change per run).
     pub(crate) async fn fleets(&self) -> Vec<FleetState> {
-        self.target().observe(&scope()).await.unwrap().fleets
+        let mut fleets = self.target().observe(&scope()).await.unwrap().fleets;
+        for fleet in &mut fleets {
+            fleet.endpoints.clear();
+        }
+        fleets
     }
 
     pub(crate) async fn instances(&self) -> Vec<InstanceInfo> {
