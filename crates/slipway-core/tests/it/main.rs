@@ -1,5 +1,6 @@
 //! Integration tests of slipway-core, one test binary for the crate.
 
+mod analysis;
 mod config;
 mod decide;
 mod plan;
