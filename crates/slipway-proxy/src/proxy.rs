@@ -251,6 +251,16 @@ impl Proxy {
         self.inner.metrics.encode()
     }
 
+    /// Every route the proxy has a table for (a split or backends were set).
+    pub fn routes(&self) -> Vec<Route> {
+        let routes = self
+            .inner
+            .routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        routes.keys().cloned().collect()
+    }
+
     /// Per version of `route`: requests, 5xx, latency, counted since each version joined the
     /// route. Empty for a route the proxy does not know.
     pub fn snapshot(&self, route: &Route) -> BTreeMap<String, VersionSnapshot> {

@@ -865,3 +865,22 @@ pub enum Threshold {
     /// A plain number.
     Number(f64),
 }
+
+impl Threshold {
+    /// The number, in the unit of its kind (a ratio, milliseconds, a plain number).
+    pub fn value(self) -> f64 {
+        match self {
+            Threshold::Ratio(v) | Threshold::Millis(v) | Threshold::Number(v) => v,
+        }
+    }
+
+    /// The unit a value compared with it is in.
+    pub fn unit(self) -> crate::analysis::Unit {
+        use crate::analysis::Unit;
+        match self {
+            Threshold::Ratio(_) => Unit::Ratio,
+            Threshold::Millis(_) => Unit::Millis,
+            Threshold::Number(_) => Unit::Number,
+        }
+    }
+}

@@ -1616,6 +1616,14 @@ impl Checker<'_> {
         if let Some(metric) = Metric::from_name(text) {
             return Some(metric);
         }
+        if text.trim().is_empty() {
+            let problem = Problem {
+                message: "must not be empty".to_owned(),
+                hint: None,
+            };
+            self.invalid(field.at, field.key, place, problem);
+            return None;
+        }
         let names = Metric::ALL.map(Metric::name);
         let hint = match suggest::closest(text, names.iter().copied()) {
             Some(near) => format!("did you mean `{near}`?"),

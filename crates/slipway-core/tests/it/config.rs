@@ -137,7 +137,43 @@ fn example_file_parses_with_every_field() {
     assert_eq!(policy.canary.as_ref().unwrap().share_bp, 1000);
     assert_eq!(policy.bake, Span::from_secs(15 * 60));
     assert_eq!(policy.post_verify, Some(Span::from_secs(60 * 60)));
-    assert_eq!(policy.checks.len(), 3);
+    let names: Vec<&str> = policy.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "error_rate",
+            "latency_p99",
+            "request_rate",
+            "probe /login",
+            "queue depth",
+            "command bin/check-orders"
+        ]
+    );
+    assert_eq!(policy.analysis.compare.len(), 2);
+    assert_eq!(policy.analysis.confidence, 0.95);
+    let prometheus = config.prometheus.as_ref().expect("[prometheus]");
+    assert_eq!(prometheus.url, "http://127.0.0.1:9090");
+    assert!(
+        prometheus
+            .query(Metric::ErrorRate)
+            .contains("http_requests_total")
+    );
+    assert!(
+        prometheus
+            .query(Metric::LatencyP99)
+            .contains("slipway_proxy_")
+    );
+    assert_eq!(config.markers.webhooks.len(), 1);
+    assert_eq!(
+        config
+            .markers
+            .grafana
+            .as_ref()
+            .unwrap()
+            .token_env
+            .as_deref(),
+        Some("GRAFANA_TOKEN")
+    );
 }
 
 #[test]
@@ -697,7 +733,9 @@ fn checks_need_a_metric_and_a_bound() {
             "no metric",
             with_env("checks = [{ max = \"1%\" }]"),
             "error: slipway.toml:6:11: missing `metric` in check #1 of [environment.prod]\n  \
-             hint: name the metric to watch, e.g. metric = \"error_rate\"",
+             hint: e.g. { metric = \"error_rate\", max = \"1%\" }, { probe = \"/login\", \
+             status = 200 }, { command = \"bin/check\" } or { name = \"jobs\", query = \"…\", \
+             max = 10 }",
         ),
         (
             "empty metric",
@@ -712,20 +750,20 @@ fn checks_need_a_metric_and_a_bound() {
         ),
         (
             "min above max",
-            with_env("checks = [{ metric = \"rps\", min = 10, max = 5 }]"),
-            "error: slipway.toml:6:45: `max` in check `rps` of [environment.prod]: is below `min`, so the check can never pass\n  \
+            with_env("checks = [{ metric = \"request_rate\", min = 10, max = 5 }]"),
+            "error: slipway.toml:6:54: `max` in check `request_rate` of [environment.prod]: is below `min`, so the check can never pass\n  \
              hint: swap `min` and `max`",
         ),
         (
             "unreadable threshold",
-            with_env("checks = [{ metric = \"latency\", max = \"500 ms\" }]"),
-            "error: slipway.toml:6:39: `max` in check `latency` of [environment.prod]: \"500 ms\" is not a threshold\n  \
+            with_env("checks = [{ metric = \"latency_p99\", max = \"500 ms\" }]"),
+            "error: slipway.toml:6:43: `max` in check `latency_p99` of [environment.prod]: \"500 ms\" is not a threshold\n  \
              hint: write `500ms`",
         ),
         (
             "quoted number",
-            with_env("checks = [{ metric = \"rps\", min = \"10\" }]"),
-            "error: slipway.toml:6:35: `min` in check `rps` of [environment.prod]: \"10\" is not a threshold\n  \
+            with_env("checks = [{ metric = \"request_rate\", min = \"10\" }]"),
+            "error: slipway.toml:6:44: `min` in check `request_rate` of [environment.prod]: \"10\" is not a threshold\n  \
              hint: write plain numbers without quotes: 10",
         ),
     ]);

@@ -3,9 +3,9 @@
 //! It starts an embedded control plane in a temporary directory, pushes three versions of the
 //! demo service, and drives them through the API as a team would: v1 first; v2 through canary,
 //! surge (the 50/50 state), bake, a confirmed scale-in; then v3, which fails a fifth of its
-//! requests, is caught by the numbers during its bake and rolled back. Two people take part —
-//! alice deploys, bob approves — and a light load runs through slipway's proxy the whole time,
-//! so the end can say how many requests failed and why.
+//! requests, is caught by slipway's checks on its canary and rolled back automatically. Two
+//! people take part — alice deploys, bob approves — and a light load runs through slipway's
+//! proxy the whole time, so the end can say how many requests failed and why.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -53,13 +53,16 @@ canary = { share = "25%", instances = 1, duration = "8s" }
 bake = "12s"
 confirm_scale_in = true
 post_verify = false
-analysis_interval = "2s"
+analysis_interval = "1s"
+inconclusive_limit = "30s"
 launch_timeout = "60s"
+checks = [
+  { metric = "error_rate", max = "2%" },
+  { metric = "latency_p99", max = "500ms" },
+  { probe = "/up", status = 200 },
+]
+analysis = { window = "10s", step = "1s", min_requests = 10, min_samples = 5, compare = [{ metric = "error_rate", allowed_increase = "2%" }] }
 "#;
-
-/// Share of failed requests during a bake above which the demo rolls back (until automatic
-/// verification arrives, the demo plays the engineer watching the dashboard).
-const ROLLBACK_ABOVE: f64 = 0.02;
 
 /// The demo's three versions: (version, error rate).
 const VERSIONS: [(&str, f64); 3] = [("v1", 0.0), ("v2", 0.0), ("v3", 0.2)];
@@ -149,17 +152,22 @@ async fn story(running: &Running, dir: &Path, started: Instant) -> Result<()> {
         ));
     }
 
-    let v1 = deploy(&alice, &bob, "RC 1", None).await?;
-    expect(&v1, "succeeded")?;
+    // The load starts before v1 so its canary has traffic to be judged on; what it meets before
+    // v1 first answers (the proxy's 503: nothing serves yet) is not counted.
     say(&format!(
-        "v1 serves at {proxy}/; from now on two clients send it about 40 requests a second"
+        "two clients send {proxy}/api/hello about 40 requests a second from now on"
     ));
     let load = Load::start(&proxy);
-    let v2 = deploy(&alice, &bob, "RC 2", Some(&load)).await?;
+    let v1 = deploy(&alice, &bob, "RC 1").await?;
+    expect(&v1, "succeeded")?;
+    let before = load.counts();
+    say(&format!("v1 serves at {proxy}/"));
+    let v2 = deploy(&alice, &bob, "RC 2").await?;
     expect(&v2, "succeeded")?;
-    let v3 = deploy(&alice, &bob, "RC 3", Some(&load)).await?;
+    let v3 = deploy(&alice, &bob, "RC 3").await?;
     expect(&v3, "rolled_back")?;
-    let (total, injected, dropped) = load.stop().await;
+    let after = load.stop().await;
+    let (total, injected, dropped) = (after.0 - before.0, after.1 - before.1, after.2 - before.2);
     say(&format!(
         "load through the proxy during the v2 and v3 deploys: {total} requests; {injected} were \
          v3's injected errors while it took traffic, {dropped} failed for any other reason \
@@ -232,13 +240,8 @@ async fn push(client: &Client, file: &Path, version: &str) -> Result<()> {
 }
 
 /// Deploys `release` to prod and plays the people: bob approves, alice says go and confirms
-/// scale-in, and during a bake alice looks at the numbers and rolls back if they are bad.
-async fn deploy(
-    alice: &Client,
-    bob: &Client,
-    release: &str,
-    load: Option<&Load>,
-) -> Result<DeployView> {
+/// scale-in. slipway checks the numbers every second and rolls back on its own.
+async fn deploy(alice: &Client, bob: &Client, release: &str) -> Result<DeployView> {
     let created: DeployView = alice
         .post(
             "/api/v1/deploys",
@@ -259,6 +262,8 @@ async fn deploy(
     ));
     let mut after = 0;
     let mut acted = std::collections::BTreeSet::new();
+    // The latest check's verdict shown, so only changes are printed (a check runs every second).
+    let mut shown_verdict = String::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let page: Page<EventView> = alice
@@ -267,6 +272,16 @@ async fn deploy(
             ))
             .await?;
         for event in &page.items {
+            if event.kind == "checked" {
+                let verdict = event.data["verdict"].as_str().unwrap_or("?").to_owned();
+                if verdict != shown_verdict {
+                    say(&format!(
+                        "  deploy {id}: checks {verdict}: {}",
+                        event.data["detail"].as_str().unwrap_or("")
+                    ));
+                    shown_verdict = verdict;
+                }
+            }
             if matches!(
                 event.kind.as_str(),
                 "step_started"
@@ -286,7 +301,6 @@ async fn deploy(
         if deploy.phase.result.is_some() {
             return Ok(deploy);
         }
-        let step = deploy.phase.step.clone().unwrap_or_default();
         match deploy.phase.waiting_for.as_deref() {
             Some("approval") if acted.insert("approve") => {
                 let binding = json!({
@@ -321,31 +335,6 @@ async fn deploy(
             }
             _ => {}
         }
-        if step == "bake"
-            && deploy.phase.state == "running"
-            && let Some(load) = load
-            && acted.insert("look")
-        {
-            let (share, failed, answered) = load.failure_share(Duration::from_secs(6)).await;
-            say(&format!(
-                "  during the bake, alice watches the numbers: {failed} of {answered} requests \
-                 failed ({:.1}%)",
-                share * 100.0
-            ));
-            if share > ROLLBACK_ABOVE {
-                say(&format!(
-                    "  above {:.0}%: alice rolls back deploy {id} (automatic once verification lands)",
-                    ROLLBACK_ABOVE * 100.0
-                ));
-                let _: serde_json::Value = alice
-                    .post(
-                        "/api/v1/rollbacks",
-                        &json!({"service": "demo", "environment": "prod",
-                                "reason": format!("{:.1}% of requests failing during bake", share * 100.0)}),
-                    )
-                    .await?;
-            }
-        }
         if Instant::now() > deadline {
             bail!(
                 "deploy {id} did not finish within two minutes; it is still {}",
@@ -357,6 +346,13 @@ async fn deploy(
 }
 
 fn expect(deploy: &DeployView, result: &str) -> Result<()> {
+    if let Some(reason) = &deploy.end_reason {
+        say(&format!(
+            "deploy {} ended {}: {reason}",
+            deploy.id,
+            deploy.phase.result.as_deref().unwrap_or("?")
+        ));
+    }
     match deploy.phase.result.as_deref() {
         Some(found) if found == result => Ok(()),
         found => bail!(
@@ -435,34 +431,21 @@ impl Load {
         }
     }
 
-    fn failures(&self) -> u64 {
-        self.injected.load(Ordering::Relaxed) + self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Share of requests that failed over the next `window`: (share, failed, total).
-    async fn failure_share(&self, window: Duration) -> (f64, u64, u64) {
-        let (total0, failed0) = (self.total.load(Ordering::Relaxed), self.failures());
-        tokio::time::sleep(window).await;
-        let total = self.total.load(Ordering::Relaxed) - total0;
-        let failed = self.failures() - failed0;
-        let share = if total == 0 {
-            0.0
-        } else {
-            failed as f64 / total as f64
-        };
-        (share, failed, total)
-    }
-
-    /// Stops the load: (requests, injected errors, other failures).
-    async fn stop(self) -> (u64, u64, u64) {
-        self.stop.store(true, Ordering::Relaxed);
-        for task in self.tasks {
-            let _ = task.await;
-        }
+    /// So far: (requests, injected errors, other failures).
+    fn counts(&self) -> (u64, u64, u64) {
         (
             self.total.load(Ordering::Relaxed),
             self.injected.load(Ordering::Relaxed),
             self.dropped.load(Ordering::Relaxed),
         )
+    }
+
+    /// Stops the load and gives its final counts.
+    async fn stop(mut self) -> (u64, u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+        self.counts()
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use reqwest::Method;
+use slipway_core::analysis::Measurement;
 use slipway_core::time::Span;
 use slipway_server::views::{DeployView, EventView, Page, ServiceView};
 use tokio::time::Instant;
@@ -296,12 +297,29 @@ pub(crate) fn describe(event: &EventView) -> String {
             format!("  ok {}: {detail}", text("key"))
         }
         "effect_failed" => format!("  FAILED {}: {}", text("key"), text("error")),
-        "checked" => format!(
-            "  check {}: {} {}",
-            text("key"),
-            text("verdict"),
-            text("detail")
-        ),
+        "measured" => match data
+            .get("measurement")
+            .cloned()
+            .map(serde_json::from_value::<Measurement>)
+        {
+            Some(Ok(measurement)) => format!("    {}", measurement.describe()),
+            _ => "    (a measurement this version cannot read)".to_owned(),
+        },
+        // The measurements were shown one by one; a check without any (it could not run) says
+        // why in its detail.
+        "checked" => match data.get("score").and_then(serde_json::Value::as_f64) {
+            Some(score) => format!(
+                "  check {}: {} (score {score:.0})",
+                text("key"),
+                text("verdict")
+            ),
+            None => format!(
+                "  check {}: {} {}",
+                text("key"),
+                text("verdict"),
+                text("detail")
+            ),
+        },
         "approved" => format!("approved by {}", text("by")),
         "approvals_expired" => "approvals expired".to_owned(),
         "go_acknowledged" => format!("go given by {}", text("by")),

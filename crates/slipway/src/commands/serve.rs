@@ -15,16 +15,21 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use slipway_core::config::{Config, ProxyListener, parse_config};
 use slipway_engine::clock::{Clock, SystemClock};
+use slipway_engine::plugin::Verifier;
 use slipway_engine::{Engine, EngineConfig, Plugins};
 use slipway_server::auth::{new_token, token_hash};
 use slipway_server::{AppState, Blobs, ExtraMetrics, Metrics, Settings, Shared};
 use slipway_store::Store;
 use slipway_targets::proxy::{self, Proxy};
 use slipway_targets::{Driver, LocalTarget, LocalTiming, TargetContext};
+use slipway_verify::Source;
+use slipway_verify::prometheus::Prometheus;
+use slipway_verify::proxy_source::ProxySource;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -483,10 +488,38 @@ async fn plugins(
     Ok((
         Plugins {
             targets,
+            verifier: Some(verifier(config, context, !locals.is_empty())),
             ..Plugins::default()
         },
         drivable,
         locals,
+    ))
+}
+
+/// What runs a plan's checks: slipway's proxy as a metric source when a `local` environment
+/// exists (sampled often enough for the shortest analysis step, kept for the longest window), and
+/// Prometheus when `[prometheus]` is configured.
+fn verifier(config: &Config, context: &TargetContext, local: bool) -> Arc<dyn Verifier> {
+    let analyses = config.environments.iter().map(|e| &e.policy.analysis);
+    let shortest_step = analyses.clone().map(|a| a.step).min().unwrap_or_default();
+    let longest = analyses
+        .map(|a| a.window.as_millis() + a.step.as_millis())
+        .max()
+        .unwrap_or_default();
+    let resolution = Duration::from_millis(shortest_step.as_millis() / 2)
+        .clamp(Duration::from_millis(100), Duration::from_secs(1));
+    let proxy = context.proxy.clone().filter(|_| local).map(|proxy| {
+        let keep = Duration::from_millis(longest);
+        Arc::new(ProxySource::start(proxy, resolution, keep)) as Arc<dyn Source>
+    });
+    let prometheus = config
+        .prometheus
+        .as_ref()
+        .map(|p| Arc::new(Prometheus::new(p)));
+    Arc::new(slipway_verify::Verifier::new(
+        proxy,
+        prometheus,
+        Some(context.workdir.clone()),
     ))
 }
 

@@ -4,18 +4,16 @@
 //! the 50/50 state of the next deploy and restarted adopts every instance — no orphan, no
 //! second copy — keeps serving, and finishes the deploy.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
 
 use slipway_testkit::server::SpawnedServer;
 
-const BIN: &str = env!("CARGO_BIN_EXE_slipway");
-const APP: &str = include_str!("../../../slipway-targets/tests/it/local_app/app.py");
+use crate::support::{
+    APP, BIN, Instances, Load, free_port, get, get_path, json, phase, wait_until,
+};
 
 fn config(proxy_port: u16) -> String {
     format!(
@@ -35,148 +33,6 @@ confirm_scale_in = true
 listen = {{ idp = "127.0.0.1:{proxy_port}" }}
 "#
     )
-}
-
-/// A loopback port free right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// One GET with `Connection: close`: the status and body, or why it failed.
-fn get(addr: SocketAddr) -> Result<(u16, String), String> {
-    get_path(addr, "/")
-}
-
-fn get_path(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .map_err(|e| format!("connect: {e}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .map_err(|e| format!("write: {e}"))?;
-    let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .map_err(|e| format!("read: {e}"))?;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status line in {text:?}"))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.trim().to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
-}
-
-/// A few client threads sending requests through the proxy, bounded in count and time.
-struct Load {
-    stop: Arc<AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-    /// Answers by version, and every failure.
-    seen: Arc<Mutex<BTreeMap<String, u64>>>,
-    failures: Arc<Mutex<Vec<String>>>,
-}
-
-impl Load {
-    const CLIENTS: usize = 3;
-    const MAX_REQUESTS: u64 = 40_000;
-    const MAX_TIME: Duration = Duration::from_secs(180);
-
-    fn start(addr: SocketAddr) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Mutex::new(BTreeMap::new()));
-        let failures = Arc::new(Mutex::new(Vec::new()));
-        let threads = (0..Self::CLIENTS)
-            .map(|_| {
-                let (stop, seen, failures) =
-                    (Arc::clone(&stop), Arc::clone(&seen), Arc::clone(&failures));
-                std::thread::spawn(move || {
-                    let started = Instant::now();
-                    for _ in 0..Self::MAX_REQUESTS / Self::CLIENTS as u64 {
-                        if stop.load(Ordering::SeqCst) || started.elapsed() > Self::MAX_TIME {
-                            break;
-                        }
-                        match get(addr) {
-                            Ok((200, body)) => {
-                                let version =
-                                    body.split_whitespace().next().unwrap_or("").to_owned();
-                                *seen.lock().unwrap().entry(version).or_insert(0) += 1;
-                            }
-                            Ok((status, body)) => {
-                                failures.lock().unwrap().push(format!("{status}: {body}"))
-                            }
-                            Err(error) => failures.lock().unwrap().push(error),
-                        }
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
-                })
-            })
-            .collect();
-        Load {
-            stop,
-            threads,
-            seen,
-            failures,
-        }
-    }
-
-    fn versions(&self) -> BTreeMap<String, u64> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    fn finish(self) -> (BTreeMap<String, u64>, Vec<String>) {
-        self.stop.store(true, Ordering::SeqCst);
-        for thread in self.threads {
-            thread.join().unwrap();
-        }
-        let seen = self.seen.lock().unwrap().clone();
-        let failures = self.failures.lock().unwrap().clone();
-        (seen, failures)
-    }
-}
-
-/// Kills every instance the local target's state file names when the test ends, however it
-/// ends: `serve` leaves its instances running on purpose.
-struct Instances {
-    state_file: PathBuf,
-}
-
-impl Instances {
-    fn pids(&self) -> BTreeSet<u32> {
-        let Ok(text) = std::fs::read_to_string(&self.state_file) else {
-            return BTreeSet::new();
-        };
-        json(&text)["instances"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|i| i["pid"].as_u64().map(|p| p as u32))
-            .collect()
-    }
-}
-
-impl Drop for Instances {
-    fn drop(&mut self) {
-        for pid in self.pids() {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", "--", &format!("-{pid}")])
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-    }
 }
 
 /// Every running process whose working directory is one of the unpacked releases: the app's
@@ -199,22 +55,6 @@ fn processes_in(releases: &Path) -> BTreeSet<u32> {
                     .is_ok_and(|cwd| cwd.starts_with(releases))
         })
         .collect()
-}
-
-fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The deploy's phase as `status --output json` shows it.
-fn phase(server: &SpawnedServer, token: &str, id: &str) -> serde_json::Value {
-    let status = server
-        .cli(token, &["--output", "json", "status", id])
-        .success();
-    json(&status.stdout)["phase"].clone()
 }
 
 fn wait_for_confirmation(server: &SpawnedServer, token: &str, id: &str) {

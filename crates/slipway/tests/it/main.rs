@@ -5,3 +5,5 @@ mod cli;
 mod demo;
 mod e2e;
 mod local;
+mod support;
+mod verify;

@@ -1,11 +1,17 @@
 #!/usr/bin/env python3
 # A tiny HTTP app for the local target's tests: `/up` answers 200 unless the control directory
 # (the first argument) holds `unhealthy` or `unhealthy-<instance>`; `/slow?ms=N` answers after N
-# milliseconds; anything else answers with the version and instance.
+# milliseconds; anything else answers with the version and instance. A build may begin with
+# `ERROR_RATE = 0.2` (that share of answers is a 500) and `LATENCY_MS = 300` (added to every
+# answer but `/up`) to play a bad version.
 import http.server
 import os
+import random
 import sys
 import time
+
+ERROR_RATE = globals().get("ERROR_RATE", 0.0)
+LATENCY_MS = globals().get("LATENCY_MS", 0)
 
 control = sys.argv[1] if len(sys.argv) > 1 else None
 instance = os.environ.get("SLIPWAY_INSTANCE", "")
@@ -33,6 +39,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/slow"):
             ms = int(self.path.split("ms=")[1]) if "ms=" in self.path else 1000
             time.sleep(ms / 1000)
+        if LATENCY_MS:
+            time.sleep(LATENCY_MS / 1000)
+        if random.random() < ERROR_RATE:
+            return self.reply(500, "%s failed on purpose\n" % version)
         self.reply(200, "%s %s\n" % (version, instance))
 
     def reply(self, code, body):

@@ -1,0 +1,264 @@
+//! Verification end to end: the real `slipway serve` checks each new version of a small python
+//! app against real numbers — from its own proxy — while a steady load runs through the proxy.
+//! A good version takes over; a version failing a fifth of its requests, or answering 300 ms
+//! slower, is rolled back on its own, with the failing numbers in its events; a version that gets
+//! no traffic stays inconclusive and is rolled back once the limit passes.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use slipway_testkit::server::SpawnedServer;
+
+use crate::support::{APP, BIN, Instances, Load, api_get, free_port, get, json, phase, wait_until};
+
+/// Short timings so that each story takes seconds: a check every 500 ms over the last 3 s.
+fn config(proxy_port: u16) -> String {
+    format!(
+        r#"
+[server]
+data_dir = "data"
+
+[[service]]
+name = "idp"
+start = "exec python3 app"
+health = {{ path = "/up", interval = "200ms", timeout = "2s" }}
+pools = {{ web = {{ count = 1, traffic = true }} }}
+
+[environment.dev]
+bake = "5s"
+analysis_interval = "500ms"
+inconclusive_limit = "4s"
+listen = {{ idp = "127.0.0.1:{proxy_port}" }}
+checks = [
+  {{ metric = "error_rate", max = "5%" }},
+  {{ metric = "latency_p99", max = "250ms" }},
+  {{ probe = "/up", status = 200 }},
+]
+analysis = {{ window = "3s", step = "500ms", min_requests = 5, min_samples = 4, compare = [{{ metric = "error_rate", allowed_increase = "5%" }}] }}
+"#
+    )
+}
+
+/// One `slipway serve` with its app, proxy and instances; everything stops when it drops.
+struct Story {
+    _dir: tempfile::TempDir,
+    root: std::path::PathBuf,
+    server: SpawnedServer,
+    admin: String,
+    proxy: SocketAddr,
+    _instances: Instances,
+}
+
+impl Story {
+    fn start() -> Story {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let root = dir.path().to_owned();
+        let proxy_port = free_port();
+        let config = root.join("slipway.toml");
+        std::fs::write(&config, self::config(proxy_port)).unwrap();
+        let data = root.join("data");
+        let instances = Instances {
+            state_file: data.join("local/dev.json"),
+        };
+        let server = SpawnedServer::start(Path::new(BIN), &config, &data);
+        let admin = server.admin_token.clone();
+        Story {
+            _dir: dir,
+            root,
+            server,
+            admin,
+            proxy: format!("127.0.0.1:{proxy_port}").parse().unwrap(),
+            _instances: instances,
+        }
+    }
+
+    /// Pushes and releases `version` of the app; `behaviour` is python prepended to it
+    /// (`ERROR_RATE = 0.2`).
+    fn release(&self, version: &str, behaviour: &str) {
+        let artifact = self.root.join(format!("idp-{version}.py"));
+        std::fs::write(
+            &artifact,
+            format!("{behaviour}\n{APP}\n# build {version}\n"),
+        )
+        .unwrap();
+        let file = artifact.to_str().unwrap();
+        let push = [
+            "artifact",
+            "push",
+            file,
+            "--service",
+            "idp",
+            "--version",
+            version,
+        ];
+        self.server.cli(&self.admin, &push).success();
+        let create = ["release", "create", "idp", "--version", version];
+        self.server.cli(&self.admin, &create).success();
+    }
+
+    /// Deploys the latest release and waits for its end: (id, result, reason).
+    fn deploy(&self) -> (String, String, String) {
+        let args = ["--output", "json", "deploy", "idp", "--env", "dev"];
+        let started = self.server.cli(&self.admin, &args).success();
+        let id = json(&started.stdout)["id"].as_i64().unwrap().to_string();
+        let mut ended = serde_json::Value::Null;
+        wait_until(Duration::from_secs(90), "the deploy to finish", || {
+            ended = phase(&self.server, &self.admin, &id);
+            ended["state"] == "finished"
+        });
+        let view = self
+            .server
+            .cli(&self.admin, &["--output", "json", "status", &id])
+            .success();
+        let reason = json(&view.stdout)["end_reason"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        (
+            id,
+            ended["result"].as_str().unwrap_or("").to_owned(),
+            reason,
+        )
+    }
+
+    /// The deploy's `measured` events, as (name, outcome, value).
+    fn measurements(&self, id: &str) -> Vec<(String, String, Option<f64>)> {
+        let path = format!("/api/v1/deploys/{id}/events?limit=1000");
+        let events = api_get(&self.server, &self.admin, &path);
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "measured")
+            .map(|e| {
+                let m = &e["data"]["measurement"];
+                (
+                    m["name"].as_str().unwrap().to_owned(),
+                    m["outcome"].as_str().unwrap().to_owned(),
+                    m["value"].as_f64(),
+                )
+            })
+            .collect()
+    }
+
+    /// v1 deployed under a steady load (about 150 requests a second), which keeps running.
+    fn with_v1_under_load(&self) -> Load {
+        let load = Load::paced(self.proxy, Duration::from_millis(20));
+        self.release("1.0.0", "");
+        let (id, result, reason) = self.deploy();
+        assert_eq!(
+            result,
+            "succeeded",
+            "v1 ({id}): {reason}\n{}",
+            self.server.log()
+        );
+        load
+    }
+
+    /// Which versions answer now.
+    fn answering(&self) -> std::collections::BTreeSet<String> {
+        (0..20)
+            .filter_map(|_| get(self.proxy).ok())
+            .filter(|(status, _)| *status == 200)
+            .map(|(_, body)| body.split_whitespace().next().unwrap_or("").to_owned())
+            .collect()
+    }
+}
+
+/// Deploys v2 built with `behaviour` after v1; it must be rolled back for `metric`, with the
+/// failing value above `at_least` among its measurements, and v1 alone serving afterwards.
+fn bad_version_is_rolled_back(behaviour: &str, metric: &str, at_least: f64) {
+    let story = Story::start();
+    let load = story.with_v1_under_load();
+    story.release("2.0.0", behaviour);
+    let (id, result, reason) = story.deploy();
+    let (_, failures) = load.finish();
+    assert_eq!(result, "rolled_back", "{reason}\n{}", story.server.log());
+    assert!(
+        reason.contains(metric) && reason.contains("high"),
+        "the reason names the failing check: {reason}"
+    );
+    let failing: Vec<f64> = story
+        .measurements(&id)
+        .into_iter()
+        .filter(|(name, outcome, _)| name == metric && outcome == "high")
+        .filter_map(|(_, _, value)| value)
+        .collect();
+    assert!(
+        failing.iter().any(|&v| v >= at_least),
+        "{metric} measured at {failing:?}, expected at least {at_least}"
+    );
+    assert_eq!(story.answering(), ["1.0.0".to_owned()].into());
+    // The injected failures are the only ones: no request was dropped by the rollback.
+    let other: Vec<&String> = failures
+        .iter()
+        .filter(|f| !f.contains("failed on purpose"))
+        .collect();
+    assert!(other.is_empty(), "requests failed: {other:?}");
+}
+
+#[test]
+fn good_version_passes_its_checks_and_takes_over() {
+    let story = Story::start();
+    let load = story.with_v1_under_load();
+    story.release("2.0.0", "");
+    let (id, result, reason) = story.deploy();
+    let (seen, failures) = load.finish();
+    assert_eq!(result, "succeeded", "{reason}\n{}", story.server.log());
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(seen.contains_key("2.0.0"), "{seen:?}");
+    let measured = story.measurements(&id);
+    let error_rates: Vec<f64> = measured
+        .iter()
+        .filter(|(name, outcome, _)| name == "error_rate" && outcome == "pass")
+        .filter_map(|(_, _, value)| *value)
+        .collect();
+    assert!(
+        !error_rates.is_empty() && error_rates.iter().all(|&v| v == 0.0),
+        "{measured:?}"
+    );
+    assert!(
+        measured
+            .iter()
+            .any(|(name, outcome, _)| name == "probe /up" && outcome == "pass"),
+        "{measured:?}"
+    );
+    assert_eq!(story.answering(), ["2.0.0".to_owned()].into());
+}
+
+#[test]
+fn version_failing_a_fifth_of_requests_is_rolled_back_with_its_error_rate() {
+    bad_version_is_rolled_back("ERROR_RATE = 0.2", "error_rate", 0.1);
+}
+
+#[test]
+fn version_answering_300ms_slower_is_rolled_back_with_its_latency() {
+    bad_version_is_rolled_back("LATENCY_MS = 300", "latency_p99", 250.0);
+}
+
+#[test]
+fn version_without_traffic_is_inconclusive_and_rolled_back_after_the_limit() {
+    let story = Story::start();
+    let load = story.with_v1_under_load();
+    let (_, failures) = load.finish();
+    assert!(failures.is_empty(), "{failures:?}");
+    story.release("2.0.0", "");
+    let (id, result, reason) = story.deploy();
+    assert_eq!(result, "rolled_back", "{reason}\n{}", story.server.log());
+    assert!(reason.contains("inconclusive for more than 4s"), "{reason}");
+    let measured = story.measurements(&id);
+    assert!(
+        measured
+            .iter()
+            .any(|(name, outcome, _)| name == "error_rate" && outcome == "no_data"),
+        "no traffic is no data, never a pass: {measured:?}"
+    );
+    assert!(
+        !measured
+            .iter()
+            .any(|(name, outcome, _)| name == "error_rate" && outcome == "pass"),
+        "{measured:?}"
+    );
+    assert_eq!(story.answering(), ["1.0.0".to_owned()].into());
+}
