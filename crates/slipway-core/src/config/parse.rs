@@ -30,6 +30,7 @@ pub fn parse_config(file_name: &str, text: &str) -> Result<Config, ConfigErrors>
         file: file_name,
         text,
         errors: Vec::new(),
+        has_prometheus: false,
     };
     let config = match toml_edit::Document::parse(text) {
         Ok(document) => Some(checker.config(document.as_table())),
@@ -110,6 +111,7 @@ const ANALYSIS_KEYS: &[&str] = &[
     "marginal_score",
     "compare",
 ];
+const PROMETHEUS_HINT: &str = "add [prometheus] with url = \"http://127.0.0.1:9090\"";
 const COMPARE_KEYS: &[&str] = &["metric", "allowed_increase"];
 const PROMETHEUS_KEYS: &[&str] = &["url", "timeout", "queries"];
 const MARKERS_KEYS: &[&str] = &["grafana", "webhooks"];
@@ -223,6 +225,9 @@ struct Checker<'a> {
     file: &'a str,
     text: &'a str,
     errors: Vec<ConfigError>,
+    /// Whether the file has a `[prometheus]` table (valid or not): checks that need one are
+    /// reported where they are written when it is missing.
+    has_prometheus: bool,
 }
 
 impl Checker<'_> {
@@ -496,6 +501,8 @@ impl Checker<'_> {
                 self.server(&server)
             })
             .unwrap_or_default();
+        self.has_prometheus = root.field("prometheus").is_some();
+        let prometheus = self.prometheus(&root);
         let services = self.services(&root);
         let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
         let mut configured = Vec::new();
@@ -503,12 +510,7 @@ impl Checker<'_> {
         self.check_distinct_addresses(&server, &configured);
         let configured: Vec<ProxyListener> = configured.into_iter().map(|(l, _)| l).collect();
         let proxy_listeners = ProxyListener::assign(&server, &services, &environments, &configured);
-        let prometheus = self.prometheus(&root);
         let markers = self.markers(&root);
-        self.check_sources(
-            &environments,
-            prometheus.is_some() || root.field("prometheus").is_some(),
-        );
         Config {
             server,
             services,
@@ -959,6 +961,7 @@ impl Checker<'_> {
         }
         policy.checks = self.checks(table);
         policy.analysis = self.analysis(table, &target);
+        self.check_metric_source(table, &target, &policy);
         if let Some(limit) = self.positive_duration(table, "inconclusive_limit") {
             policy.inconclusive_limit = limit;
         }
@@ -1555,6 +1558,14 @@ impl Checker<'_> {
             }
             "query" => {
                 let query = self.text(table, "query")?;
+                if !self.has_prometheus {
+                    let at = table.field("query").and_then(|f| f.key_at);
+                    let problem = Problem {
+                        message: "a query check needs a [prometheus] table to ask".to_owned(),
+                        hint: Some(PROMETHEUS_HINT.to_owned()),
+                    };
+                    self.invalid(at, "query", &table.place, problem);
+                }
                 if name.is_none() && table.field("name").is_none() {
                     self.missing(
                         table,
@@ -1966,6 +1977,33 @@ impl Checker<'_> {
         markers
     }
 
+    /// Named metrics read from Prometheus (the default away from a `local` target) need a
+    /// `[prometheus]` table.
+    fn check_metric_source(&mut self, env: &Table<'_>, target: &str, policy: &Policy) {
+        let reads = policy
+            .checks
+            .iter()
+            .any(|c| matches!(c.kind, CheckKind::Metric { .. }))
+            || !policy.analysis.compare.is_empty();
+        if !reads || self.has_prometheus || policy.analysis.source != MetricSourceKind::Prometheus {
+            return;
+        }
+        let field = env.field("checks").or(env.field("analysis"));
+        let why = if target == "local" {
+            "its analysis reads metrics from Prometheus".to_owned()
+        } else {
+            format!("its metrics come from Prometheus, as a `{target}` target has no slipway proxy")
+        };
+        let message = format!("{} needs a [prometheus] table: {why}", env.place);
+        let at = field.and_then(|f| f.key_at).or(env.at);
+        self.report(
+            at,
+            ConfigErrorKind::MissingKey,
+            message,
+            Some(PROMETHEUS_HINT.to_owned()),
+        );
+    }
+
     /// An `http://` or `https://` URL.
     fn url(&mut self, table: &Table<'_>, key: &str) -> Option<String> {
         let (text, field) = self.string(table, key)?;
@@ -1974,46 +2012,6 @@ impl Checker<'_> {
             Err(problem) => {
                 self.invalid(field.at, key, &table.place, problem);
                 None
-            }
-        }
-    }
-
-    /// What the environments' checks need from the rest of the file: `[prometheus]` for
-    /// queries and for the `prometheus` source.
-    fn check_sources(&mut self, environments: &[EnvironmentConfig], has_prometheus: bool) {
-        if has_prometheus {
-            return;
-        }
-        for environment in environments {
-            let policy = &environment.policy;
-            let uses_source = policy
-                .checks
-                .iter()
-                .any(|c| matches!(c.kind, CheckKind::Metric { .. }))
-                || !policy.analysis.compare.is_empty();
-            let needs = policy
-                .checks
-                .iter()
-                .find(|c| matches!(c.kind, CheckKind::Query { .. }))
-                .map(|c| format!("check `{}` is a Prometheus query", c.name))
-                .or_else(|| {
-                    (uses_source && policy.analysis.source == MetricSourceKind::Prometheus).then(
-                        || {
-                            format!(
-                                "its metrics come from Prometheus (target `{}` has no slipway \
-                                 proxy)",
-                                environment.target
-                            )
-                        },
-                    )
-                });
-            if let Some(why) = needs {
-                let message = format!(
-                    "[environment.{}] needs a [prometheus] table: {why}",
-                    environment.name
-                );
-                let hint = "add [prometheus] with url = \"http://127.0.0.1:9090\"".to_owned();
-                self.report(None, ConfigErrorKind::MissingKey, message, Some(hint));
             }
         }
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use slipway_core::analysis::Metric;
 use slipway_core::config::{
     ApprovalPolicy, CheckKind, CommandOperation, CommandTemplate, ConfigErrorKind, ConfigErrors,
-    FreezeKind, Placeholder, Policy, Pool, TemplatePart, Threshold, parse_config,
+    FreezeKind, MetricSourceKind, Placeholder, Policy, Pool, TemplatePart, Threshold, parse_config,
 };
 use slipway_core::time::Span;
 
@@ -1195,5 +1195,139 @@ fn example_file_places_the_proxy_of_its_local_environments() {
             "prod pivcac us-east-1 127.0.0.1:7805",
             "prod pivcac us-west-2 127.0.0.1:7806",
         ]
+    );
+}
+
+#[test]
+fn verification_mistakes_are_named_with_a_way_to_fix_them() {
+    assert_cases(&[
+        (
+            "misspelt metric",
+            with_env("checks = [{ metric = \"errors_rate\", max = \"1%\" }]"),
+            "error: slipway.toml:6:22: `metric` in check `errors_rate` of [environment.prod]: unknown metric `errors_rate`\n  \
+             hint: did you mean `error_rate`?",
+        ),
+        (
+            "limit in the wrong unit",
+            with_env("checks = [{ metric = \"error_rate\", max = \"500ms\" }]"),
+            "error: slipway.toml:6:42: `max` in check `error_rate` of [environment.prod]: `error_rate` is measured in percent, so `max` must be too\n  \
+             hint: e.g. max = \"1%\"",
+        ),
+        (
+            "two kinds in one check",
+            with_env("checks = [{ metric = \"error_rate\", probe = \"/up\", max = \"1%\" }]"),
+            "error: slipway.toml:6:11: check `error_rate` of [environment.prod] has both `metric` and `probe`; a check is one of metric, query, probe or command\n  \
+             hint: split it into two checks",
+        ),
+        (
+            "probe without a slash",
+            with_env("checks = [{ probe = \"login\" }]"),
+            "error: slipway.toml:6:21: `probe` in check `login` of [environment.prod]: `login` is not an HTTP path\n  \
+             hint: start it with a slash: \"/login\"",
+        ),
+        (
+            "limits on a probe",
+            with_env("checks = [{ probe = \"/up\", max = 3 }]"),
+            "error: slipway.toml:6:28: `max` in check `/up` of [environment.prod]: a probe check has no `max`\n  \
+             hint: a probe check passes or fails by itself; limits belong to metric and query checks",
+        ),
+        (
+            "query without prometheus",
+            with_env("checks = [{ name = \"jobs\", query = \"sum(jobs)\", max = 3 }]"),
+            "error: slipway.toml:6:28: `query` in check `jobs` of [environment.prod]: a query check needs a [prometheus] table to ask\n  \
+             hint: add [prometheus] with url = \"http://127.0.0.1:9090\"",
+        ),
+        (
+            "query without a name",
+            format!(
+                "{}[prometheus]\nurl = \"http://127.0.0.1:9090\"\n",
+                with_env("checks = [{ query = \"sum(jobs)\", max = 3 }]")
+            ),
+            "error: slipway.toml:6:11: missing `name` in check #1 of [environment.prod]\n  \
+             hint: name a query check, e.g. name = \"queue depth\"",
+        ),
+        (
+            "unknown source",
+            with_env("analysis = { source = \"graphite\" }"),
+            "error: slipway.toml:6:23: `source` in `analysis` of [environment.prod]: unknown metric source `graphite`\n  \
+             hint: write source = \"proxy\" (slipway's proxy, local targets) or source = \"prometheus\"",
+        ),
+        (
+            "marginal above pass",
+            with_env("analysis = { pass_score = 80, marginal_score = 90 }"),
+            "error: slipway.toml:6:48: `marginal_score` in `analysis` of [environment.prod]: is above pass_score (80), so a marginal score could never happen\n  \
+             hint: e.g. pass_score = 95, marginal_score = 75",
+        ),
+        (
+            "step longer than window",
+            with_env("analysis = { window = \"10s\", step = \"1m\" }"),
+            "error: slipway.toml:6:37: `step` in `analysis` of [environment.prod]: step 1m is longer than the window 10s, so no comparison could ever have enough samples\n  \
+             hint: a window holds many steps, e.g. window = \"5m\", step = \"10s\"",
+        ),
+        (
+            "confidence out of range",
+            with_env("analysis = { confidence = \"30%\" }"),
+            "error: slipway.toml:6:27: `confidence` in `analysis` of [environment.prod]: must be between 50% and 99.99%\n  \
+             hint: e.g. confidence = \"95%\"",
+        ),
+        (
+            "compared twice",
+            with_env(
+                "analysis = { compare = [{ metric = \"error_rate\" }, { metric = \"error_rate\" }] }",
+            ),
+            "error: slipway.toml:6:52: `compare` in `analysis` of [environment.prod]: `error_rate` is compared twice\n  \
+             hint: keep one of them",
+        ),
+        (
+            "bad marker URL",
+            format!(
+                "{}[markers]\nwebhooks = [\"hooks.internal\"]\n",
+                with_env("")
+            ),
+            "error: slipway.toml:8:13: `webhooks` in [markers]: \"hooks.internal\" is not an http:// or https:// URL\n  \
+             hint: write the full address, e.g. \"http://127.0.0.1:9090\"",
+        ),
+        (
+            "prometheus without a URL",
+            format!("{}[prometheus]\ntimeout = \"5s\"\n", with_env("")),
+            "error: slipway.toml:7:1: missing `url` in [prometheus]\n  \
+             hint: e.g. url = \"http://127.0.0.1:9090\"",
+        ),
+    ]);
+}
+
+#[test]
+fn analysis_defaults_follow_the_target_and_settings_are_read() {
+    let local = parse_config("slipway.toml", &with_env("")).unwrap();
+    let analysis = &local.environments[0].policy.analysis;
+    assert_eq!(analysis.source, MetricSourceKind::Proxy);
+    assert_eq!(analysis.window, Span::from_secs(300));
+    assert_eq!(analysis.step, Span::from_secs(10));
+    let text = with_env(
+        "analysis = { source = \"prometheus\", window = \"2m\", step = \"5s\", min_requests = 50, \
+         min_samples = 6, confidence = \"99%\", pass_score = 90, marginal_score = 60, \
+         compare = [{ metric = \"latency_p99\", allowed_increase = \"25%\" }] }",
+    );
+    let text = format!("{text}[prometheus]\nurl = \"http://127.0.0.1:9090/\"\n");
+    let config = parse_config("slipway.toml", &text).unwrap();
+    let analysis = &config.environments[0].policy.analysis;
+    assert_eq!(analysis.source, MetricSourceKind::Prometheus);
+    assert_eq!(
+        (
+            analysis.window,
+            analysis.step,
+            analysis.min_requests,
+            analysis.min_samples
+        ),
+        (Span::from_secs(120), Span::from_secs(5), 50, 6)
+    );
+    assert!((analysis.confidence - 0.99).abs() < 1e-12);
+    assert_eq!((analysis.pass_score, analysis.marginal_score), (90.0, 60.0));
+    assert_eq!(analysis.compare[0].metric, Metric::LatencyP99);
+    assert!((analysis.compare[0].allowed_increase - 0.25).abs() < 1e-12);
+    assert_eq!(
+        config.prometheus.unwrap().url,
+        "http://127.0.0.1:9090",
+        "a trailing slash is dropped so paths join cleanly"
     );
 }
