@@ -727,14 +727,13 @@ fn record_report(
     let mut failure = None;
     match outcome {
         Outcome::Done { detail } if op.starts_with("verify-") => {
-            // A check that ran without a verdict tells nothing: inconclusive, never a pass (the
-            // previous verdict must not stand in for it).
             progress.done.insert(key.op.clone());
-            record_verdict(progress, Verdict::Inconclusive, now);
+            let detail = format!("check gave no verdict: {detail}");
+            record_unjudged(progress, &detail, now);
             out.events.push(Event::Checked {
                 key: key_text,
                 verdict: Verdict::Inconclusive,
-                detail: format!("check gave no verdict: {detail}"),
+                detail,
                 score: None,
             });
         }
@@ -753,6 +752,13 @@ fn record_report(
         } => {
             progress.done.insert(key.op.clone());
             record_verdict(progress, *verdict, now);
+            progress.verification.latest = Some(LatestCheck {
+                at: now,
+                verdict: *verdict,
+                score: *score,
+                detail: detail.clone(),
+                measurements: measurements.clone(),
+            });
             for measurement in measurements {
                 out.events.push(Event::Measured {
                     key: key_text.clone(),
@@ -773,11 +779,12 @@ fn record_report(
             if op.starts_with("verify-") {
                 // A check that could not run tells nothing: inconclusive, never a pass.
                 progress.done.insert(key.op.clone());
-                record_verdict(progress, Verdict::Inconclusive, now);
+                let detail = format!("check could not run: {error}");
+                record_unjudged(progress, &detail, now);
                 out.events.push(Event::Checked {
                     key: key_text,
                     verdict: Verdict::Inconclusive,
-                    detail: format!("check could not run: {error}"),
+                    detail,
                     score: None,
                 });
             } else if op.starts_with("notify-") {
@@ -825,6 +832,19 @@ fn record_report(
 /// target drivers make idempotent, and a transient error should not fail a deploy.
 fn retryable(op: &str) -> bool {
     matches!(op, "traffic" | "stop-old" | "finalize")
+}
+
+/// A check that ran without a verdict (or not at all) tells nothing: inconclusive, never a pass
+/// (the previous verdict must not stand in for it).
+fn record_unjudged(progress: &mut StepProgress, detail: &str, now: Time) {
+    record_verdict(progress, Verdict::Inconclusive, now);
+    progress.verification.latest = Some(LatestCheck {
+        at: now,
+        verdict: Verdict::Inconclusive,
+        score: None,
+        detail: detail.to_owned(),
+        measurements: Vec::new(),
+    });
 }
 
 fn record_verdict(progress: &mut StepProgress, verdict: Verdict, now: Time) {

@@ -217,7 +217,7 @@ pub struct Deploy {
 }
 
 /// The stored cursor and facts. Everything else (phase, next wake-up) is derived from these.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
     /// Index of the current step; equal to the plan's length once every step is done.
     pub cursor: usize,
@@ -233,7 +233,7 @@ pub struct Progress {
 }
 
 /// Facts of the step (or unwind) in progress.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepProgress {
     pub started_at: Time,
     /// Starts at 1; a retry of a failed effect raises it, which gives the retry a fresh key.
@@ -251,13 +251,27 @@ pub struct StepProgress {
 }
 
 /// The running verification of a canary, bake or post-verify step.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Verification {
     /// Number of checks issued so far; the next check's operation is `verify-<runs>`.
     pub runs: u32,
     pub last: Option<Verdict>,
     pub last_at: Option<Time>,
     pub inconclusive_since: Option<Time>,
+    /// The latest check's result with its numbers, for `status` and the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest: Option<LatestCheck>,
+}
+
+/// The result of the latest check of a step, as it was reported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatestCheck {
+    pub at: Time,
+    pub verdict: Verdict,
+    pub score: Option<f64>,
+    /// One line naming what failed or lacked data first.
+    pub detail: String,
+    pub measurements: Vec<Measurement>,
 }
 
 /// The result of one check of the new fleet.
@@ -295,7 +309,7 @@ pub struct Ack {
 }
 
 /// Undoing a deploy: traffic back to the old fleet and the new one stopped, or a rollback deploy.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Unwind {
     pub cause: UnwindCause,
     pub reason: String,

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use slipway_core::analysis::Measurement;
 use slipway_core::deploy::{Deploy, Phase, ReleaseRef, WaitingFor};
 use slipway_core::time::Time;
 use slipway_store::{ArtifactRecord, ChainReport, ReleaseRecord, StoredEvent, TokenRecord, User};
@@ -297,6 +298,71 @@ pub struct DeployView {
     pub end_reason: Option<String>,
     /// The rollback deploy that took over when this one was undone after scale-in.
     pub rollback_deploy: Option<i64>,
+    /// The latest check of the step being verified now (canary, bake, post-verify).
+    pub check: Option<CheckView>,
+}
+
+/// One verification check: its verdict, score and the measurements it was judged on.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckView {
+    pub at: String,
+    /// `pass`, `fail` or `inconclusive`.
+    pub verdict: String,
+    /// 0–100: the share of measurements with data that passed.
+    pub score: Option<f64>,
+    /// One line naming what failed or lacked data first.
+    pub detail: String,
+    pub measurements: Vec<MeasurementView>,
+}
+
+/// One measurement of a check, with its numbers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MeasurementView {
+    /// `error_rate`, `latency_p99`, `probe /login`, a query check's name…
+    pub name: String,
+    /// `threshold`, `comparison`, `probe`, `command` or `health`.
+    pub kind: String,
+    /// `proxy`, `prometheus`, `http`, `command` or `target`.
+    pub source: String,
+    /// `pass`, `high`, `low`, `fail` or `no_data`.
+    pub outcome: String,
+    /// `ratio`, `millis`, `per_second` or `number`.
+    pub unit: String,
+    /// A threshold's value over the window; a comparison's canary median.
+    pub value: Option<f64>,
+    /// A comparison's baseline median.
+    pub baseline: Option<f64>,
+    pub limit: Option<String>,
+    pub requests: Option<u64>,
+    /// A comparison's samples: canary, baseline.
+    pub samples: Option<[u32; 2]>,
+    pub p_value: Option<f64>,
+    /// Hodges-Lehmann estimate of canary minus baseline.
+    pub shift: Option<f64>,
+    pub note: String,
+    /// The whole measurement in one line for people.
+    pub text: String,
+}
+
+impl From<&Measurement> for MeasurementView {
+    fn from(m: &Measurement) -> Self {
+        MeasurementView {
+            name: m.name.clone(),
+            kind: enum_name(&m.kind),
+            source: m.source.clone(),
+            outcome: enum_name(&m.outcome),
+            unit: enum_name(&m.unit),
+            value: m.value,
+            baseline: m.baseline,
+            limit: m.limit.clone(),
+            requests: m.requests,
+            samples: m.samples.map(|(canary, baseline)| [canary, baseline]),
+            p_value: m.p_value,
+            shift: m.shift,
+            note: m.note.clone(),
+            text: m.describe(),
+        }
+    }
 }
 
 /// The artifact digest, config hash and plan hash an approval is given for.
@@ -370,6 +436,19 @@ impl DeployView {
             ended_at: progress.ending.as_ref().map(|e| timestamp(e.at)),
             end_reason: progress.ending.as_ref().and_then(|e| e.reason.clone()),
             rollback_deploy: None,
+            check: progress
+                .step
+                .verification
+                .latest
+                .as_ref()
+                .filter(|_| !finished)
+                .map(|latest| CheckView {
+                    at: timestamp(latest.at),
+                    verdict: enum_name(&latest.verdict),
+                    score: latest.score,
+                    detail: latest.detail.clone(),
+                    measurements: latest.measurements.iter().map(Into::into).collect(),
+                }),
         }
     }
 }

@@ -414,6 +414,19 @@ pub(crate) async fn status(args: &StatusArgs, client: &Client, output: Output) -
                     println!("  {waiting}");
                 }
                 print_steps(&deploy);
+                if let Some(check) = &deploy.check {
+                    let score = check
+                        .score
+                        .map(|s| format!(", score {s:.0}"))
+                        .unwrap_or_default();
+                    println!("latest check at {}: {}{score}", check.at, check.verdict);
+                    for measurement in &check.measurements {
+                        println!("  {}", measurement.text);
+                    }
+                    if check.measurements.is_empty() {
+                        println!("  {}", check.detail);
+                    }
+                }
                 for approval in &deploy.approvals {
                     println!("approved by {} at {}", approval.by, approval.at);
                 }
