@@ -623,7 +623,9 @@ pub fn judge(measurements: Vec<Measurement>, levels: ScoreLevels) -> Judgement {
         }
     };
 
-    let summary = summarise(&measurements, score, levels);
+    // The score is the reason only when no measurement decided the verdict by itself.
+    let scored = score.filter(|_| !fails_at_once && !lacks_data);
+    let summary = summarise(&measurements, scored, levels);
     Judgement {
         verdict,
         score,
@@ -645,7 +647,8 @@ fn fails_check_at_once(kind: MeasurementKind) -> bool {
     }
 }
 
-/// The one line of [`judge`]: failures first, then no data, then passes.
+/// The one line of [`judge`]: what failed, then what lacked data — or, when nothing did, what
+/// passed. Every measurement keeps its own event; the line says why.
 fn summarise(measurements: &[Measurement], score: Option<f64>, levels: ScoreLevels) -> String {
     if measurements.is_empty() {
         return "no measurements".to_owned();
@@ -654,14 +657,10 @@ fn summarise(measurements: &[Measurement], score: Option<f64>, levels: ScoreLeve
     let no_data = measurements
         .iter()
         .filter(|m| m.outcome == Classification::NoData);
-    let passed = measurements
-        .iter()
-        .filter(|m| m.outcome == Classification::Pass);
-    let lines: Vec<String> = failed
-        .chain(no_data)
-        .chain(passed)
-        .map(Measurement::describe)
-        .collect();
+    let mut lines: Vec<String> = failed.chain(no_data).map(Measurement::describe).collect();
+    if lines.is_empty() {
+        lines = measurements.iter().map(Measurement::describe).collect();
+    }
     let lines = lines.join("; ");
 
     let has_comparisons = measurements

@@ -505,12 +505,10 @@ impl Engine {
             };
             return judge(vec![health(Classification::Fail, note)], levels(spec));
         };
-        let mut health = health(
+        let mut measurements = vec![health(
             Classification::Pass,
             format!("{}/{} instances healthy", fleet.healthy, fleet.desired),
-        );
-        health.value = Some(f64::from(fleet.healthy));
-        let mut measurements = vec![health];
+        )];
         if let Some(spec) = spec {
             // Compared only while the baseline still serves beside the new fleet.
             let baseline = baseline.filter(|b| {

@@ -28,6 +28,7 @@ use slipway_store::Store;
 use slipway_targets::proxy::{self, Proxy};
 use slipway_targets::{Driver, LocalTarget, LocalTiming, TargetContext};
 use slipway_verify::Source;
+use slipway_verify::markers::Markers;
 use slipway_verify::prometheus::Prometheus;
 use slipway_verify::proxy_source::ProxySource;
 use tokio::net::TcpListener;
@@ -245,7 +246,10 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
         proxy: Some(proxy.clone()),
         local: LocalTiming::default(),
     };
-    let (plugins, drivable, local_targets) = plugins(&config, &context).await?;
+    let (mut plugins, drivable, local_targets) = plugins(&config, &context).await?;
+    if let Some(markers) = Markers::new(&config.markers, Some(format!("http://{address}"))) {
+        plugins.notifiers.push(Arc::new(markers));
+    }
 
     let metrics_proxy = proxy.clone();
     let state = AppState::new(Shared {
