@@ -13,7 +13,8 @@ use slipway_testkit::server::SpawnedServer;
 use crate::support::{APP, BIN, Instances, Load, api_get, free_port, get, json, phase, wait_until};
 
 /// Short timings so that each story takes seconds: a check every 500 ms over the last 3 s.
-fn config(proxy_port: u16) -> String {
+/// `check` is one more check (a line of the `checks` array); `more` is added to the environment.
+fn config(proxy_port: u16, check: &str, more: &str) -> String {
     format!(
         r#"
 [server]
@@ -34,8 +35,10 @@ checks = [
   {{ metric = "error_rate", max = "5%" }},
   {{ metric = "latency_p99", max = "250ms" }},
   {{ probe = "/up", status = 200 }},
+  {check}
 ]
 analysis = {{ window = "3s", step = "500ms", min_requests = 5, min_samples = 4, compare = [{{ metric = "error_rate", allowed_increase = "5%" }}] }}
+{more}
 "#
     )
 }
@@ -52,11 +55,15 @@ struct Story {
 
 impl Story {
     fn start() -> Story {
+        Self::start_with("", "")
+    }
+
+    fn start_with(check: &str, more: &str) -> Story {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let root = dir.path().to_owned();
         let proxy_port = free_port();
         let config = root.join("slipway.toml");
-        std::fs::write(&config, self::config(proxy_port)).unwrap();
+        std::fs::write(&config, self::config(proxy_port, check, more)).unwrap();
         let data = root.join("data");
         let instances = Instances {
             state_file: data.join("local/dev.json"),
@@ -260,5 +267,48 @@ fn version_without_traffic_is_inconclusive_and_rolled_back_after_the_limit() {
             .any(|(name, outcome, _)| name == "error_rate" && outcome == "pass"),
         "{measured:?}"
     );
+    assert_eq!(story.answering(), ["1.0.0".to_owned()].into());
+}
+
+#[test]
+fn failed_post_verify_after_scale_in_starts_a_rollback_deploy_of_the_previous_release() {
+    // The command check fails only for 2.0.0 and only in post-verify, after v1 was stopped.
+    let story = Story::start_with(
+        r#"{ command = 'test "$SLIPWAY_VERSION" != 2.0.0 || test "$SLIPWAY_STEP" != post-verify' },"#,
+        r#"post_verify = "1s""#,
+    );
+    let load = story.with_v1_under_load();
+    story.release("2.0.0", "");
+    let (id, result, reason) = story.deploy();
+    assert_eq!(result, "rolled_back", "{reason}\n{}", story.server.log());
+    assert!(reason.contains("post-verify check failed"), "{reason}");
+    let view = json(
+        &story
+            .server
+            .cli(&story.admin, &["--output", "json", "status", &id])
+            .success()
+            .stdout,
+    );
+    let rollback = view["rollback_deploy"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("a rollback deploy took over: {view}"))
+        .to_string();
+    let mut ended = serde_json::Value::Null;
+    wait_until(
+        Duration::from_secs(60),
+        "the rollback deploy to end",
+        || {
+            ended = phase(&story.server, &story.admin, &rollback);
+            ended["state"] == "finished"
+        },
+    );
+    assert_eq!(
+        ended["result"],
+        "succeeded",
+        "{ended}\n{}",
+        story.server.log()
+    );
+    let (_, failures) = load.finish();
+    assert!(failures.is_empty(), "{failures:?}");
     assert_eq!(story.answering(), ["1.0.0".to_owned()].into());
 }
