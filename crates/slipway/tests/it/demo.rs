@@ -22,7 +22,7 @@ fn processes_under(dir: &std::path::Path) -> Vec<String> {
 }
 
 #[test]
-fn demo_deploys_v1_and_v2_rolls_back_v3_and_leaves_nothing_running() {
+fn demo_deploys_v1_and_v2_its_checks_roll_back_v3_and_it_leaves_nothing_running() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("demo");
     let output = Command::new(BIN)
@@ -43,8 +43,9 @@ fn demo_deploys_v1_and_v2_rolls_back_v3_and_leaves_nothing_running() {
         "the 50/50 state held; alice confirms scale-in of deploy 2",
         "deploy 2: finished: succeeded",
         "bob approves deploy 3",
-        "alice rolls back deploy 3",
+        "deploy 3: ROLLING BACK (failure): canary check failed: error_rate",
         "deploy 3: finished: rolled_back",
+        "(limit <= 2.0%",
         "0 failed for any other reason",
     ] {
         assert!(
