@@ -236,10 +236,11 @@ async fn script_may_leave_a_detached_process_running() {
 }
 
 #[tokio::test]
-async fn observe_parses_fleets_json() {
+async fn observe_parses_fleets_json_with_optional_endpoints() {
     let h = harness(
         "observe = '''echo 'checking {service}' >&2; \
-         printf '%s' '{\"fleets\":[{\"release\":\"RC 1\",\"desired\":2,\"running\":2,\"healthy\":2},' \
+         printf '%s' '{\"fleets\":[{\"release\":\"RC 1\",\"desired\":2,\"running\":2,\"healthy\":2,' \
+         '\"endpoints\":[\"http://10.0.3.7:8080\",\"http://10.0.3.8:8080\"]},' \
          '{\"release\":\"RC 2\",\"desired\":2,\"running\":1,\"healthy\":0,\"note\":\"booting\"}]}' '''",
     );
     let observation = h.target.observe(&scope(None)).await.unwrap();
@@ -252,7 +253,10 @@ async fn observe_parses_fleets_json() {
                     desired: 2,
                     running: 2,
                     healthy: 2,
-                    endpoints: Vec::new(),
+                    endpoints: vec![
+                        "http://10.0.3.7:8080".to_owned(),
+                        "http://10.0.3.8:8080".to_owned()
+                    ],
                 },
                 FleetState {
                     release: "RC 2".to_owned(),
