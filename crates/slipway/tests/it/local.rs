@@ -12,7 +12,7 @@ use std::time::Duration;
 use slipway_testkit::server::SpawnedServer;
 
 use crate::support::{
-    APP, BIN, Instances, Load, free_port, get, get_path, json, phase, wait_until,
+    APP, BIN, Instances, Load, free_port, get, get_path, json, phase, processes_in, wait_until,
 };
 
 fn config(proxy_port: u16) -> String {
@@ -33,28 +33,6 @@ confirm_scale_in = true
 listen = {{ idp = "127.0.0.1:{proxy_port}" }}
 "#
     )
-}
-
-/// Every running process whose working directory is one of the unpacked releases: the app's
-/// instances, wherever they came from.
-fn processes_in(releases: &Path) -> BTreeSet<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let running = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-                !matches!(
-                    s.rsplit_once(')')
-                        .map(|(_, r)| r.trim_start().starts_with('Z')),
-                    Some(true)
-                )
-            });
-            running
-                && std::fs::read_link(format!("/proc/{pid}/cwd"))
-                    .is_ok_and(|cwd| cwd.starts_with(releases))
-        })
-        .collect()
 }
 
 fn wait_for_confirmation(server: &SpawnedServer, token: &str, id: &str) {

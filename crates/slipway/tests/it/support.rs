@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -176,14 +176,45 @@ impl Instances {
 }
 
 impl Drop for Instances {
+    /// Kills what the state file names and, to be sure, every process still running in the
+    /// data directory's unpacked releases (one spawned just before slipway was killed may not be
+    /// recorded yet).
     fn drop(&mut self) {
-        for pid in self.pids() {
+        let releases = self
+            .state_file
+            .parent()
+            .and_then(Path::parent)
+            .map(|data| data.join("releases"));
+        let strays = releases.as_deref().map(processes_in).unwrap_or_default();
+        for pid in self.pids().into_iter().chain(strays) {
             let _ = std::process::Command::new("kill")
-                .args(["-KILL", "--", &format!("-{pid}")])
+                .args(["-KILL", "--", &format!("-{pid}"), &pid.to_string()])
                 .stderr(std::process::Stdio::null())
                 .status();
         }
     }
+}
+
+/// Every running process whose working directory is one of the unpacked releases: the app's
+/// instances, wherever they came from.
+pub(crate) fn processes_in(releases: &Path) -> BTreeSet<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let running = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                !matches!(
+                    s.rsplit_once(')')
+                        .map(|(_, r)| r.trim_start().starts_with('Z')),
+                    Some(true)
+                )
+            });
+            running
+                && std::fs::read_link(format!("/proc/{pid}/cwd"))
+                    .is_ok_and(|cwd| cwd.starts_with(releases))
+        })
+        .collect()
 }
 
 pub(crate) fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {

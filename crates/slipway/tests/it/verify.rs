@@ -43,14 +43,15 @@ analysis = {{ window = "3s", step = "500ms", min_requests = 5, min_samples = 4, 
     )
 }
 
-/// One `slipway serve` with its app, proxy and instances; everything stops when it drops.
+/// One `slipway serve` with its app, proxy and instances; everything stops when it drops, in
+/// field order: the server, then the instances its state file names, then the directory.
 struct Story {
-    _dir: tempfile::TempDir,
-    root: std::path::PathBuf,
     server: SpawnedServer,
     admin: String,
     proxy: SocketAddr,
+    root: std::path::PathBuf,
     _instances: Instances,
+    _dir: tempfile::TempDir,
 }
 
 impl Story {
@@ -71,12 +72,12 @@ impl Story {
         let server = SpawnedServer::start(Path::new(BIN), &config, &data);
         let admin = server.admin_token.clone();
         Story {
-            _dir: dir,
-            root,
             server,
             admin,
             proxy: format!("127.0.0.1:{proxy_port}").parse().unwrap(),
+            root,
             _instances: instances,
+            _dir: dir,
         }
     }
 
@@ -173,9 +174,11 @@ impl Story {
     }
 }
 
-/// Deploys v2 built with `behaviour` after v1; it must be rolled back for `metric`, with the
-/// failing value above `at_least` among its measurements, and v1 alone serving afterwards.
-fn bad_version_is_rolled_back(behaviour: &str, metric: &str, at_least: f64) {
+/// Deploys v2 built with `behaviour` after v1; it must be rolled back for `metric`, with a
+/// measured value above the check's `limit` among its measurements, and v1 alone serving
+/// afterwards. (The first check over the limit decides, often after a dozen requests, so the
+/// value is only as exact as those allow.)
+fn bad_version_is_rolled_back(behaviour: &str, metric: &str, limit: f64) {
     let story = Story::start();
     let load = story.with_v1_under_load();
     story.release("2.0.0", behaviour);
@@ -193,8 +196,8 @@ fn bad_version_is_rolled_back(behaviour: &str, metric: &str, at_least: f64) {
         .filter_map(|(_, _, value)| value)
         .collect();
     assert!(
-        failing.iter().any(|&v| v >= at_least),
-        "{metric} measured at {failing:?}, expected at least {at_least}"
+        failing.iter().any(|&v| v > limit),
+        "{metric} measured at {failing:?}, expected above {limit}"
     );
     assert_eq!(story.answering(), ["1.0.0".to_owned()].into());
     // The injected failures are the only ones: no request was dropped by the rollback.
@@ -236,7 +239,7 @@ fn good_version_passes_its_checks_and_takes_over() {
 
 #[test]
 fn version_failing_a_fifth_of_requests_is_rolled_back_with_its_error_rate() {
-    bad_version_is_rolled_back("ERROR_RATE = 0.2", "error_rate", 0.1);
+    bad_version_is_rolled_back("ERROR_RATE = 0.2", "error_rate", 0.05);
 }
 
 #[test]
