@@ -1,1 +1,3 @@
+//! Integration tests of slipway-verify: its metric sources against real servers.
 
+mod prometheus;
