@@ -4,5 +4,6 @@
 pub mod fake_target;
 pub mod fixtures;
 pub mod postgres;
+pub mod prometheus;
 pub mod server;
 pub mod store;
