@@ -66,13 +66,25 @@ impl SpawnedServer {
         data_dir: &Path,
         env: &[(&str, &str)],
     ) -> SpawnedServer {
+        Self::start_listening(bin, config, data_dir, "127.0.0.1:0", env)
+    }
+
+    /// [`SpawnedServer::start_with_env`] on a given address, for a test that must know it before
+    /// the server starts (a Prometheus scraping it, say).
+    pub fn start_listening(
+        bin: &Path,
+        config: &Path,
+        data_dir: &Path,
+        listen: &str,
+        env: &[(&str, &str)],
+    ) -> SpawnedServer {
         let mut child = Command::new(bin)
             .arg("serve")
             .arg("--config")
             .arg(config)
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .envs(env.iter().copied())

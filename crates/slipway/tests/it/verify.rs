@@ -1,20 +1,39 @@
 //! Verification end to end: the real `slipway serve` checks each new version of a small python
-//! app against real numbers — from its own proxy — while a steady load runs through the proxy.
-//! A good version takes over; a version failing a fifth of its requests, or answering 300 ms
-//! slower, is rolled back on its own, with the failing numbers in its events; a version that gets
-//! no traffic stays inconclusive and is rolled back once the limit passes.
+//! app against real numbers — from its own proxy, or from a real Prometheus (Debian's, started
+//! here) scraping slipway's `/metrics` — while a steady load runs through the proxy. A good
+//! version takes over; a version failing a fifth of its requests, or answering 300 ms slower, is
+//! rolled back on its own, with the failing numbers in its events; a version that gets no traffic
+//! stays inconclusive and is rolled back once the limit passes.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use slipway_testkit::prometheus::Prometheus;
 use slipway_testkit::server::SpawnedServer;
 
 use crate::support::{APP, BIN, Instances, Load, api_get, free_port, get, json, phase, wait_until};
 
-/// Short timings so that each story takes seconds: a check every 500 ms over the last 3 s.
-/// `check` is one more check (a line of the `checks` array); `more` is added to the environment.
-fn config(proxy_port: u16, check: &str, more: &str) -> String {
+/// Where a story's checks read their metrics.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum From {
+    Proxy,
+    /// A Prometheus scraping slipway every 250 ms: its numbers arrive later (a scrape, then a
+    /// query), so its window and inconclusive limit are longer.
+    Prometheus,
+}
+
+/// Short timings so that each story takes seconds: a check every 500 ms over the last few
+/// seconds. `check` is one more check (a line of the `checks` array); `more` is added to the
+/// environment; `prometheus` is the URL of the Prometheus to read metrics from.
+fn config(proxy_port: u16, check: &str, more: &str, prometheus: Option<&str>) -> String {
+    let (source, window, limit) = match prometheus {
+        None => ("proxy", "3s", "4s"),
+        Some(_) => ("prometheus", "5s", "8s"),
+    };
+    let prometheus = prometheus
+        .map(|url| format!("[prometheus]\nurl = \"{url}\"\n"))
+        .unwrap_or_default();
     format!(
         r#"
 [server]
@@ -29,7 +48,7 @@ pools = {{ web = {{ count = 1, traffic = true }} }}
 [environment.dev]
 bake = "5s"
 analysis_interval = "500ms"
-inconclusive_limit = "4s"
+inconclusive_limit = "{limit}"
 listen = {{ idp = "127.0.0.1:{proxy_port}" }}
 checks = [
   {{ metric = "error_rate", max = "5%" }},
@@ -37,8 +56,10 @@ checks = [
   {{ probe = "/up", status = 200 }},
   {check}
 ]
-analysis = {{ window = "3s", step = "500ms", min_requests = 5, min_samples = 4, compare = [{{ metric = "error_rate", allowed_increase = "5%" }}] }}
+analysis = {{ source = "{source}", window = "{window}", step = "500ms", min_requests = 5, min_samples = 4, compare = [{{ metric = "error_rate", allowed_increase = "5%" }}] }}
 {more}
+
+{prometheus}
 "#
     )
 }
@@ -47,6 +68,8 @@ analysis = {{ window = "3s", step = "500ms", min_requests = 5, min_samples = 4, 
 /// field order: the server, then the instances its state file names, then the directory.
 struct Story {
     server: SpawnedServer,
+    /// The Prometheus the checks read, and the runtime its harness lives in.
+    _prometheus: Option<(Prometheus, tokio::runtime::Runtime)>,
     admin: String,
     proxy: SocketAddr,
     root: std::path::PathBuf,
@@ -55,24 +78,43 @@ struct Story {
 }
 
 impl Story {
-    fn start() -> Story {
-        Self::start_with("", "")
+    fn start(from: From) -> Story {
+        Self::start_with(from, "", "")
     }
 
-    fn start_with(check: &str, more: &str) -> Story {
+    fn start_with(from: From, check: &str, more: &str) -> Story {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let root = dir.path().to_owned();
         let proxy_port = free_port();
+        let listen = format!("127.0.0.1:{}", free_port());
+        // Prometheus first: the config names it, and it scrapes the server's address.
+        let prometheus = (from == From::Prometheus).then(|| {
+            let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+            let targets = [listen.parse().unwrap()];
+            let prometheus = runtime
+                .block_on(Prometheus::start(&targets, Duration::from_millis(250)))
+                .unwrap_or_else(|error| panic!("{error}"));
+            (prometheus, runtime)
+        });
+        let url = prometheus.as_ref().map(|(p, _)| p.url().to_owned());
         let config = root.join("slipway.toml");
-        std::fs::write(&config, self::config(proxy_port, check, more)).unwrap();
+        let text = self::config(proxy_port, check, more, url.as_deref());
+        std::fs::write(&config, text).unwrap();
         let data = root.join("data");
         let instances = Instances {
             state_file: data.join("local/dev.json"),
         };
-        let server = SpawnedServer::start(Path::new(BIN), &config, &data);
+        let server = SpawnedServer::start_listening(Path::new(BIN), &config, &data, &listen, &[]);
+        if let Some((prometheus, runtime)) = &prometheus {
+            let scraped = prometheus.wait_for_scrape(Duration::from_secs(30));
+            runtime
+                .block_on(scraped)
+                .unwrap_or_else(|error| panic!("{error}\n{}", prometheus.log()));
+        }
         let admin = server.admin_token.clone();
         Story {
             server,
+            _prometheus: prometheus,
             admin,
             proxy: format!("127.0.0.1:{proxy_port}").parse().unwrap(),
             root,
@@ -178,8 +220,8 @@ impl Story {
 /// measured value above the check's `limit` among its measurements, and v1 alone serving
 /// afterwards. (The first check over the limit decides, often after a dozen requests, so the
 /// value is only as exact as those allow.)
-fn bad_version_is_rolled_back(behaviour: &str, metric: &str, limit: f64) {
-    let story = Story::start();
+fn bad_version_is_rolled_back(from: From, behaviour: &str, metric: &str, limit: f64) {
+    let story = Story::start(from);
     let load = story.with_v1_under_load();
     story.release("2.0.0", behaviour);
     let (id, result, reason) = story.deploy();
@@ -209,8 +251,17 @@ fn bad_version_is_rolled_back(behaviour: &str, metric: &str, limit: f64) {
 }
 
 #[test]
-fn good_version_passes_its_checks_and_takes_over() {
-    let story = Story::start();
+fn good_version_passes_its_checks_from_the_proxy_and_takes_over() {
+    good_version_passes_its_checks_and_takes_over(From::Proxy);
+}
+
+#[test]
+fn good_version_passes_its_checks_from_prometheus_and_takes_over() {
+    good_version_passes_its_checks_and_takes_over(From::Prometheus);
+}
+
+fn good_version_passes_its_checks_and_takes_over(from: From) {
+    let story = Story::start(from);
     let load = story.with_v1_under_load();
     story.release("2.0.0", "");
     let (id, result, reason) = story.deploy();
@@ -238,25 +289,48 @@ fn good_version_passes_its_checks_and_takes_over() {
 }
 
 #[test]
-fn version_failing_a_fifth_of_requests_is_rolled_back_with_its_error_rate() {
-    bad_version_is_rolled_back("ERROR_RATE = 0.2", "error_rate", 0.05);
+fn version_failing_a_fifth_of_requests_is_rolled_back_by_the_proxys_error_rate() {
+    bad_version_is_rolled_back(From::Proxy, "ERROR_RATE = 0.2", "error_rate", 0.05);
 }
 
 #[test]
-fn version_answering_300ms_slower_is_rolled_back_with_its_latency() {
-    bad_version_is_rolled_back("LATENCY_MS = 300", "latency_p99", 250.0);
+fn version_failing_a_fifth_of_requests_is_rolled_back_by_prometheus_error_rate() {
+    bad_version_is_rolled_back(From::Prometheus, "ERROR_RATE = 0.2", "error_rate", 0.05);
 }
 
 #[test]
-fn version_without_traffic_is_inconclusive_and_rolled_back_after_the_limit() {
-    let story = Story::start();
+fn version_answering_300ms_slower_is_rolled_back_by_the_proxys_latency() {
+    bad_version_is_rolled_back(From::Proxy, "LATENCY_MS = 300", "latency_p99", 250.0);
+}
+
+#[test]
+fn version_answering_300ms_slower_is_rolled_back_by_prometheus_latency() {
+    bad_version_is_rolled_back(From::Prometheus, "LATENCY_MS = 300", "latency_p99", 250.0);
+}
+
+#[test]
+fn version_without_traffic_is_inconclusive_in_the_proxy_and_rolled_back_after_the_limit() {
+    version_without_traffic_is_inconclusive_and_rolled_back_after_the_limit(From::Proxy);
+}
+
+#[test]
+fn version_without_traffic_is_inconclusive_in_prometheus_and_rolled_back_after_the_limit() {
+    version_without_traffic_is_inconclusive_and_rolled_back_after_the_limit(From::Prometheus);
+}
+
+fn version_without_traffic_is_inconclusive_and_rolled_back_after_the_limit(from: From) {
+    let story = Story::start(from);
     let load = story.with_v1_under_load();
     let (_, failures) = load.finish();
     assert!(failures.is_empty(), "{failures:?}");
     story.release("2.0.0", "");
     let (id, result, reason) = story.deploy();
     assert_eq!(result, "rolled_back", "{reason}\n{}", story.server.log());
-    assert!(reason.contains("inconclusive for more than 4s"), "{reason}");
+    let limit = if from == From::Proxy { "4s" } else { "8s" };
+    assert!(
+        reason.contains(&format!("inconclusive for more than {limit}")),
+        "{reason}"
+    );
     let measured = story.measurements(&id);
     assert!(
         measured
@@ -277,6 +351,7 @@ fn version_without_traffic_is_inconclusive_and_rolled_back_after_the_limit() {
 fn failed_post_verify_after_scale_in_starts_a_rollback_deploy_of_the_previous_release() {
     // The command check fails only for 2.0.0 and only in post-verify, after v1 was stopped.
     let story = Story::start_with(
+        From::Proxy,
         r#"{ command = 'test "$SLIPWAY_VERSION" != 2.0.0 || test "$SLIPWAY_STEP" != post-verify' },"#,
         r#"post_verify = "1s""#,
     );
