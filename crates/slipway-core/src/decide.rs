@@ -351,7 +351,10 @@ fn verify_outstanding(progress: &StepProgress) -> bool {
 /// step's traffic began. Fails when verification has been inconclusive longer than
 /// the limit. Returns whether the step is verified: the end is reached, the latest check passed
 /// and none is outstanding.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the facts of one verifying step, each a different thing"
+)]
 fn ensure_verification(
     spec: &DeploySpec,
     label: &str,

@@ -452,7 +452,10 @@ impl Engine {
     /// Health from the target first (an unhealthy new fleet fails at once, without waiting for
     /// metrics), then the plan's checks through the verifier, judged together. A check that
     /// cannot run is no data, never a pass.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one check of one step: the deploy, its effect and where it runs"
+    )]
     async fn verify(
         &self,
         deploy: &Deploy,

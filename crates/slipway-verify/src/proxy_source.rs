@@ -25,10 +25,12 @@ pub struct ProxySource {
 
 struct Inner {
     proxy: Proxy,
-    /// Per route and version, oldest first.
-    history: Mutex<HashMap<(Route, String), VecDeque<(Instant, VersionSnapshot)>>>,
+    history: Mutex<HashMap<(Route, String), History>>,
     keep: Duration,
 }
+
+/// One version's snapshots on one route with the moment each was taken, oldest first.
+type History = VecDeque<(Instant, VersionSnapshot)>;
 
 impl Drop for ProxySource {
     fn drop(&mut self) {
