@@ -7,8 +7,6 @@
 //! `time()`: it is ready in well under a second, where the first scrape takes about five.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -25,6 +23,8 @@ use slipway_verify::prometheus::Prometheus;
 use slipway_verify::{Reading, Source, Subject};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use crate::support::{Task, backend, serve};
 use tokio::time::Instant;
 
 /// How long any single wait in these tests may take before the test fails.
@@ -394,12 +394,12 @@ async fn a_prometheus_slower_than_the_timeout_is_an_error() {
     // Accepts connections and never answers.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let silent = Task(tokio::spawn(async move {
+    let silent = Task::spawn(async move {
         let mut held = Vec::new();
         while let Ok((stream, _)) = listener.accept().await {
             held.push(stream);
         }
-    }));
+    });
     let client = Prometheus::new(&config(
         &format!("http://{address}"),
         Span::from_millis(300),
@@ -600,42 +600,6 @@ async fn wait_for(client: &Prometheus, query: &str, expected: f64) {
             "`{query}` is {value:?}, not {expected}, after {DEADLINE:?}"
         );
         tokio::time::sleep(SCRAPE_INTERVAL / 5).await;
-    }
-}
-
-/// A backend: 200 to every request, or 500 to every `fail_every`th.
-async fn backend(fail_every: Option<u64>) -> (SocketAddr, Task) {
-    let served = Arc::new(AtomicU64::new(0));
-    let app = Router::new().fallback(move || {
-        let n = served.fetch_add(1, Ordering::SeqCst) + 1;
-        let fail = fail_every.is_some_and(|every| n.is_multiple_of(every));
-        async move {
-            if fail {
-                (StatusCode::INTERNAL_SERVER_ERROR, "failed")
-            } else {
-                (StatusCode::OK, "ok")
-            }
-        }
-    });
-    serve(app).await
-}
-
-/// Serves `app` on a free loopback port until the returned task is dropped.
-async fn serve(app: Router) -> (SocketAddr, Task) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    (address, Task(task))
-}
-
-/// A task aborted when dropped (its connections end with the test's runtime).
-struct Task(JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
