@@ -347,8 +347,8 @@ fn verify_outstanding(progress: &StepProgress) -> bool {
 }
 
 /// Keeps checks running every analysis interval from the start of `period` until its end has
-/// passed with a passing latest check; checks look back no further than `since`, when the
-/// step's traffic began. Fails when verification has been inconclusive longer than
+/// passed with a passing latest check; checks look back no further than `traffic_since`, when
+/// the step's traffic began. Fails when verification has been inconclusive longer than
 /// the limit. Returns whether the step is verified: the end is reached, the latest check passed
 /// and none is outstanding.
 #[expect(
@@ -361,13 +361,13 @@ fn ensure_verification(
     step: &Step,
     progress: &mut StepProgress,
     period: Range<Time>,
-    since: Time,
+    traffic_since: Time,
     now: Time,
     out: &mut Out,
 ) -> Result<bool, String> {
     let timing = spec.plan.timing;
-    if let Some(since) = progress.verification.inconclusive_since
-        && now.since(since) >= timing.inconclusive_limit
+    if let Some(inconclusive_since) = progress.verification.inconclusive_since
+        && now.since(inconclusive_since) >= timing.inconclusive_limit
     {
         return Err(format!(
             "{} verification stayed inconclusive for more than {}",
@@ -395,7 +395,7 @@ fn ensure_verification(
             release: spec.release.clone(),
             baseline: spec.previous.clone(),
             step: step.kind.name().to_owned(),
-            since: Some(since),
+            since: Some(traffic_since),
         };
         fire(spec.id, label, progress, &op, action, out);
     }

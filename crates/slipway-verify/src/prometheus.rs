@@ -253,7 +253,8 @@ impl Source for Prometheus {
     }
 
     /// The metric's query with `{window}` = `step`, evaluated every `step` over the last
-    /// `window`.
+    /// `window`: the first evaluation ends one step into the window, so each looks only inside
+    /// it, as the proxy's samples do.
     async fn samples(
         &self,
         subject: &Subject<'_>,
@@ -264,7 +265,13 @@ impl Source for Prometheus {
         let query = render(&self.config.query(metric), subject, step);
         let end = SystemClock.now();
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-        let start = Time::from_millis(end.as_millis().saturating_sub(window_ms));
+        let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+        let start = Time::from_millis(
+            end.as_millis()
+                .saturating_sub(window_ms)
+                .saturating_add(step_ms)
+                .min(end.as_millis()),
+        );
         self.range(&query, start, end, step).await
     }
 }

@@ -8,12 +8,14 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use slipway_core::analysis::Metric;
 use slipway_proxy::{Proxy, Route, VersionSnapshot};
+use slipway_targets::route_for;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::source::{Reading, Source, SourceError, Subject};
 
@@ -60,14 +62,18 @@ impl ProxySource {
         ProxySource { inner, sampler }
     }
 
-    /// The counts of `subject`'s version now and at each of `starts` (`None` where the history
-    /// does not reach back that far, which means the version had no requests then).
+    /// The counts of `subject`'s version now and, for each of `starts`, the last snapshot taken
+    /// at or before it with the moment it was taken (`None` where the history does not reach
+    /// back that far, which means the version had no requests then).
     fn counts(
         &self,
         subject: &Subject<'_>,
         starts: &[Instant],
-    ) -> (Option<VersionSnapshot>, Vec<Option<VersionSnapshot>>) {
-        let route = Route::new(subject.service, Some(&subject.route_label()));
+    ) -> (
+        Option<VersionSnapshot>,
+        Vec<Option<(Instant, VersionSnapshot)>>,
+    ) {
+        let route = route_for(subject.environment, subject.service, subject.region);
         let now = self.inner.proxy.snapshot(&route).remove(subject.release);
         let history = self
             .inner
@@ -78,7 +84,7 @@ impl ProxySource {
         let at = |start: Instant| {
             let past = past?;
             let index = past.partition_point(|(taken, _)| *taken <= start);
-            index.checked_sub(1).map(|i| past[i].1.clone())
+            index.checked_sub(1).map(|i| past[i].clone())
         };
         (now, starts.iter().map(|&start| at(start)).collect())
     }
@@ -145,19 +151,24 @@ impl Source for ProxySource {
         metric: Metric,
         window: Duration,
     ) -> Result<Reading, SourceError> {
-        let start = Instant::now()
-            .checked_sub(window)
-            .unwrap_or_else(Instant::now);
-        let (now, past) = self.counts(subject, &[start]);
-        let Some(now) = now else {
+        let now = Instant::now();
+        let start = now.checked_sub(window).unwrap_or(now);
+        let (latest, mut past) = self.counts(subject, &[start]);
+        let Some(latest) = latest else {
             return Ok(Reading {
                 value: None,
                 requests: Some(0),
             });
         };
-        let counts = between(&now, past[0].as_ref());
+        let past = past.pop().flatten();
+        // A rate is over the time the counts really span: from the snapshot before the window.
+        let seconds = past
+            .as_ref()
+            .map_or(window, |(taken, _)| now.duration_since(*taken))
+            .as_secs_f64();
+        let counts = between(&latest, past.as_ref().map(|(_, snapshot)| snapshot));
         Ok(Reading {
-            value: value_of(&counts, metric, window.as_secs_f64()),
+            value: value_of(&counts, metric, seconds),
             requests: Some(counts.requests),
         })
     }
@@ -183,15 +194,15 @@ impl Source for ProxySource {
         let Some(latest) = latest else {
             return Ok(Vec::new());
         };
-        let ends = past
+        let past: Vec<Option<&VersionSnapshot>> = past
             .iter()
-            .skip(1)
-            .map(Option::as_ref)
-            .chain([Some(&latest)]);
+            .map(|taken| taken.as_ref().map(|(_, snapshot)| snapshot))
+            .collect();
+        let ends = past.iter().skip(1).copied().chain([Some(&latest)]);
         let mut samples = Vec::new();
         for (start, end) in past.iter().zip(ends) {
             let Some(end) = end else { continue };
-            let counts = between(end, start.as_ref());
+            let counts = between(end, *start);
             if counts.requests == 0 {
                 continue;
             }

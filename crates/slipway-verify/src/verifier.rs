@@ -18,6 +18,10 @@ use crate::prometheus::Prometheus;
 use crate::source::{Source, Subject};
 use crate::{command, probe};
 
+/// Longest one check may take; below the engine's bound on a whole verification, so the other
+/// checks' measurements are kept. Probe and command timeouts are capped below it in the config.
+pub const MAX_CHECK_TIME: Duration = Duration::from_secs(50);
+
 /// The sources and clients checks use. Cheap to share.
 pub struct Verifier {
     /// slipway's proxy, for `local` environments.
@@ -38,9 +42,11 @@ impl Verifier {
         Verifier {
             proxy,
             prometheus,
-            // Probes go straight to instances on this machine or the fleet's network.
+            // Probes go straight to instances on this machine or the fleet's network, and a
+            // redirect is an answer to judge, not a place to go.
             http: reqwest::Client::builder()
                 .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
             workdir,
@@ -248,6 +254,23 @@ impl plugin::Verifier for Verifier {
                 );
             }
         }
-        join_all(checks).await
+        // Each check is bounded on its own, so one that hangs costs only its own data: what the
+        // others measured (a failing error rate, say) still counts.
+        let bounded = checks.into_iter().map(|check| async move {
+            match tokio::time::timeout(MAX_CHECK_TIME, check).await {
+                Ok(measurement) => measurement,
+                Err(_) => no_data(
+                    "check",
+                    MeasurementKind::Command,
+                    "verifier",
+                    Unit::Number,
+                    format!(
+                        "a check did not answer within {}s",
+                        MAX_CHECK_TIME.as_secs()
+                    ),
+                ),
+            }
+        });
+        join_all(bounded).await
     }
 }

@@ -709,14 +709,18 @@ pub enum CheckKind {
     },
     /// `{ command = "bin/check-orders", timeout = "30s" }`: a shell command run with the check's
     /// facts in `SLIPWAY_*` variables; exit 0 passes, 75 (EX_TEMPFAIL) is no data, anything
-    /// else fails.
+    /// else fails. Named `command TEXT` unless `name` is given.
     Command { command: String, timeout: Span },
 }
 
 impl CheckKind {
     /// The default `timeout` of probes and commands.
     pub const DEFAULT_PROBE_TIMEOUT: Span = Span::from_secs(5);
-    pub const DEFAULT_COMMAND_TIMEOUT: Span = Span::from_secs(60);
+    pub const DEFAULT_COMMAND_TIMEOUT: Span = Span::from_secs(30);
+    /// The longest `timeout` a probe, a command or a Prometheus query may have: every check of
+    /// a verification runs at once and the whole must answer within a minute (a check that
+    /// holds the engine holds every deploy's rollback).
+    pub const MAX_TIMEOUT: Span = Span::from_secs(45);
 }
 
 /// Where the named metrics of an environment's checks come from.

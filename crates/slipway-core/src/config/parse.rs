@@ -1597,7 +1597,7 @@ impl Checker<'_> {
                 };
                 let body = self.string(table, "body").map(|(text, _)| text.to_owned());
                 let timeout = self
-                    .positive_duration(table, "timeout")
+                    .check_timeout(table)
                     .unwrap_or(CheckKind::DEFAULT_PROBE_TIMEOUT);
                 Some(Check {
                     name: name.unwrap_or_else(|| format!("probe {path}")),
@@ -1612,7 +1612,7 @@ impl Checker<'_> {
             _ => {
                 let command = self.text(table, "command")?;
                 let timeout = self
-                    .positive_duration(table, "timeout")
+                    .check_timeout(table)
                     .unwrap_or(CheckKind::DEFAULT_COMMAND_TIMEOUT);
                 Some(Check {
                     name: name.unwrap_or_else(|| format!("command {command}")),
@@ -1620,6 +1620,29 @@ impl Checker<'_> {
                 })
             }
         }
+    }
+
+    /// The `timeout` of a probe, command or query: longer than zero and at most
+    /// [`CheckKind::MAX_TIMEOUT`].
+    fn check_timeout(&mut self, table: &Table<'_>) -> Option<Span> {
+        let timeout = self.positive_duration(table, "timeout")?;
+        if timeout > CheckKind::MAX_TIMEOUT {
+            let at = table.field("timeout").and_then(|f| f.at);
+            let problem = Problem {
+                message: format!(
+                    "{timeout} is longer than a check may take ({})",
+                    CheckKind::MAX_TIMEOUT
+                ),
+                hint: Some(
+                    "checks run every analysis interval and must answer quickly; a long job \
+                     belongs in a command that reports a result it keeps (exit 75 until it has one)"
+                        .to_owned(),
+                ),
+            };
+            self.invalid(at, "timeout", &table.place, problem);
+            return None;
+        }
+        Some(timeout)
     }
 
     /// A metric's name, with a suggestion when it is misspelt.
@@ -1872,6 +1895,20 @@ impl Checker<'_> {
                 let allowed = self
                     .fraction(&inner, "allowed_increase", 0.0..=100.0, true)
                     .unwrap_or(0.0);
+                if metric == Some(Metric::RequestRate) {
+                    let at = inner.field("metric").and_then(|f| f.at);
+                    let problem = Problem {
+                        message: "request_rate cannot be compared: a canary gets a share of the \
+                                  traffic, so it always has fewer requests than the baseline"
+                            .to_owned(),
+                        hint: Some(
+                            "watch it with a check instead: { metric = \"request_rate\", min = 1 }"
+                                .to_owned(),
+                        ),
+                    };
+                    self.invalid(at, "metric", &inner.place, problem);
+                    continue;
+                }
                 if let Some(metric) = metric {
                     if analysis.compare.iter().any(|c| c.metric == metric) {
                         let message = format!(
@@ -1907,8 +1944,26 @@ impl Checker<'_> {
                 "e.g. url = \"http://127.0.0.1:9090\"".to_owned(),
             );
         }
+        // Its address is shown with every check that could not reach it.
+        let url = match url {
+            Some(url) if has_credentials(&url) => {
+                let at = table.field("url").and_then(|f| f.at);
+                let problem = Problem {
+                    message: "must not carry a user or password: it is shown in check results"
+                        .to_owned(),
+                    hint: Some(
+                        "reach Prometheus without credentials from slipway's host, e.g. through \
+                         a local proxy that adds them"
+                            .to_owned(),
+                    ),
+                };
+                self.invalid(at, "url", &table.place, problem);
+                None
+            }
+            other => other,
+        };
         let timeout = self
-            .positive_duration(&table, "timeout")
+            .check_timeout(&table)
             .unwrap_or(PrometheusConfig::DEFAULT_TIMEOUT);
         let mut queries = BTreeMap::new();
         let hint = "write [prometheus.queries] with error_rate = \"…\"";
@@ -2082,6 +2137,13 @@ fn unit_example(metric: Metric) -> &'static str {
         Unit::Millis => "\"500ms\"",
         Unit::PerSecond | Unit::Number => "5",
     }
+}
+
+/// Whether an http(s) URL names a user (and maybe a password) before its host.
+fn has_credentials(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.contains('@')
 }
 
 /// An absolute `http://` or `https://` URL with a host.

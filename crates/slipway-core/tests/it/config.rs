@@ -1279,6 +1279,27 @@ fn verification_mistakes_are_named_with_a_way_to_fix_them() {
              hint: keep one of them",
         ),
         (
+            "request rate compared",
+            with_env("analysis = { compare = [{ metric = \"request_rate\" }] }"),
+            "error: slipway.toml:6:36: `metric` in comparison #1 of `analysis` of [environment.prod]: request_rate cannot be compared: a canary gets a share of the traffic, so it always has fewer requests than the baseline\n  \
+             hint: watch it with a check instead: { metric = \"request_rate\", min = 1 }",
+        ),
+        (
+            "a check that may take too long",
+            with_env("checks = [{ command = \"bin/slow\", timeout = \"5m\" }]"),
+            "error: slipway.toml:6:45: `timeout` in check `bin/slow` of [environment.prod]: 5m is longer than a check may take (45s)\n  \
+             hint: checks run every analysis interval and must answer quickly; a long job belongs in a command that reports a result it keeps (exit 75 until it has one)",
+        ),
+        (
+            "prometheus with credentials",
+            format!(
+                "{}[prometheus]\nurl = \"http://admin:secret@prom:9090\"\n",
+                with_env("")
+            ),
+            "error: slipway.toml:8:7: `url` in [prometheus]: must not carry a user or password: it is shown in check results\n  \
+             hint: reach Prometheus without credentials from slipway's host, e.g. through a local proxy that adds them",
+        ),
+        (
             "bad marker URL",
             format!(
                 "{}[markers]\nwebhooks = [\"hooks.internal\"]\n",

@@ -65,8 +65,9 @@ async fn launch_starts_healthy_instances_and_never_duplicates() {
     let observed = local.target().observe(&scope()).await.unwrap().fleets;
     assert_eq!(
         observed[0].endpoints.len(),
-        3,
-        "every healthy web instance is an endpoint for probes: {observed:?}"
+        2,
+        "each healthy instance of the traffic pool (web, not worker) is an endpoint for probes: \
+         {observed:?}"
     );
     let first = local.instances().await;
     assert_eq!(first.len(), 3);

@@ -87,7 +87,10 @@ async fn exit_zero_passes_with_the_last_output_line_as_note() {
 
 #[tokio::test]
 async fn another_exit_status_fails() {
-    let measurement = run("echo 'looking at the queue'; echo 'stuck orders: 3' >&2; exit 3").await;
+    // Both lines on stderr: stdout and stderr are read side by side, so their order between
+    // each other is not defined, and the last line must be the stuck orders.
+    let measurement =
+        run("echo 'looking at the queue' >&2; echo 'stuck orders: 3' >&2; exit 3").await;
 
     assert_eq!(measurement.outcome, Classification::Fail);
     assert_eq!(measurement.note, "stuck orders: 3 (exit 3)");
