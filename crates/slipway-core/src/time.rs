@@ -62,6 +62,11 @@ pub struct Span(pub u64);
 impl Span {
     pub const ZERO: Span = Span(0);
 
+    /// A `std` duration, to the millisecond (saturating).
+    pub fn from_duration(duration: std::time::Duration) -> Self {
+        Span(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+    }
+
     pub const fn from_millis(ms: u64) -> Self {
         Self(ms)
     }

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,10 +19,10 @@ use slipway_core::config::{
 use slipway_core::deploy::{EffectKey, ReleaseRef, Split};
 use slipway_core::time::Span;
 use slipway_engine::plugin::{LaunchRequest, Observation, PluginError, Scope, Target};
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 use crate::TargetError;
+use crate::process::{Ended, Pipe, ProcessGroup, Tail, collect};
 
 /// Most of each output stream (stdout, stderr) kept while a command runs: the last 64 KiB.
 /// Earlier output is dropped, so a chatty script cannot fill slipway's memory.
@@ -30,10 +30,6 @@ pub const OUTPUT_LIMIT: usize = 64 * 1024;
 
 /// Most of a command's output quoted in a result or an error, which end up in the event log.
 pub const DETAIL_LIMIT: usize = 2 * 1024;
-
-/// How long output is still read after the command exits: a background process it left behind
-/// may hold the pipes open, and slipway does not wait for it.
-const OUTPUT_GRACE: Duration = Duration::from_millis(500);
 
 /// Most of the expanded command quoted in a message.
 const COMMAND_QUOTE_LIMIT: usize = 200;
@@ -206,13 +202,20 @@ impl CommandTarget {
                 self.workdir.display()
             ))
         })?;
-        let mut group = ProcessGroup { id: child.id() };
-        let (ended, stdout, stderr) = collect(&mut child, limit).await;
+        let mut group = ProcessGroup::new(child.id());
+        let mut stdout = Tail::new(OUTPUT_LIMIT);
+        let mut stderr = Tail::new(OUTPUT_LIMIT);
+        let limit_time = Duration::from_millis(limit.as_millis());
+        let ended = collect(&mut child, limit_time, |pipe, chunk| match pipe {
+            Pipe::Stdout => stdout.push(chunk),
+            Pipe::Stderr => stderr.push(chunk),
+        })
+        .await;
         let status = match ended {
             Ended::Exited(status) => {
                 // The script ended on its own; anything it left running in the background is
                 // its business (a launch may start long-lived processes on purpose).
-                group.id = None;
+                group.disarm();
                 status
             }
             Ended::TimedOut => {
@@ -555,103 +558,6 @@ fn absolute(path: PathBuf) -> PathBuf {
     std::path::absolute(&path).unwrap_or(path)
 }
 
-/// How a command's run ended.
-enum Ended {
-    Exited(ExitStatus),
-    TimedOut,
-    Failed(std::io::Error),
-}
-
-/// Reads the command's output while waiting for it to exit or for `limit` to pass.
-async fn collect(child: &mut Child, limit: Span) -> (Ended, Tail, Tail) {
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let mut out = Tail::default();
-    let mut err = Tail::default();
-    let mut out_buffer = vec![0u8; 8192];
-    let mut err_buffer = vec![0u8; 8192];
-    let deadline = tokio::time::sleep(Duration::from_millis(limit.as_millis()));
-    tokio::pin!(deadline);
-    let mut ended: Option<Ended> = None;
-    // Set once the command has exited: how long its pipes may still be read.
-    let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
-    loop {
-        if ended.is_some() && stdout.is_none() && stderr.is_none() {
-            break;
-        }
-        tokio::select! {
-            read = read_some(&mut stdout, &mut out_buffer), if stdout.is_some() => match read {
-                Some(n) => out.push(&out_buffer[..n]),
-                None => stdout = None,
-            },
-            read = read_some(&mut stderr, &mut err_buffer), if stderr.is_some() => match read {
-                Some(n) => err.push(&err_buffer[..n]),
-                None => stderr = None,
-            },
-            status = child.wait(), if ended.is_none() => {
-                ended = Some(match status {
-                    Ok(status) => Ended::Exited(status),
-                    Err(error) => Ended::Failed(error),
-                });
-                grace = Some(Box::pin(tokio::time::sleep(OUTPUT_GRACE)));
-            },
-            () = &mut deadline, if ended.is_none() => return (Ended::TimedOut, out, err),
-            () = async { if let Some(grace) = grace.as_mut() { grace.await } }, if grace.is_some() => break,
-        }
-    }
-    let ended = ended.unwrap_or(Ended::TimedOut);
-    (ended, out, err)
-}
-
-/// The next chunk of a pipe; `None` at its end or on an error (the output is only a report).
-async fn read_some<R: AsyncRead + Unpin>(pipe: &mut Option<R>, buffer: &mut [u8]) -> Option<usize> {
-    let pipe = pipe.as_mut()?;
-    match pipe.read(buffer).await {
-        Ok(0) | Err(_) => None,
-        Ok(n) => Some(n),
-    }
-}
-
-/// The last [`OUTPUT_LIMIT`] bytes of one output stream.
-#[derive(Debug, Default)]
-struct Tail {
-    bytes: Vec<u8>,
-    /// How many earlier bytes were dropped.
-    dropped: u64,
-}
-
-impl Tail {
-    fn push(&mut self, chunk: &[u8]) {
-        self.bytes.extend_from_slice(chunk);
-        // Trim in batches so a stream of small writes does not move the buffer each time.
-        if self.bytes.len() > 2 * OUTPUT_LIMIT {
-            self.trim();
-        }
-    }
-
-    fn trim(&mut self) {
-        if self.bytes.len() > OUTPUT_LIMIT {
-            let excess = self.bytes.len() - OUTPUT_LIMIT;
-            self.bytes.drain(..excess);
-            self.dropped += excess as u64;
-        }
-    }
-
-    /// The kept output as text (invalid UTF-8 replaced), at most [`OUTPUT_LIMIT`] bytes of it.
-    fn text(&self) -> Cow<'_, str> {
-        let start = self.bytes.len().saturating_sub(OUTPUT_LIMIT);
-        String::from_utf8_lossy(&self.bytes[start..])
-    }
-
-    fn is_truncated(&self) -> bool {
-        self.dropped > 0 || self.bytes.len() > OUTPUT_LIMIT
-    }
-
-    fn is_blank(&self) -> bool {
-        self.bytes.iter().all(u8::is_ascii_whitespace)
-    }
-}
-
 /// A command that exited 0.
 struct Finished {
     operation: CommandOperation,
@@ -741,43 +647,4 @@ fn parse_observation(stdout: &Tail) -> Result<Observation, PluginError> {
             shorten(text, OBSERVE_QUOTE_LIMIT)
         ))
     })
-}
-
-/// The command's process group, killed when this is dropped while the command still runs —
-/// when the future running it is cancelled — or when [`ProcessGroup::kill`] is called.
-struct ProcessGroup {
-    /// The group's id (the shell's pid); `None` once the command ended or the group was killed.
-    id: Option<u32>,
-}
-
-impl ProcessGroup {
-    fn kill(&mut self) {
-        if let Some(id) = self.id.take() {
-            kill_group(id);
-        }
-    }
-}
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Sends SIGKILL to every process of group `id`. Runs the `kill` program (a negative id names
-/// a group) because slipway has no unsafe code to call `killpg` with; it is quick and rare.
-fn kill_group(id: u32) {
-    let result = std::process::Command::new("kill")
-        .args(["-KILL", "--", &format!("-{id}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    match result {
-        // A failure here means the group was already gone.
-        Ok(_) => {}
-        Err(error) => {
-            tracing::warn!(group = id, %error, "cannot run `kill` to stop a command's process group")
-        }
-    }
 }

@@ -6,6 +6,7 @@
 
 mod command;
 pub mod local;
+pub mod process;
 
 use std::path::PathBuf;
 use std::sync::Arc;

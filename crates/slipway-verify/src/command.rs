@@ -1,7 +1,7 @@
 //! Command checks: a team's own script judges the new fleet by its exit status.
 //!
-//! The contract follows the `command` target's (`slipway-targets`): `/bin/sh -c` in a process
-//! group of its own, the check's facts in `SLIPWAY_*` variables and no inherited ones, stdin
+//! The contract follows the `command` target's, and so does the code (`slipway_targets::process`):
+//! `/bin/sh -c` in a process group of its own, the check's facts in `SLIPWAY_*` variables and no inherited ones, stdin
 //! closed, output kept bounded, and a time limit that kills the whole group — as does dropping
 //! the future that runs it, so a cancelled check leaves nothing running. The exit status is the
 //! verdict: 0 passes, 75 (`EX_TEMPFAIL`) says "cannot tell yet", anything else fails.
@@ -14,8 +14,8 @@ use std::time::Duration;
 use slipway_core::analysis::{Classification, Measurement, MeasurementKind, Unit};
 use slipway_core::time::Span;
 use slipway_engine::plugin::CheckRequest;
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::{Child, Command};
+use slipway_targets::process::{Ended, ProcessGroup, Tail, collect};
+use tokio::process::Command;
 
 /// The shell command checks run with.
 pub const SHELL: &str = "/bin/sh";
@@ -29,10 +29,6 @@ pub const OUTPUT_LIMIT: usize = 2 * 1024;
 
 /// Most of the last output line quoted in a measurement's note, in characters.
 const NOTE_LINE_LIMIT: usize = 200;
-
-/// How long output is still read after the command exits: a background process it left behind
-/// may hold the pipes open, and slipway does not wait for it.
-const OUTPUT_GRACE: Duration = Duration::from_millis(500);
 
 /// The `SLIPWAY_*` variables a command check gets: who and what it checks, where, and for how
 /// long a window. Absent facts (no region, no baseline) are empty rather than unset, so scripts
@@ -120,14 +116,17 @@ pub async fn run_check(
             return measurement;
         }
     };
-    let mut group = ProcessGroup { id: child.id() };
-    let (ended, output) = collect(&mut child, timeout).await;
-    let last = output.last_line();
+    let mut group = ProcessGroup::new(child.id());
+    // stdout and stderr together, in the order they arrived: what a person running the script
+    // in a terminal would have seen last.
+    let mut output = Tail::new(OUTPUT_LIMIT);
+    let ended = collect(&mut child, timeout, |_, chunk| output.push(chunk)).await;
+    let last = last_line(&output);
     match ended {
         Ended::Exited(status) => {
             // The shell is reaped, so its pid (the group's id) may be reused: never signal it
             // now. Anything the script left in the background is its own business.
-            group.id = None;
+            group.disarm();
             measurement.outcome = match status.code() {
                 Some(0) => Classification::Pass,
                 Some(EXIT_NO_DATA) => Classification::NoData,
@@ -151,7 +150,7 @@ pub async fn run_check(
             // and reaps it.
             let _ = child.start_kill();
             let _ = child.wait().await;
-            let limit = span(timeout);
+            let limit = Span::from_duration(timeout);
             measurement.note = match last {
                 Some(line) => format!("timed out after {limit} (last output: {line})"),
                 None => format!("timed out after {limit}"),
@@ -181,131 +180,15 @@ fn status_text(status: ExitStatus) -> String {
     }
 }
 
-/// A duration as slipway writes them: `30s`, `300ms`.
-fn span(duration: Duration) -> Span {
-    Span::from_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// How a command's run ended.
-enum Ended {
-    Exited(ExitStatus),
-    TimedOut,
-    Failed(std::io::Error),
-}
-
-/// Reads the command's output while waiting for it to exit or for `limit` to pass.
-async fn collect(child: &mut Child, limit: Duration) -> (Ended, Output) {
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let mut output = Output::default();
-    let mut out_buffer = vec![0u8; 4096];
-    let mut err_buffer = vec![0u8; 4096];
-    let deadline = tokio::time::sleep(limit);
-    tokio::pin!(deadline);
-    let mut ended: Option<Ended> = None;
-    // Set once the command has exited: how long its pipes may still be read.
-    let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
-    loop {
-        if ended.is_some() && stdout.is_none() && stderr.is_none() {
-            break;
-        }
-        tokio::select! {
-            read = read_some(&mut stdout, &mut out_buffer), if stdout.is_some() => match read {
-                Some(n) => output.push(&out_buffer[..n]),
-                None => stdout = None,
-            },
-            read = read_some(&mut stderr, &mut err_buffer), if stderr.is_some() => match read {
-                Some(n) => output.push(&err_buffer[..n]),
-                None => stderr = None,
-            },
-            status = child.wait(), if ended.is_none() => {
-                ended = Some(match status {
-                    Ok(status) => Ended::Exited(status),
-                    Err(error) => Ended::Failed(error),
-                });
-                grace = Some(Box::pin(tokio::time::sleep(OUTPUT_GRACE)));
-            },
-            () = &mut deadline, if ended.is_none() => return (Ended::TimedOut, output),
-            () = async { if let Some(grace) = grace.as_mut() { grace.await } }, if grace.is_some() => break,
-        }
+/// The last non-empty line of `output`, trimmed, at most [`NOTE_LINE_LIMIT`] characters (cut
+/// with `…`).
+fn last_line(output: &Tail) -> Option<String> {
+    let text = output.text();
+    let line = text.lines().map(str::trim).rfind(|line| !line.is_empty())?;
+    if line.chars().count() <= NOTE_LINE_LIMIT {
+        return Some(line.to_owned());
     }
-    (ended.unwrap_or(Ended::TimedOut), output)
-}
-
-/// The next chunk of a pipe; `None` at its end or on an error (the output is only a report).
-async fn read_some<R: AsyncRead + Unpin>(pipe: &mut Option<R>, buffer: &mut [u8]) -> Option<usize> {
-    let pipe = pipe.as_mut()?;
-    match pipe.read(buffer).await {
-        Ok(0) | Err(_) => None,
-        Ok(n) => Some(n),
-    }
-}
-
-/// The last [`OUTPUT_LIMIT`] bytes of stdout and stderr together, in the order they arrived —
-/// what a person running the script in a terminal would have seen last.
-#[derive(Debug, Default)]
-struct Output {
-    bytes: Vec<u8>,
-}
-
-impl Output {
-    fn push(&mut self, chunk: &[u8]) {
-        self.bytes.extend_from_slice(chunk);
-        // Trim in batches so a stream of small writes does not move the buffer each time.
-        if self.bytes.len() > 2 * OUTPUT_LIMIT {
-            let excess = self.bytes.len() - OUTPUT_LIMIT;
-            self.bytes.drain(..excess);
-        }
-    }
-
-    /// The last non-empty line, trimmed, at most [`NOTE_LINE_LIMIT`] characters (cut with `…`).
-    fn last_line(&self) -> Option<String> {
-        let start = self.bytes.len().saturating_sub(OUTPUT_LIMIT);
-        let text = String::from_utf8_lossy(&self.bytes[start..]);
-        let line = text.lines().map(str::trim).rfind(|line| !line.is_empty())?;
-        if line.chars().count() <= NOTE_LINE_LIMIT {
-            return Some(line.to_owned());
-        }
-        let mut cut: String = line.chars().take(NOTE_LINE_LIMIT - 1).collect();
-        cut.push('…');
-        Some(cut)
-    }
-}
-
-/// The command's process group, killed when this is dropped while the command still runs —
-/// when the future running it is cancelled — or when [`ProcessGroup::kill`] is called.
-struct ProcessGroup {
-    /// The group's id (the shell's pid); `None` once the command ended or the group was killed.
-    id: Option<u32>,
-}
-
-impl ProcessGroup {
-    fn kill(&mut self) {
-        if let Some(id) = self.id.take() {
-            kill_group(id);
-        }
-    }
-}
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Sends SIGKILL to every process of group `id`. Runs the `kill` program (a negative id names
-/// a group) because slipway has no unsafe code to call `killpg` with; it is quick and rare.
-/// (The same as the `command` target's, which keeps its helper private.)
-fn kill_group(id: u32) {
-    let result = std::process::Command::new("kill")
-        .args(["-KILL", "--", &format!("-{id}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    // `kill` exiting non-zero means only that the group was already gone; not being able to
-    // run it at all is worth a warning.
-    if let Err(error) = result {
-        tracing::warn!(group = id, %error, "cannot run `kill` to stop a check's process group");
-    }
+    let mut cut: String = line.chars().take(NOTE_LINE_LIMIT - 1).collect();
+    cut.push('…');
+    Some(cut)
 }

@@ -136,7 +136,7 @@ async fn probe_one(
     match tokio::time::timeout(timeout, exchange).await {
         Ok(Ok(())) => None,
         Ok(Err(why)) => Some(why),
-        Err(_) => Some(format!("timed out after {}", span(timeout))),
+        Err(_) => Some(format!("timed out after {}", Span::from_duration(timeout))),
     }
 }
 
@@ -161,9 +161,4 @@ fn why(error: &reqwest::Error) -> String {
     } else {
         format!("failed: {detail}")
     }
-}
-
-/// A duration as slipway writes them: `5s`, `300ms`.
-fn span(duration: Duration) -> Span {
-    Span::from_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
 }
