@@ -9,6 +9,7 @@
 //! - [`markers`]: deploy start, end and rollback as Grafana annotations and JSON webhooks.
 
 pub mod command;
+mod http;
 pub mod markers;
 pub mod probe;
 pub mod prometheus;

@@ -29,6 +29,8 @@ use slipway_engine::clock::{Clock, SystemClock};
 use slipway_engine::plugin::{Notifier, PluginError};
 use tokio::task::JoinSet;
 
+use crate::http;
+
 /// How long one attempt to deliver a marker may take.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -363,22 +365,13 @@ async fn answered(response: reqwest::Response) -> String {
 
 /// A request that got no answer, in words and without its URL.
 fn transport_error(error: &reqwest::Error) -> String {
-    use std::error::Error as _;
     if error.is_timeout() {
         return format!("no answer within {}s", DELIVERY_TIMEOUT.as_secs());
     }
-    let mut source = error.source();
-    let mut root = None;
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::ConnectionRefused
-        {
-            return "refused the connection".to_owned();
-        }
-        root = Some(cause);
-        source = cause.source();
+    if http::is_refused(error) {
+        return "refused the connection".to_owned();
     }
-    match root {
+    match http::root_cause(error) {
         Some(cause) => format!("could not be reached: {cause}"),
         // reqwest's own message names the URL; without one, say only what kind of failure.
         None if error.is_connect() => "could not be reached".to_owned(),

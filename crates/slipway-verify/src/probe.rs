@@ -6,12 +6,13 @@
 //! a team says "this page must work", and one broken instance in the fleet is a broken page for
 //! the users it serves.
 
-use std::error::Error as _;
 use std::time::Duration;
 
 use slipway_core::analysis::{Classification, Measurement, MeasurementKind, Unit};
 use slipway_core::time::Span;
 use tokio::task::JoinSet;
+
+use crate::http;
 
 /// Most of an answer's body read to look for the expected text: an instance that streams a
 /// huge page (or never stops) cannot fill slipway's memory.
@@ -142,18 +143,10 @@ async fn probe_one(
 
 /// A request error in words: `refused the connection`, `could not be reached: …`.
 fn why(error: &reqwest::Error) -> String {
-    let mut source = error.source();
-    let mut root = None;
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::ConnectionRefused
-        {
-            return "refused the connection".to_owned();
-        }
-        root = Some(cause);
-        source = cause.source();
+    if http::is_refused(error) {
+        return "refused the connection".to_owned();
     }
-    let detail = root.map_or_else(|| error.to_string(), ToString::to_string);
+    let detail = http::root_cause(error).map_or_else(|| error.to_string(), ToString::to_string);
     if error.is_connect() {
         format!("could not be reached: {detail}")
     } else if error.is_body() || error.is_decode() {

@@ -22,6 +22,7 @@ use slipway_core::config::PrometheusConfig;
 use slipway_core::time::Time;
 use slipway_engine::clock::{Clock as _, SystemClock};
 
+use crate::http;
 use crate::source::{Reading, Source, SourceError, Subject};
 
 /// The shortest `{window}` rendered: Prometheus rejects a zero range, and anything below two
@@ -366,11 +367,7 @@ fn finite(value: f64) -> Option<f64> {
 /// The innermost cause of an error: `Connection refused (os error 111)` rather than reqwest's
 /// `error sending request for url (…)`, which repeats the whole encoded query.
 fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
+    http::root_cause(error).unwrap_or(error).to_string()
 }
 
 /// Prometheus' own error answer: bad PromQL (`bad_data`), a failed evaluation (`execution`),
