@@ -5,3 +5,4 @@ mod lease;
 mod run;
 mod scenario;
 mod sim;
+mod verify;
