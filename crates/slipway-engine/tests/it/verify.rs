@@ -148,7 +148,7 @@ impl Run {
 
     /// Passes of the engine, the clock moving `step` between them, until the deploy ends
     /// (bounded: a stuck deploy fails the test).
-    async fn to_the_end(&mut self, step: Span) -> Deploy {
+    async fn run_to_the_end(&mut self, step: Span) -> Deploy {
         for _ in 0..400 {
             while self.engine.run_once().await.unwrap() {}
             let deploy = self.deploy().await;
@@ -179,7 +179,7 @@ async fn checks_look_back_from_the_bakes_start_to_the_window_and_compare_with_th
         asked: asked.clone(),
     };
     let mut run = run(&test.store, Some(Arc::new(verifier))).await;
-    let ended = run.to_the_end(Span::from_secs(30)).await;
+    let ended = run.run_to_the_end(Span::from_secs(30)).await;
     assert_eq!(
         ended.progress.ending.unwrap().result,
         DeployResult::Succeeded
@@ -219,7 +219,7 @@ async fn a_failed_measurement_rolls_back_with_the_judgement_in_the_events() {
         asked: Arc::default(),
     };
     let mut run = run(&test.store, Some(Arc::new(verifier))).await;
-    let ended = run.to_the_end(Span::from_secs(30)).await;
+    let ended = run.run_to_the_end(Span::from_secs(30)).await;
     let ending = ended.progress.ending.unwrap();
     assert_eq!(ending.result, DeployResult::RolledBack);
     let reason = ending.reason.unwrap();
@@ -240,7 +240,7 @@ async fn a_failed_measurement_rolls_back_with_the_judgement_in_the_events() {
 async fn without_a_verifier_a_plan_with_checks_stays_inconclusive_and_rolls_back_at_the_limit() {
     let test = slipway_testkit::store::sqlite().await;
     let mut run = run(&test.store, None).await;
-    let ended = run.to_the_end(Span::from_secs(60)).await;
+    let ended = run.run_to_the_end(Span::from_secs(60)).await;
     let ending = ended.progress.ending.unwrap();
     assert_eq!(ending.result, DeployResult::RolledBack);
     assert!(
