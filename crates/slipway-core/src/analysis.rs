@@ -421,6 +421,11 @@ pub fn hodges_lehmann(canary: &[f64], baseline: &[f64]) -> Option<f64> {
     median_in_place(&mut differences)
 }
 
+/// A latency comparison fails only for a shift of at least this many milliseconds, whatever its
+/// allowed increase: on a service answering in 2 ms, +20% is 0.4 ms, which two identical builds
+/// differ by on a busy machine.
+pub const MIN_LATENCY_SHIFT_MS: f64 = 5.0;
+
 /// The rules of one comparison.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CompareRule {
@@ -463,6 +468,10 @@ pub fn compare(source: &str, rule: &CompareRule, canary: &[f64], baseline: &[f64
     measurement.limit = Some(match metric {
         Metric::ErrorRate => format!("+{:.1} pts over baseline", allowed * 100.0),
         Metric::RequestRate => format!("-{}% under baseline", trimmed(allowed * 100.0, 1)),
+        m if m.unit() == Unit::Millis => format!(
+            "+{}% over baseline, at least +{MIN_LATENCY_SHIFT_MS} ms",
+            trimmed(allowed * 100.0, 1)
+        ),
         _ => format!("+{}% over baseline", trimmed(allowed * 100.0, 1)),
     });
 
@@ -496,6 +505,8 @@ pub fn compare(source: &str, rule: &CompareRule, canary: &[f64], baseline: &[f64
 
     let tolerance = match metric {
         Metric::ErrorRate => allowed,
+        // A few milliseconds on a fast service is noise, however many percent it is.
+        _ if unit == Unit::Millis => (allowed * baseline_median.abs()).max(MIN_LATENCY_SHIFT_MS),
         _ => allowed * baseline_median.abs(),
     };
     let worse_by = if lower_is_worse { -shift } else { shift };
