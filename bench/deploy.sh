@@ -32,6 +32,7 @@
 # process runs from its temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/slipway-target}"
 
 DURATION=${SLIPWAY_BENCH_DURATION:-60s}
@@ -53,9 +54,7 @@ if ! command -v wrk >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y wrk
 fi
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
-  "$(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)," \
-  "Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
+machine_line
 echo "versions: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(rustc --version)"
 head=
 if git rev-parse --git-dir >/dev/null 2>&1; then
@@ -72,22 +71,6 @@ server_pid=
 sampler_pid=
 wrk_pid=
 
-# Stops the server (this pid only): SIGTERM, which with --stop-instances drains and stops every
-# instance, up to 60 s, then SIGKILL. Prints the exit status.
-stop_server() {
-  [ -n "$server_pid" ] || return 0
-  local pid=$server_pid status=0
-  server_pid=
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM "$pid"
-  for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "server $pid did not stop within 60 s of SIGTERM; killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" || status=$?
-  echo "server stopped (pid $pid, exit status $status)"
-}
 stop_sampler() {
   [ -n "$sampler_pid" ] || return 0
   touch "$tmp/stop-sampler"
@@ -95,38 +78,12 @@ stop_sampler() {
   stop_pid "$sampler_pid"
   sampler_pid=
 }
-stop_pid() { # stops a helper started by this script, by its pid
-  local pid=$1
-  [ -n "$pid" ] || return 0
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-# Processes whose executable or working directory is in the temporary directory: the server
-# (a copy of the binary), the instances (they exec that copy) and anything they left behind.
-leftovers() {
-  local pid
-  for pid in $(ls /proc | grep -E '^[0-9]+$'); do
-    [ "$pid" = $$ ] && continue
-    if readlink "/proc/$pid/exe" 2>/dev/null | grep -qF "$tmp/" ||
-      readlink "/proc/$pid/cwd" 2>/dev/null | grep -qF "$tmp/"; then
-      echo "$pid"
-    fi
-  done
-}
 cleanup() {
   stop_pid "$wrk_pid"
   wrk_pid=
   stop_sampler
   stop_server
-  local left
-  left=$(leftovers | xargs)
-  if [ -n "$left" ]; then
-    echo "error: processes still running from $tmp (stopping them now): $left" >&2
-    for pid in $left; do ps -o pid=,args= -p "$pid" >&2 || true; done
-    for pid in $left; do kill -TERM "$pid" 2>/dev/null || true; done
-  else
-    echo "no process runs from $tmp"
-  fi
+  stop_leftovers
   if [ "${SLIPWAY_BENCH_KEEP:-}" = 1 ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
@@ -165,27 +122,7 @@ for version in v1 v2; do
   tar -czf "$tmp/build/demo-$version.tar.gz" -C "$tmp/build/$version" bin demo.toml
 done
 
-"$BIN" serve --stop-instances --config "$tmp/slipway.toml" --data-dir "$tmp/data" \
-  --listen 127.0.0.1:0 >"$tmp/server.out" 2>"$tmp/server.log" &
-server_pid=$!
-url= proxy=
-for _ in $(seq 300); do
-  url=$(sed -n 's/.*slipway: listening on \(http:[^ ]*\).*/\1/p' "$tmp/server.log" | head -1)
-  proxy=$(sed -n "s/.*slipway: proxy for $SERVICE in $ENV_NAME at \(http:[^ ]*\).*/\1/p" "$tmp/server.log" | head -1)
-  [ -n "$url" ] && [ -n "$proxy" ] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/server.log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$url" ] && [ -n "$proxy" ] || { echo "error: serve did not say where it listens" >&2; cat "$tmp/server.log" >&2; exit 1; }
-for address in "$url" "$proxy"; do
-  case "$address" in http://127.0.0.1:*) ;; *) echo "error: not on loopback: $address" >&2; exit 1 ;; esac
-done
-echo "server: pid $server_pid, API on $url, proxy for $SERVICE at $proxy"
-
-export SLIPWAY_SERVER=$url
-unset SLIPWAY_CONFIG SLIPWAY_DATABASE
-SLIPWAY_TOKEN=$(cat "$tmp/data/admin-token")
-export SLIPWAY_TOKEN
+start_server "$tmp" "$SERVICE" "$ENV_NAME"
 cli() { "$BIN" "$@"; }
 
 for version in v1 v2; do

@@ -41,6 +41,7 @@
 # process runs from its temporary directory. Every loop is bounded in count and in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/slipway-bench-verify}"
 
 PARTS=${1:-all}
@@ -65,10 +66,7 @@ done
 # shim would add its own start-up to every launch.
 PYTHON=$(python3 -c 'import sys; print(sys.executable)')
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
-  "(family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | xargs) model $(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2 | xargs))," \
-  "$(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)," \
-  "Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
+machine_line
 echo "versions: $(rustc --version), $("$PYTHON" --version 2>&1) ($PYTHON)"
 head=$(git rev-parse HEAD)
 echo "commit: ${head:0:7}" \
@@ -81,28 +79,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/slipway-verify-bench.XXXXXX")
 server_pid=
 load_pid=
 
-stop_pid() { # stops a helper started by this script, by its pid
-  local pid=$1
-  [ -n "$pid" ] || return 0
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-# Stops the server (this pid only): SIGTERM, which with --stop-instances drains and stops every
-# instance, up to 60 s, then SIGKILL.
-stop_server() {
-  [ -n "$server_pid" ] || return 0
-  local pid=$server_pid status=0
-  server_pid=
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM "$pid"
-  for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "server $pid did not stop within 60 s of SIGTERM; killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" || status=$?
-  echo "server stopped (pid $pid, exit status $status)"
-}
 # Stops the load client: a stop file it polls (it then writes out its records), up to 15 s,
 # then SIGTERM by pid.
 stop_load() {
@@ -114,30 +90,10 @@ stop_load() {
   stop_pid "$pid"
   rm -f "$tmp/stop-load"
 }
-# Processes whose executable or working directory is in the temporary directory: the server
-# (a copy of the binary) and the instances (their working directory is the unpacked release).
-leftovers() {
-  local pid
-  for pid in $(ls /proc | grep -E '^[0-9]+$'); do
-    [ "$pid" = $$ ] && continue
-    if readlink "/proc/$pid/exe" 2>/dev/null | grep -qF "$tmp/" ||
-      readlink "/proc/$pid/cwd" 2>/dev/null | grep -qF "$tmp/"; then
-      echo "$pid"
-    fi
-  done
-}
 cleanup() {
   stop_load
   stop_server
-  local left
-  left=$(leftovers | xargs)
-  if [ -n "$left" ]; then
-    echo "error: processes still running from $tmp (stopping them now): $left" >&2
-    for pid in $left; do ps -o pid=,args= -p "$pid" >&2 || true; done
-    for pid in $left; do kill -TERM "$pid" 2>/dev/null || true; done
-  else
-    echo "no process runs from $tmp"
-  fi
+  stop_leftovers
   if [ "${KEEP:-}" = 1 ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
@@ -488,30 +444,6 @@ $3
 EOF
 }
 
-# Starts `slipway serve` for the part in $1 (environment $2); sets server_pid, url and proxy.
-start_server() {
-  local dir=$1 env_name=$2
-  "$BIN" serve --stop-instances --config "$dir/slipway.toml" --data-dir "$dir/data" \
-    --listen 127.0.0.1:0 >"$dir/server.out" 2>"$dir/server.log" &
-  server_pid=$!
-  url= proxy=
-  for _ in $(seq 300); do
-    url=$(sed -n 's/.*slipway: listening on \(http:[^ ]*\).*/\1/p' "$dir/server.log" | head -1)
-    proxy=$(sed -n "s/.*slipway: proxy for $SERVICE in $env_name at \(http:[^ ]*\).*/\1/p" "$dir/server.log" | head -1)
-    [ -n "$url" ] && [ -n "$proxy" ] && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$dir/server.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  [ -n "$url" ] && [ -n "$proxy" ] || { echo "error: serve did not say where it listens" >&2; cat "$dir/server.log" >&2; exit 1; }
-  for address in "$url" "$proxy"; do
-    case "$address" in http://127.0.0.1:*) ;; *) echo "error: not on loopback: $address" >&2; exit 1 ;; esac
-  done
-  echo "server: pid $server_pid, API on $url, proxy for $SERVICE in $env_name at $proxy"
-  export SLIPWAY_SERVER=$url
-  unset SLIPWAY_CONFIG SLIPWAY_DATABASE
-  SLIPWAY_TOKEN=$(cat "$dir/data/admin-token")
-  export SLIPWAY_TOKEN
-}
 cli() { "$BIN" "$@"; }
 
 # Starts the load client through the proxy for at most $2 seconds, recording into $1/load.
@@ -581,7 +513,7 @@ confirm_scale_in = true
 analysis = { window = \"30s\", step = \"1s\", min_requests = 20 }"
   echo
   echo "== rollback: $RUNS bad deploys, each after a good one (bake $BAKE, confirmed scale-in) =="
-  start_server "$dir" "$env_name"
+  start_server "$dir" "$SERVICE" "$env_name"
   : >"$dir/runs.tsv"
   local label id result good bad good_id bad_id started ended
   # The load runs from before the first deploy (whose checks need requests too: no data is
@@ -629,7 +561,7 @@ confirm_scale_in = false
 analysis = { window = \"30s\", step = \"1s\", min_requests = 20, min_samples = 10, compare = [{ metric = \"error_rate\", allowed_increase = \"1%\" }, { metric = \"latency_p99\", allowed_increase = \"20%\" }] }"
   echo
   echo "== steady: $GOOD_RUNS deploys of good versions under load (bake $GOOD_BAKE, no confirmation) =="
-  start_server "$dir" "$env_name"
+  start_server "$dir" "$SERVICE" "$env_name"
   : >"$dir/runs.tsv"
   local label id result version started ended
   start_load "$dir" $(((GOOD_RUNS + 1) * (bake_s + 150) + 120))
