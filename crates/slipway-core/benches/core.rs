@@ -156,6 +156,9 @@ fn play(id: i64) -> (usize, Vec<Event>) {
                 WaitingFor::ScaleInConfirmation => Input::ConfirmScaleIn {
                     by: actor("erin", Role::Deployer),
                 },
+                WaitingFor::BreakGlass | WaitingFor::Slot { .. } => {
+                    unreachable!("these deploys never ask for break-glass nor wait for a slot")
+                }
             }
         } else {
             now = now.max(next_wake(&deploy).expect("a waiting deploy has a wake-up"));

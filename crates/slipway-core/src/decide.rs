@@ -93,6 +93,7 @@ pub fn decide(deploy: &Deploy, input: &Input, now: Time) -> Result<Decision, Rej
         }
         Input::Approve { by, binding } => approve(&mut next, by, binding, now, &mut out)?,
         Input::Go { by } => acknowledge_go(&mut next, by, now, &mut out)?,
+        Input::BreakGlass { by } => confirm_break_glass(&mut next, by, now, &mut out)?,
         Input::ConfirmScaleIn { by } => confirm_scale_in(&mut next, by, now, &mut out)?,
         Input::Abort { by, reason } => {
             require_deployer(by, "abort")?;
@@ -513,6 +514,20 @@ fn ensure_step(deploy: &mut Deploy, now: Time, out: &mut Out) -> Status {
     let current = &mut progress.step;
     match &step.kind {
         StepKind::Preflight => {
+            if spec.break_glass && progress.break_glass.is_none() {
+                if !current.issued.contains("notify-break-glass-requested") {
+                    let action = notify(Notice::BreakGlassRequested);
+                    fire(
+                        id,
+                        &label,
+                        current,
+                        "notify-break-glass-requested",
+                        action,
+                        out,
+                    );
+                }
+                return Status::Pending;
+            }
             if !ensure_op(id, &label, current, "preflight", || Action::Preflight, out) {
                 return Status::Pending;
             }
@@ -707,6 +722,9 @@ fn record_report(
         return false;
     }
     let unwinding = deploy.progress.unwind.is_some();
+    let overriding = deploy.progress.break_glass.is_some();
+    let wait_for_slot = deploy.spec.wait_for_slot;
+    let deploy_id = deploy.spec.id;
     let step_name = deploy
         .spec
         .plan
@@ -778,6 +796,20 @@ fn record_report(
                 failure = Some(format!("{step_name} check failed: {detail}"));
             }
         }
+        Outcome::Preflight { gates } => {
+            failure = record_preflight(
+                deploy_id,
+                &key.step,
+                progress,
+                gates,
+                (overriding, wait_for_slot),
+                now,
+                out,
+            );
+            if failure.is_none() && progress.waiting.is_none() {
+                progress.done.insert(key.op.clone());
+            }
+        }
         Outcome::Failed { error } => {
             if op.starts_with("verify-") {
                 // A check that could not run tells nothing: inconclusive, never a pass.
@@ -829,6 +861,90 @@ fn record_report(
         begin_unwind(deploy, UnwindCause::Failure, &reason, None, now, out);
     }
     true
+}
+
+/// Records what each preflight check found. Returns the failure when a refusal stands (one
+/// that break-glass may not override, or that will not end by itself, or any when the deploy
+/// was asked not to wait); when every standing refusal ends by itself, the step waits for the
+/// latest of those ends under a new attempt, and preflight runs again then.
+fn record_preflight(
+    deploy: DeployId,
+    label: &str,
+    progress: &mut StepProgress,
+    gates: &[GateResult],
+    (overriding, wait_for_slot): (bool, bool),
+    now: Time,
+    out: &mut Out,
+) -> Option<String> {
+    let key = EffectKey {
+        deploy,
+        step: label.to_owned(),
+        attempt: progress.attempt,
+        op: "preflight".to_owned(),
+    }
+    .to_string();
+    let mut standing = Vec::new();
+    for gate in gates {
+        let overridden = !gate.passed && gate.overridable && overriding;
+        out.events.push(Event::PreflightChecked {
+            key: key.clone(),
+            check: gate.check.clone(),
+            passed: gate.passed,
+            overridden,
+            detail: gate.detail.clone(),
+        });
+        if !gate.passed && !overridden {
+            standing.push(gate);
+        }
+    }
+    progress.waiting = None;
+    if standing.is_empty() {
+        out.events.push(Event::EffectSucceeded {
+            key,
+            detail: match overriding {
+                true => "preflight passed under break-glass".to_owned(),
+                false => "preflight passed".to_owned(),
+            },
+        });
+        return None;
+    }
+    let reason = standing
+        .iter()
+        .map(|gate| gate.detail.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let until = standing
+        .iter()
+        .map(|gate| gate.until)
+        .collect::<Option<Vec<_>>>();
+    match until.and_then(|ends| ends.into_iter().max()) {
+        Some(until) if wait_for_slot && until > now => {
+            progress.attempt += 1;
+            progress.issued.retain(|op| progress.done.contains(op));
+            progress.retry_at = Some(until);
+            progress.waiting = Some(SlotWait {
+                until,
+                reason: reason.clone(),
+            });
+            out.events.push(Event::SlotAwaited {
+                until,
+                reason: reason.clone(),
+            });
+            let notice = Notice::WaitingForSlot { until, reason };
+            fire(deploy, label, progress, "notify-slot", notify(notice), out);
+            None
+        }
+        _ => Some(
+            standing
+                .iter()
+                .map(|gate| match &gate.hint {
+                    Some(hint) => format!("{} (hint: {hint})", gate.detail),
+                    None => gate.detail.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    }
 }
 
 /// Operations whose failure is worth retrying: they change routing or stop processes, which
@@ -1131,6 +1247,67 @@ fn acknowledge_go(
     out.events.push(Event::GoAcknowledged {
         by: by.name.clone(),
     });
+    Ok(())
+}
+
+fn confirm_break_glass(
+    deploy: &mut Deploy,
+    by: &Actor,
+    now: Time,
+    out: &mut Out,
+) -> Result<(), Rejection> {
+    let id = deploy.spec.id;
+    if !by.role.can_approve() {
+        return Err(Rejection {
+            code: RejectionCode::Forbidden,
+            message: format!(
+                "{} is a {} and may not confirm break-glass",
+                by.name,
+                by.role.name()
+            ),
+            hint: "ask an approver or an admin to confirm it".to_owned(),
+        });
+    }
+    refuse_while_unwinding(deploy)?;
+    let at_preflight = matches!(
+        current_step(deploy).map(|s| &s.kind),
+        Some(StepKind::Preflight)
+    );
+    if !deploy.spec.break_glass || !at_preflight || deploy.progress.break_glass.is_some() {
+        return Err(conflict(
+            format!("deploy {id} is not waiting for a break-glass confirmation"),
+            format!("see where it is with `slipway status {id}`"),
+        ));
+    }
+    if by.name == deploy.spec.requested_by {
+        return Err(Rejection {
+            code: RejectionCode::Forbidden,
+            message: format!(
+                "{} asked for break-glass on deploy {id} and cannot confirm it",
+                by.name
+            ),
+            hint: "break-glass needs a second person: another approver must confirm it".to_owned(),
+        });
+    }
+    deploy.progress.break_glass = Some(Ack {
+        by: by.name.clone(),
+        at: now,
+    });
+    let reason = deploy.spec.reason.clone().unwrap_or_default();
+    out.events.push(Event::BreakGlassConfirmed {
+        by: by.name.clone(),
+        reason,
+    });
+    let label = deploy.progress.cursor.to_string();
+    let action = notify(Notice::BreakGlass);
+    fire(
+        id,
+        &label,
+        &mut deploy.progress.step,
+        "notify-break-glass",
+        action,
+        out,
+    );
     Ok(())
 }
 

@@ -100,6 +100,19 @@ pub struct DeploySpec {
     /// Why: required for rollbacks and break-glass, optional otherwise.
     pub reason: Option<String>,
     pub plan: Plan,
+    /// Whether a preflight refusal that ends by itself (outside a window, in a freeze, too few
+    /// people at work) makes the deploy wait for the next slot; otherwise it fails at once.
+    #[serde(default = "yes")]
+    pub wait_for_slot: bool,
+    /// Break-glass was asked for (with `reason`): once a second person confirms it, preflight
+    /// refusals that may be overridden (windows, freezes, staffing, provenance, checklists) are
+    /// recorded as overridden instead of stopping the deploy.
+    #[serde(default)]
+    pub break_glass: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl DeploySpec {
@@ -160,6 +173,8 @@ impl DeploySpec {
                 request.kind,
                 Purpose::Release,
             ),
+            wait_for_slot: true,
+            break_glass: false,
         }
     }
 }
@@ -190,6 +205,8 @@ impl DeploySpec {
             requested_at: now,
             reason: Some(reason),
             plan: of.plan.for_rollback(regions),
+            wait_for_slot: false,
+            break_glass: false,
         }
     }
 
@@ -225,6 +242,9 @@ pub struct Progress {
     pub step: StepProgress,
     pub approvals: Vec<Approval>,
     pub go: Option<Ack>,
+    /// The second person who confirmed a break-glass deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<Ack>,
     /// What was done to each region's fleets, by region key (`""` for a single region).
     pub regions: BTreeMap<String, RegionFacts>,
     /// Set when the deploy is being undone (failure, abort or rollback).
@@ -248,6 +268,16 @@ pub struct StepProgress {
     pub since: Option<Time>,
     pub verification: Verification,
     pub confirmed_by: Option<Ack>,
+    /// Preflight found the deploy outside its slot and it waits until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<SlotWait>,
+}
+
+/// A deploy waiting for its next allowed slot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotWait {
+    pub until: Time,
+    pub reason: String,
 }
 
 /// The running verification of a canary, bake or post-verify step.
@@ -382,9 +412,19 @@ pub enum Phase {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WaitingFor {
-    Approval { have: u32, need: u32 },
+    Approval {
+        have: u32,
+        need: u32,
+    },
     Go,
     ScaleInConfirmation,
+    /// A second person's confirmation of break-glass.
+    BreakGlass,
+    /// The next allowed slot (a window opening, a freeze ending).
+    Slot {
+        until: Time,
+        reason: String,
+    },
 }
 
 impl Deploy {
@@ -408,6 +448,13 @@ impl Deploy {
         };
         let name = step.kind.name().to_owned();
         let waiting = match &step.kind {
+            StepKind::Preflight if self.spec.break_glass && progress.break_glass.is_none() => {
+                Some(WaitingFor::BreakGlass)
+            }
+            StepKind::Preflight => progress.step.waiting.as_ref().map(|w| WaitingFor::Slot {
+                until: w.until,
+                reason: w.reason.clone(),
+            }),
             StepKind::Approval { required, .. } => {
                 let have = self.valid_approvals(now);
                 (have < *required).then_some(WaitingFor::Approval {
@@ -478,6 +525,10 @@ pub enum Input {
     Go {
         by: Actor,
     },
+    /// A second person confirms a break-glass deploy.
+    BreakGlass {
+        by: Actor,
+    },
     ConfirmScaleIn {
         by: Actor,
     },
@@ -510,6 +561,29 @@ pub enum Outcome {
     Failed {
         error: String,
     },
+    /// What each preflight check found.
+    Preflight {
+        gates: Vec<GateResult>,
+    },
+}
+
+/// One preflight check's finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateResult {
+    /// `lock`, `order`, `schedule`, `provenance`, `checklist`…
+    pub check: String,
+    pub passed: bool,
+    /// What was verified, or why it refuses.
+    pub detail: String,
+    /// How to fix a refusal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// When a refusal ends by itself (a window opens): the deploy may wait until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Time>,
+    /// Whether a confirmed break-glass lets the deploy through this refusal.
+    #[serde(default)]
+    pub overridable: bool,
 }
 
 /// Identifies one effect: `(deploy, step, attempt, operation)`. Running an effect twice with the
@@ -595,6 +669,15 @@ pub enum Notice {
     /// "PROD: about to deploy idp RC 112 (3f2a9c1), run by alice — clear to go?"
     GoNoGo,
     WaitingForApproval,
+    /// Break-glass asked for: a second person must confirm.
+    BreakGlassRequested,
+    /// Break-glass confirmed: policy refusals will be overridden.
+    BreakGlass,
+    /// Waiting for the next allowed slot.
+    WaitingForSlot {
+        until: Time,
+        reason: String,
+    },
     Finished {
         result: DeployResult,
         reason: Option<String>,
@@ -676,6 +759,23 @@ pub enum Event {
         by: String,
         expires_at: Time,
     },
+    /// One preflight check's finding; `overridden` when break-glass let a refusal through.
+    PreflightChecked {
+        key: String,
+        check: String,
+        passed: bool,
+        overridden: bool,
+        detail: String,
+    },
+    /// Preflight found the deploy outside its slot: it waits.
+    SlotAwaited {
+        until: Time,
+        reason: String,
+    },
+    BreakGlassConfirmed {
+        by: String,
+        reason: String,
+    },
     ApprovalsExpired,
     GoAcknowledged {
         by: String,
@@ -708,6 +808,9 @@ impl Event {
             Event::Measured { .. } => "measured",
             Event::Checked { .. } => "checked",
             Event::Approved { .. } => "approved",
+            Event::PreflightChecked { .. } => "preflight_checked",
+            Event::SlotAwaited { .. } => "slot_awaited",
+            Event::BreakGlassConfirmed { .. } => "break_glass_confirmed",
             Event::ApprovalsExpired => "approvals_expired",
             Event::GoAcknowledged { .. } => "go_acknowledged",
             Event::ScaleInConfirmed { .. } => "scale_in_confirmed",

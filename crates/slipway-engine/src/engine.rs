@@ -15,8 +15,8 @@ use slipway_core::analysis::{
 };
 use slipway_core::decide::{decide, next_wake, start};
 use slipway_core::deploy::{
-    Action, Deploy, DeploySpec, Effect, EffectKey, Input, Outcome, Rejection, RejectionCode,
-    ReleaseRef, Verdict,
+    Action, Deploy, DeploySpec, Effect, EffectKey, GateResult, Input, Outcome, Rejection,
+    RejectionCode, ReleaseRef, Verdict,
 };
 use slipway_core::plan::VerificationSpec;
 use slipway_core::time::{Span, Time};
@@ -24,7 +24,8 @@ use slipway_store::{Consumed, Fence, Store, StoreError};
 
 use crate::clock::Clock;
 use crate::plugin::{
-    CheckRequest, LaunchRequest, Notifier, PluginError, PreflightCheck, Scope, Target, Verifier,
+    CheckRequest, LaunchRequest, Notifier, PluginError, PreflightCheck, Refusal, Scope, Target,
+    Verifier,
 };
 
 /// Longest a verification check may take before it counts as inconclusive.
@@ -307,7 +308,7 @@ impl Engine {
             },
         };
         match &effect.action {
-            Action::Preflight => done(self.preflight(deploy).await),
+            Action::Preflight => self.preflight(deploy).await,
             Action::Notify { notice } => {
                 let mut errors = Vec::new();
                 for notifier in &self.plugins.notifiers {
@@ -415,38 +416,85 @@ impl Engine {
         }
     }
 
-    /// The built-in preflight (one deploy per service and environment at a time), then the
-    /// preflight plugins.
-    async fn preflight(&self, deploy: &Deploy) -> Result<String, PluginError> {
+    /// The built-in preflight (one deploy per service and environment at a time; not the
+    /// release that already runs), then every preflight plugin. Each check's finding is
+    /// reported; `decide` turns them into a pass, a wait for the next slot, or a failure.
+    async fn preflight(&self, deploy: &Deploy) -> Outcome {
+        let now = self.clock.now();
+        let mut gates = vec![self.lock_gate(deploy).await];
         let spec = &deploy.spec;
-        let running = self
-            .store
-            .unfinished_deploys()
-            .await
-            .map_err(|e| PluginError::new(format!("cannot read running deploys: {e}")))?;
-        // A deploy being undone does not hold the lock: its rollback deploy replaces it.
-        if let Some(other) = running.iter().find(|other| {
+        gates.push(match spec.redeploys_running_release() {
+            true => refused(
+                "order",
+                Refusal {
+                    message: format!(
+                        "{} already runs in {}; deploying it again would stop the only fleet",
+                        spec.release.label, spec.environment
+                    ),
+                    hint: "deploy another release, or `slipway rollback`".to_owned(),
+                    until: None,
+                    overridable: false,
+                },
+            ),
+            false => passed(
+                "order",
+                "a different release than the one running".to_owned(),
+            ),
+        });
+        for check in &self.plugins.preflight {
+            gates.push(match check.check(deploy, now).await {
+                Ok(detail) => passed(check.name(), detail),
+                Err(refusal) => refused(check.name(), refusal),
+            });
+        }
+        Outcome::Preflight { gates }
+    }
+
+    /// One deploy per service and environment at a time: an earlier unfinished deploy holds the
+    /// lock (one being undone does not: its rollback deploy replaces it).
+    async fn lock_gate(&self, deploy: &Deploy) -> GateResult {
+        let spec = &deploy.spec;
+        let running = match self.store.unfinished_deploys().await {
+            Ok(running) => running,
+            Err(error) => {
+                return refused(
+                    "lock",
+                    Refusal {
+                        message: format!("cannot read running deploys: {error}"),
+                        hint: "check the database, then deploy again".to_owned(),
+                        until: None,
+                        overridable: false,
+                    },
+                );
+            }
+        };
+        match running.iter().find(|other| {
             let o = &other.deploy;
             o.spec.id < spec.id
                 && o.spec.service == spec.service
                 && o.spec.environment == spec.environment
                 && o.progress.unwind.is_none()
         }) {
-            return Err(PluginError::new(format!(
-                "deploy {} of {} to {} is still running; one deploy per service and environment at a time (hint: wait for it, or `slipway abort {}`)",
-                other.deploy.spec.id, spec.service, spec.environment, other.deploy.spec.id
-            )));
+            Some(other) => refused(
+                "lock",
+                Refusal {
+                    message: format!(
+                        "deploy {} of {} to {} is still running; one deploy per service and environment at a time",
+                        other.deploy.spec.id, spec.service, spec.environment
+                    ),
+                    hint: format!("wait for it, or `slipway abort {}`", other.deploy.spec.id),
+                    until: None,
+                    overridable: false,
+                },
+            ),
+            None => passed(
+                "lock",
+                format!(
+                    "no other deploy of {} to {}",
+                    spec.service, spec.environment
+                ),
+            ),
         }
-        if spec.redeploys_running_release() {
-            return Err(PluginError::new(format!(
-                "{} already runs in {}; deploying it again would stop the only fleet (hint: deploy another release, or `slipway rollback`)",
-                spec.release.label, spec.environment
-            )));
-        }
-        for check in &self.plugins.preflight {
-            check.check(deploy).await?;
-        }
-        Ok("preflight passed".to_owned())
     }
 
     /// Health from the target first (an unhealthy new fleet fails at once, without waiting for
@@ -620,5 +668,27 @@ impl Engine {
             self.store.release_lease(fence).await?;
         }
         Ok(())
+    }
+}
+
+fn passed(check: &str, detail: String) -> GateResult {
+    GateResult {
+        check: check.to_owned(),
+        passed: true,
+        detail,
+        hint: None,
+        until: None,
+        overridable: false,
+    }
+}
+
+fn refused(check: &str, refusal: Refusal) -> GateResult {
+    GateResult {
+        check: check.to_owned(),
+        passed: false,
+        detail: refusal.message,
+        hint: Some(refusal.hint),
+        until: refusal.until,
+        overridable: refusal.overridable,
     }
 }

@@ -6,5 +6,6 @@
 pub mod clock;
 mod engine;
 pub mod plugin;
+pub mod preflight;
 
 pub use engine::*;

@@ -149,6 +149,25 @@ pub trait Notifier: Send + Sync {
 /// A check run in preflight before a deploy acts (windows, provenance, checklists…).
 #[async_trait]
 pub trait PreflightCheck: Send + Sync {
-    /// `Err` names what is wrong and how to fix it.
-    async fn check(&self, deploy: &Deploy) -> Result<(), PluginError>;
+    /// Short name for events, messages and the receipt: `schedule`, `provenance`, `checklist`.
+    fn name(&self) -> &'static str;
+
+    /// `Ok(detail)`: passed, with what was verified (recorded in the deploy's events, so a
+    /// receipt can show it). `Err` refuses the deploy.
+    async fn check(&self, deploy: &Deploy, now: Time) -> Result<String, Refusal>;
+}
+
+/// Why a preflight check refuses a deploy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// What is wrong, naming the rule (`prod is frozen: winter break (2026-12-21..2027-01-04)`).
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+    /// When the check would pass by itself (a window opens, a freeze ends): the deploy waits
+    /// until then unless it was asked to fail at once. `None` when only a person can fix it.
+    pub until: Option<Time>,
+    /// Whether a confirmed break-glass override lets the deploy through: policy (windows,
+    /// freezes, staffing, provenance, checklists), never safety (locks, release order).
+    pub overridable: bool,
 }

@@ -234,6 +234,11 @@ impl From<Phase> for PhaseView {
                         }
                         WaitingFor::Go => "go",
                         WaitingFor::ScaleInConfirmation => "scale_in_confirmation",
+                        WaitingFor::BreakGlass => "break_glass",
+                        WaitingFor::Slot { reason, .. } => {
+                            view.reason = Some(reason);
+                            "slot"
+                        }
                     }
                     .to_owned(),
                 );

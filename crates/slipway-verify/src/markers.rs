@@ -209,7 +209,11 @@ impl<'a> Marker<'a> {
         let (event, reason) = match notice {
             Notice::Started => (Event::Started, deploy.spec.reason.as_deref()),
             Notice::Finished { result, reason } => (Event::Finished(*result), reason.as_deref()),
-            Notice::GoNoGo | Notice::WaitingForApproval => return None,
+            Notice::GoNoGo
+            | Notice::WaitingForApproval
+            | Notice::BreakGlassRequested
+            | Notice::BreakGlass
+            | Notice::WaitingForSlot { .. } => return None,
         };
         Some(Marker {
             deploy,

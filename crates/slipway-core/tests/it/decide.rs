@@ -1312,6 +1312,11 @@ fn play(
                         },
                         WaitingFor::Go => Input::Go { by: erin() },
                         WaitingFor::ScaleInConfirmation => Input::ConfirmScaleIn { by: erin() },
+                        WaitingFor::BreakGlass | WaitingFor::Slot { .. } => {
+                            unreachable!(
+                                "these deploys never ask for break-glass nor wait for a slot"
+                            )
+                        }
                     },
                     _ => Input::Tick,
                 }

@@ -198,6 +198,9 @@ pub(crate) fn cooperative(run: &Run) -> Option<Input> {
             },
             WaitingFor::Go => Input::Go { by: erin() },
             WaitingFor::ScaleInConfirmation => Input::ConfirmScaleIn { by: erin() },
+            WaitingFor::BreakGlass | WaitingFor::Slot { .. } => {
+                unreachable!("these deploys never ask for break-glass nor wait for a slot")
+            }
         }),
         _ => None,
     }
@@ -409,6 +412,7 @@ fn describe_input(deploy: &Deploy, input: &Input) -> String {
             format!("approve by {}{wrong}", who(by))
         }
         Input::Go { by } => format!("go by {}", who(by)),
+        Input::BreakGlass { by } => format!("break-glass confirmed by {}", who(by)),
         Input::ConfirmScaleIn { by } => format!("confirm scale-in by {}", who(by)),
         Input::Abort { by, reason } => format!("abort by {}: {reason}", who(by)),
         Input::Rollback { by, reason } => format!("rollback by {}: {reason}", who(by)),
@@ -422,6 +426,16 @@ fn describe_outcome(outcome: &Outcome) -> String {
             verdict, detail, ..
         } => format!("checked {verdict:?} ({detail})"),
         Outcome::Failed { error } => format!("failed ({error})"),
+        Outcome::Preflight { gates } => {
+            let gates: Vec<String> = gates
+                .iter()
+                .map(|g| match g.passed {
+                    true => format!("{} passed", g.check),
+                    false => format!("{} refused: {}", g.check, g.detail),
+                })
+                .collect();
+            format!("preflight ({})", gates.join("; "))
+        }
     }
 }
 
@@ -478,6 +492,23 @@ fn describe_event(event: &Event, effects: &[Effect], offset: impl Fn(Time) -> St
             )
         }
         Event::ApprovalsExpired => "approvals expired".to_owned(),
+        Event::PreflightChecked {
+            check,
+            passed,
+            overridden,
+            detail,
+            ..
+        } => match (passed, overridden) {
+            (true, _) => format!("preflight {check} passed: {detail}"),
+            (false, true) => format!("preflight {check} overridden: {detail}"),
+            (false, false) => format!("preflight {check} refused: {detail}"),
+        },
+        Event::SlotAwaited { until, reason } => {
+            format!("waiting until {} for: {reason}", offset(*until).trim())
+        }
+        Event::BreakGlassConfirmed { by, reason } => {
+            format!("break-glass confirmed by {by}: {reason}")
+        }
         Event::GoAcknowledged { by } => format!("go acknowledged by {by}"),
         Event::ScaleInConfirmed { by, region: r } => {
             format!("scale-in{} confirmed by {by}", region(r))
@@ -504,6 +535,9 @@ pub(crate) fn describe_action(action: &Action) -> String {
             Notice::Started => "notify started".to_owned(),
             Notice::GoNoGo => "notify go/no-go".to_owned(),
             Notice::WaitingForApproval => "notify waiting for approval".to_owned(),
+            Notice::BreakGlassRequested => "notify break-glass requested".to_owned(),
+            Notice::BreakGlass => "notify BREAK-GLASS".to_owned(),
+            Notice::WaitingForSlot { reason, .. } => format!("notify waiting for slot: {reason}"),
             Notice::Finished { result, .. } => format!("notify finished: {}", result.name()),
         },
         Action::RunTask { task, release } => format!("run {task} with {}", release.label),

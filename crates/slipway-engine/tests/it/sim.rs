@@ -190,6 +190,9 @@ async fn run(
                 WaitingFor::ScaleInConfirmation => Input::ConfirmScaleIn {
                     by: actor("alice", Role::Deployer),
                 },
+                WaitingFor::BreakGlass | WaitingFor::Slot { .. } => {
+                    unreachable!("these deploys never ask for break-glass nor wait for a slot")
+                }
             };
             store
                 .submit_intent(deploy.spec.id, &input, clock.now())

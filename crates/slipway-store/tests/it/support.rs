@@ -233,6 +233,9 @@ pub(crate) async fn drive_to_end(
                 WaitingFor::ScaleInConfirmation => Input::ConfirmScaleIn {
                     by: actor("erin", Role::Deployer),
                 },
+                WaitingFor::BreakGlass | WaitingFor::Slot { .. } => {
+                    unreachable!("these deploys never ask for break-glass nor wait for a slot")
+                }
             };
             store
                 .submit_intent(id, &input, now)

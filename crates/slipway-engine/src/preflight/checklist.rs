@@ -1,0 +1,1 @@
+//! Checklists: every prerequisite item of the deploy ticked, with evidence.

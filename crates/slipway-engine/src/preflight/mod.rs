@@ -1,0 +1,6 @@
+//! The preflight checks slipway ships: each a [`PreflightCheck`](crate::plugin::PreflightCheck)
+//! the binary registers for the environments whose policy asks for it.
+
+pub mod checklist;
+pub mod provenance;
+pub mod schedule;

@@ -1,0 +1,1 @@
+//! Provenance: the artifact carries a valid signature of a trusted CI key.

@@ -1,0 +1,1 @@
+//! Schedule: inside a deploy window, outside freezes, enough people at work.
