@@ -3,8 +3,10 @@
 
 pub mod analysis;
 pub mod audit;
+pub mod checklist;
 pub mod config;
 pub mod decide;
 pub mod deploy;
 pub mod plan;
+pub mod runbook;
 pub mod time;

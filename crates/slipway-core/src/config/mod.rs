@@ -6,7 +6,7 @@
 mod error;
 pub mod model;
 mod parse;
-mod suggest;
+pub mod suggest;
 mod values;
 
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};

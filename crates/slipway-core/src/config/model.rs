@@ -28,6 +28,8 @@ pub struct Config {
     pub prometheus: Option<PrometheusConfig>,
     /// `[markers]`: annotations for monitoring.
     pub markers: Markers,
+    /// `[[checklist]]`: prerequisites ticked with evidence before a deploy, in file order.
+    pub checklist: Vec<crate::checklist::ChecklistItem>,
 }
 
 impl Config {

@@ -21,6 +21,8 @@ use super::model::{
 use super::suggest;
 use super::values::{self, DURATION_HINT, Problem};
 
+mod checklist;
+
 /// Parses and validates the text of a `slipway.toml`.
 ///
 /// `file_name` is used only in messages. On failure every mistake found is returned, sorted by
@@ -61,7 +63,14 @@ pub fn parse_config(file_name: &str, text: &str) -> Result<Config, ConfigErrors>
     }
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["server", "service", "environment", "prometheus", "markers"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "server",
+    "service",
+    "environment",
+    "prometheus",
+    "markers",
+    "checklist",
+];
 const SERVER_KEYS: &[&str] = &["listen", "data_dir", "database"];
 const SERVICE_KEYS: &[&str] = &["name", "start", "migrate", "health", "pools"];
 const HEALTH_KEYS: &[&str] = &[
@@ -511,6 +520,12 @@ impl Checker<'_> {
         let configured: Vec<ProxyListener> = configured.into_iter().map(|(l, _)| l).collect();
         let proxy_listeners = ProxyListener::assign(&server, &services, &environments, &configured);
         let markers = self.markers(&root);
+        let environment_names: Vec<&str> = environments.iter().map(|e| e.name.as_str()).collect();
+        let known = checklist::Known {
+            services: &names,
+            environments: &environment_names,
+        };
+        let checklist = self.checklist(&root, &known);
         Config {
             server,
             services,
@@ -518,6 +533,7 @@ impl Checker<'_> {
             proxy_listeners,
             prometheus,
             markers,
+            checklist,
         }
     }
 

@@ -4,10 +4,7 @@
 ///
 /// Compares without regard to case, `-`/`_` or spaces. A candidate contained in the wrong word
 /// (`bake_time` → `bake`) also counts, so longer spellings of a known key find it.
-pub(crate) fn closest<'a>(
-    wrong: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn closest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let wrong_norm = normalize(wrong);
     if wrong_norm.is_empty() {
         return None;
