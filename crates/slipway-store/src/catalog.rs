@@ -119,19 +119,19 @@ const RELEASE_COLUMNS: &str = "id, service, label, major, minor, kind, version, 
 
 /// The serde name of a unit variant (`off-cycle`): how roles and kinds are stored, so the
 /// database reads the same as the API.
-fn variant_name<T: Serialize>(value: &T) -> String {
+pub(crate) fn variant_name<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(Value::String(name)) => name,
         other => unreachable!("a unit variant serializes to a string, not {other:?}"),
     }
 }
 
-fn parse_variant<T: DeserializeOwned>(name: String) -> Result<T, StoreError> {
+pub(crate) fn parse_variant<T: DeserializeOwned>(name: String) -> Result<T, StoreError> {
     Ok(serde_json::from_value(Value::String(name))?)
 }
 
 /// An audit event of the catalog: no deploy, the facts and who acted as JSON.
-fn event(kind: &str, payload: Value) -> NewEvent {
+pub(crate) fn event(kind: &str, payload: Value) -> NewEvent {
     NewEvent {
         deploy: None,
         kind: kind.to_owned(),

@@ -6,11 +6,13 @@
 //! transaction, and checks the writer's lease fencing token in that same transaction.
 
 mod catalog;
+mod checklist;
 mod error;
 mod store;
 
 pub use catalog::{
     ArtifactPut, ArtifactRecord, NewRelease, Page, ReleaseChoice, ReleaseRecord, TokenRecord, User,
 };
+pub use checklist::{ItemPlace, TickAction, TickRecord};
 pub use error::{StoreError, redact_url};
 pub use store::*;

@@ -4,6 +4,7 @@
 
 mod catalog;
 mod chain;
+mod checklist;
 mod decisions;
 mod history;
 mod leases;
