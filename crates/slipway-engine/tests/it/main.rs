@@ -1,6 +1,7 @@
 //! Integration tests of the engine: the deterministic simulation and end-to-end passes on a real
 //! SQLite store with the scripted fake target.
 
+mod checklist;
 mod lease;
 mod run;
 mod scenario;

@@ -21,6 +21,7 @@ use anyhow::{Context, Result};
 use slipway_core::config::{Config, ProxyListener, parse_config};
 use slipway_engine::clock::{Clock, SystemClock};
 use slipway_engine::plugin::Verifier;
+use slipway_engine::preflight::checklist::ChecklistCheck;
 use slipway_engine::{Engine, EngineConfig, Plugins};
 use slipway_server::auth::{new_token, token_hash};
 use slipway_server::{AppState, Blobs, ExtraMetrics, Metrics, Settings, Shared};
@@ -249,6 +250,10 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
     let (mut plugins, drivable, local_targets) = plugins(&config, &context).await?;
     if let Some(markers) = Markers::new(&config.markers, Some(format!("http://{address}"))) {
         plugins.notifiers.push(Arc::new(markers));
+    }
+    if !config.checklist.is_empty() {
+        let check = ChecklistCheck::new(store.clone(), config.checklist.clone());
+        plugins.preflight.push(Arc::new(check));
     }
 
     let metrics_proxy = proxy.clone();
