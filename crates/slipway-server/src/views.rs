@@ -10,6 +10,8 @@ use slipway_core::time::Time;
 use slipway_store::{ArtifactRecord, ChainReport, ReleaseRecord, StoredEvent, TokenRecord, User};
 use utoipa::ToSchema;
 
+pub mod checklist;
+
 /// An instant as RFC 3339 text in UTC.
 pub fn timestamp(time: Time) -> String {
     time.to_timestamp().to_string()

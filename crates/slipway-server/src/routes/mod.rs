@@ -2,6 +2,7 @@
 
 mod audit;
 mod catalog;
+mod checklists;
 mod deploys;
 mod logs;
 mod people;
@@ -74,6 +75,9 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(people::set_role))
         .routes(routes!(people::create_token, people::list_tokens))
         .routes(routes!(people::revoke_token))
+        .routes(routes!(checklists::get_checklist))
+        .routes(routes!(checklists::tick))
+        .routes(routes!(checklists::untick))
 }
 
 /// The OpenAPI 3.1 document of the API, generated from the routes.

@@ -2,6 +2,7 @@
 //! SQLite store, with a real engine and the testkit's fake target where deploys must move.
 
 mod actions;
+mod checklists;
 mod errors;
 mod logs;
 mod openapi;

@@ -39,6 +39,18 @@ go_no_go = false
 bake = "0s"
 confirm_scale_in = false
 post_verify = false
+
+[[checklist]]
+name = "agreement signed"
+service = "idp"
+environment = "prod"
+roles = ["approver"]
+evidence = "link"
+
+[[checklist]]
+name = "logo present"
+per = "environment"
+evidence = "note"
 "#;
 
 /// Small limits so tests can cross them cheaply.
