@@ -74,6 +74,10 @@ enum Command {
     Rollback(deploy::RollbackArgs),
     /// Print (and follow) what a service's instances write, for the local target.
     Logs(commands::logs::Args),
+    /// A service's prerequisite checklist in an environment; `tick` and `untick` items.
+    Checklist(commands::checklist::Args),
+    /// Print a service's runbook, rendered as Markdown from slipway.toml.
+    Runbook(commands::runbook::Args),
     /// Verify or export the audit trail.
     #[command(subcommand)]
     Audit(audit::Command),
@@ -146,6 +150,8 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             deploy::act(&client()?, args.id, "abort", Some(&args.reason), output).await
         }
         Command::Rollback(args) => deploy::rollback(args, &client()?, output).await,
+        Command::Checklist(args) => commands::checklist::run(args, &client()?, output).await,
+        Command::Runbook(args) => commands::runbook::run(args, output),
         Command::Audit(command) => audit::run(command, &client()?, output).await,
         Command::Logs(args) => commands::logs::run(args, &client()?, output).await,
         Command::User(command) => people::user(command, &client()?, output).await,

@@ -5,4 +5,5 @@ mod checklist;
 mod config;
 mod decide;
 mod plan;
+mod runbook;
 mod support;

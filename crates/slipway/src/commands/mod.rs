@@ -3,12 +3,14 @@
 pub(crate) mod artifact;
 pub(crate) mod audit;
 pub(crate) mod check_config;
+pub(crate) mod checklist;
 pub(crate) mod demo;
 pub(crate) mod deploy;
 pub(crate) mod init;
 pub(crate) mod logs;
 pub(crate) mod people;
 pub(crate) mod release;
+pub(crate) mod runbook;
 pub(crate) mod serve;
 
 use std::path::{Path, PathBuf};
