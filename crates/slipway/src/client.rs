@@ -129,6 +129,23 @@ impl Client {
         Err(api_failure(status, &bytes).into())
     }
 
+    /// Sends a request whose success is text (the runbook's Markdown), not JSON.
+    pub(crate) async fn send_text(&self, request: RequestBuilder) -> Result<String> {
+        let response = request
+            .send()
+            .await
+            .map_err(|error| self.unreachable(&error))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| self.unreachable(&error))?;
+        if status.is_success() {
+            return Ok(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        Err(api_failure(status, &bytes).into())
+    }
+
     /// Whether `error` says the server could not be reached (nothing was answered).
     pub(crate) fn is_unreachable(error: &anyhow::Error) -> bool {
         error

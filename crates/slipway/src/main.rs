@@ -151,7 +151,7 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Rollback(args) => deploy::rollback(args, &client()?, output).await,
         Command::Checklist(args) => commands::checklist::run(args, &client()?, output).await,
-        Command::Runbook(args) => commands::runbook::run(args, output),
+        Command::Runbook(args) => commands::runbook::run(args, client, output).await,
         Command::Audit(command) => audit::run(command, &client()?, output).await,
         Command::Logs(args) => commands::logs::run(args, &client()?, output).await,
         Command::User(command) => people::user(command, &client()?, output).await,

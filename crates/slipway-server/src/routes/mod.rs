@@ -6,6 +6,7 @@ mod checklists;
 mod deploys;
 mod logs;
 mod people;
+mod runbook;
 mod system;
 
 use std::sync::Arc;
@@ -78,6 +79,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(checklists::get_checklist))
         .routes(routes!(checklists::tick))
         .routes(routes!(checklists::untick))
+        .routes(routes!(runbook::get_runbook))
 }
 
 /// The OpenAPI 3.1 document of the API, generated from the routes.

@@ -272,3 +272,41 @@ async fn an_untick_takes_the_item_back_and_is_kept_in_the_audit_log() {
     assert!(text.contains("checklist_unticked"), "{text}");
     api.stop().await;
 }
+
+#[tokio::test]
+async fn runbook_is_markdown_from_the_servers_config_with_its_checklist() {
+    let api = Api::start().await;
+    let request = axum::http::Request::get("/api/v1/services/idp/runbook?environment=prod")
+        .header("authorization", format!("Bearer {}", api.admin))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(slipway_server::app(api.state.clone()), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/markdown; charset=utf-8"
+    );
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let markdown = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(markdown.starts_with("# Runbook: idp\n"), "{markdown}");
+    assert!(markdown.contains("## prod"), "{markdown}");
+    assert!(!markdown.contains("## staging"), "{markdown}");
+    assert!(markdown.contains("**agreement signed**"), "{markdown}");
+
+    let (status, body) = api
+        .call(
+            Method::GET,
+            "/api/v1/services/ipd/runbook",
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["hint"], "did you mean `idp`?");
+    api.stop().await;
+}

@@ -57,7 +57,12 @@ pub(crate) struct TickArgs {
     #[arg(long)]
     release: Option<String>,
     /// An http(s) link to the evidence (the signed agreement, the review, the ticket).
-    #[arg(long, value_name = "URL", required_unless_present = "note", conflicts_with = "note")]
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "note",
+        conflicts_with = "note"
+    )]
     link: Option<String>,
     /// The evidence in words.
     #[arg(long, value_name = "TEXT")]
@@ -81,8 +86,14 @@ pub(crate) struct UntickArgs {
 pub(crate) async fn run(args: &Args, client: &Client, output: Output) -> Result<ExitCode> {
     match &args.command {
         Some(Command::Show(show)) => {
-            show_checklist(client, &show.service, &show.environment, show.release.as_deref(), output)
-                .await
+            show_checklist(
+                client,
+                &show.service,
+                &show.environment,
+                show.release.as_deref(),
+                output,
+            )
+            .await
         }
         Some(Command::Tick(tick)) => {
             let body = serde_json::json!({
@@ -116,7 +127,14 @@ pub(crate) async fn run(args: &Args, client: &Client, output: Output) -> Result<
             // clap requires both when no subcommand is given.
             let service = args.service.as_deref().unwrap_or_default();
             let environment = args.environment.as_deref().unwrap_or_default();
-            show_checklist(client, service, environment, args.release.as_deref(), output).await
+            show_checklist(
+                client,
+                service,
+                environment,
+                args.release.as_deref(),
+                output,
+            )
+            .await
         }
     }
 }
