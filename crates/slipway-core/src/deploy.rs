@@ -109,6 +109,12 @@ pub struct DeploySpec {
     /// recorded as overridden instead of stopping the deploy.
     #[serde(default)]
     pub break_glass: bool,
+    /// The release's source commit, for the go/no-go announcement and the receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Authors of the release's commits (approvals may have to come from someone else).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authors: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -175,6 +181,8 @@ impl DeploySpec {
             ),
             wait_for_slot: true,
             break_glass: false,
+            commit: None,
+            authors: Vec::new(),
         }
     }
 }
@@ -207,7 +215,27 @@ impl DeploySpec {
             plan: of.plan.for_rollback(regions),
             wait_for_slot: false,
             break_glass: false,
+            commit: None,
+            authors: Vec::new(),
         }
+    }
+
+    /// Seed 003's go/no-go message: environment first in capitals, then service, release,
+    /// version and commit, and who runs it.
+    /// `PROD: about to deploy idp RC 112 (1.112.0, commit 3f2a9c1), run by alice — clear to go?`
+    pub fn go_announcement(&self) -> String {
+        let commit = match &self.commit {
+            Some(commit) => format!(", commit {}", &commit[..commit.len().min(12)]),
+            None => String::new(),
+        };
+        format!(
+            "{}: about to deploy {} {} ({}{commit}), run by {} — clear to go?",
+            self.environment.to_uppercase(),
+            self.service,
+            self.release.label,
+            self.release.version,
+            self.requested_by
+        )
     }
 
     /// Whether the deploy would bring up the release that already runs: its scale-in would then
@@ -462,7 +490,7 @@ impl Deploy {
                     need: *required,
                 })
             }
-            StepKind::Go => progress.go.is_none().then_some(WaitingFor::Go),
+            StepKind::Go { .. } => progress.go.is_none().then_some(WaitingFor::Go),
             StepKind::ScaleIn { confirm: true } => progress
                 .step
                 .confirmed_by
@@ -777,6 +805,10 @@ pub enum Event {
         reason: String,
     },
     ApprovalsExpired,
+    /// The go/no-go announcement, as posted.
+    GoAnnounced {
+        message: String,
+    },
     GoAcknowledged {
         by: String,
     },
@@ -812,6 +844,7 @@ impl Event {
             Event::SlotAwaited { .. } => "slot_awaited",
             Event::BreakGlassConfirmed { .. } => "break_glass_confirmed",
             Event::ApprovalsExpired => "approvals_expired",
+            Event::GoAnnounced { .. } => "go_announced",
             Event::GoAcknowledged { .. } => "go_acknowledged",
             Event::ScaleInConfirmed { .. } => "scale_in_confirmed",
             Event::UnwindStarted { .. } => "unwind_started",

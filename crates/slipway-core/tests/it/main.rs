@@ -3,5 +3,6 @@
 mod analysis;
 mod config;
 mod decide;
+mod guards;
 mod plan;
 mod support;
