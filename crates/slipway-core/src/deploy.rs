@@ -35,6 +35,14 @@ pub struct ReleaseRef {
     pub config: String,
 }
 
+/// The `(major, minor)` of a release label: `RC 112` is `(112, 0)`, `RC 112.1` is `(112, 1)`.
+/// Releases of a service are ordered by it.
+pub fn release_number(label: &str) -> Option<(u64, u64)> {
+    let number = label.strip_prefix("RC ")?;
+    let (major, minor) = number.split_once('.').unwrap_or((number, "0"));
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
 /// Roles of a person using slipway, from least to most powerful.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -236,6 +244,21 @@ impl DeploySpec {
             self.release.version,
             self.requested_by
         )
+    }
+
+    /// Whether a release deploy would bring back a release older than the one running: only a
+    /// rollback may go back.
+    pub fn goes_back(&self) -> bool {
+        let Some(previous) = &self.previous else {
+            return false;
+        };
+        match (
+            release_number(&self.release.label),
+            release_number(&previous.label),
+        ) {
+            (Some(new), Some(old)) => self.purpose == Purpose::Release && new < old,
+            _ => false,
+        }
     }
 
     /// Whether the deploy would bring up the release that already runs: its scale-in would then

@@ -7,10 +7,12 @@
 
 mod catalog;
 mod error;
+mod locks;
 mod store;
 
 pub use catalog::{
     ArtifactPut, ArtifactRecord, NewRelease, Page, ReleaseChoice, ReleaseRecord, TokenRecord, User,
 };
 pub use error::{StoreError, redact_url};
+pub use locks::Lock;
 pub use store::*;

@@ -3,6 +3,7 @@
 mod audit;
 mod catalog;
 mod deploys;
+mod locks;
 mod logs;
 mod people;
 mod system;
@@ -61,6 +62,9 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(deploys::deploy_events))
         .routes(routes!(deploys::approve))
         .routes(routes!(deploys::go))
+        .routes(routes!(deploys::break_glass))
+        .routes(routes!(locks::lock, locks::list_locks))
+        .routes(routes!(locks::unlock))
         .routes(routes!(deploys::confirm))
         .routes(routes!(deploys::abort))
         .routes(routes!(deploys::rollback_deploy))

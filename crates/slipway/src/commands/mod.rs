@@ -6,8 +6,10 @@ pub(crate) mod check_config;
 pub(crate) mod demo;
 pub(crate) mod deploy;
 pub(crate) mod init;
+pub(crate) mod locks;
 pub(crate) mod logs;
 pub(crate) mod people;
+pub(crate) mod receipt;
 pub(crate) mod release;
 pub(crate) mod serve;
 

@@ -4,6 +4,7 @@ mod check_config;
 mod cli;
 mod demo;
 mod e2e;
+mod guards;
 mod local;
 mod support;
 mod verify;
