@@ -75,6 +75,14 @@ pub(crate) async fn create_deploy(
     Body(body): Body<NewDeployBody>,
 ) -> ApiResult<(StatusCode, Json<DeployView>)> {
     caller.require(Role::Deployer, "starting a deploy")?;
+    // A retried request gets the deploy the first one created, before any check that the
+    // first deploy itself would now fail (it is running).
+    let origin = idempotency_origin(&caller, &headers)?;
+    if let Some(origin) = &origin
+        && let Some(id) = state.store.deploy_by_origin(origin).await?
+    {
+        return Ok((StatusCode::OK, Json(read_deploy(&state, id).await?)));
+    }
     let service = service(&state, &body.service)?;
     let environment = environment(&state, &body.environment)?;
     check_drivable(&state, &environment.name, &environment.target)?;
@@ -118,7 +126,6 @@ pub(crate) async fn create_deploy(
                 .with_hint("say what is on fire: --break-glass --reason \"…\""),
         );
     }
-    let origin = idempotency_origin(&caller, &headers)?;
     let now = state.clock.now();
     let request = DeployRequest {
         service,
