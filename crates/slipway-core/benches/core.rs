@@ -74,6 +74,7 @@ fn spec(id: i64) -> DeploySpec {
             approvals: Some(ApprovalPolicy {
                 required: 1,
                 expires: minutes(30),
+                ..ApprovalPolicy::default()
             }),
             go_no_go: true,
             canary: Some(CanaryPolicy {

@@ -195,7 +195,7 @@ pub fn next_wake(deploy: &Deploy) -> Option<Time> {
         wakes.into_iter().flatten().min()
     };
     match &step.kind {
-        StepKind::Go => {
+        StepKind::Go { .. } => {
             // Valid approvals (one per person) drop below `required` when the required-th
             // latest expires; earlier expiries change nothing and must not wake the engine.
             let (_, required) = approval_step(deploy)?;
@@ -498,7 +498,7 @@ fn ensure_step(deploy: &mut Deploy, now: Time, out: &mut Out) -> Status {
     }
     // Checked before the borrow below: approvals that expire while go is awaited send the
     // deploy back to the approval step, so approval always immediately precedes release.
-    if matches!(step.kind, StepKind::Go)
+    if matches!(step.kind, StepKind::Go { .. })
         && let Some((approval_index, required)) = approval_step(deploy)
         && deploy.valid_approvals(now) < required
     {
@@ -541,8 +541,11 @@ fn ensure_step(deploy: &mut Deploy, now: Time, out: &mut Out) -> Status {
                 return Status::Pending;
             }
         }
-        StepKind::Go => {
+        StepKind::Go { .. } => {
             if !current.issued.contains("notify-go") {
+                out.events.push(Event::GoAnnounced {
+                    message: spec.go_announcement(),
+                });
                 fire(
                     id,
                     &label,
@@ -1163,34 +1166,82 @@ fn approve(
     now: Time,
     out: &mut Out,
 ) -> Result<(), Rejection> {
-    if !by.role.can_approve() {
-        return Err(Rejection {
-            code: RejectionCode::Forbidden,
-            message: format!("{} is a {} and may not approve deploys", by.name, by.role.name()),
-            hint: "ask an approver; an admin can grant the role with `slipway user add NAME --role approver`"
-                .to_owned(),
-        });
+    let id = deploy.spec.id;
+    let forbidden = |message: String, hint: &str| Rejection {
+        code: RejectionCode::Forbidden,
+        message,
+        hint: hint.to_owned(),
+    };
+    let (roles, not_authors) =
+        match approval_step(deploy).map(|(i, _)| &deploy.spec.plan.steps[i].kind) {
+            Some(StepKind::Approval {
+                roles, not_authors, ..
+            }) => (roles.clone(), *not_authors),
+            _ => (Vec::new(), false),
+        };
+    let allowed = match roles.is_empty() {
+        true => by.role.can_approve(),
+        false => roles.contains(&by.role),
+    };
+    if !allowed {
+        let names: Vec<&str> = match roles.is_empty() {
+            true => vec!["approver", "admin"],
+            false => roles.iter().map(|r| r.name()).collect(),
+        };
+        return Err(forbidden(
+            format!(
+                "{} is a {} and may not approve deploys to {} (allowed: {})",
+                by.name,
+                by.role.name(),
+                deploy.spec.environment,
+                names.join(", ")
+            ),
+            "ask someone with an allowed role; an admin can grant one with `slipway user set-role NAME --role ROLE`",
+        ));
     }
     if by.name == deploy.spec.requested_by {
-        return Err(Rejection {
-            code: RejectionCode::Forbidden,
-            message: format!(
-                "{} requested deploy {} and cannot approve it",
-                by.name, deploy.spec.id
-            ),
-            hint: "another engineer must approve it".to_owned(),
-        });
+        return Err(forbidden(
+            format!("{} requested deploy {id} and cannot approve it", by.name),
+            "another engineer must approve it",
+        ));
     }
-    if *binding != deploy.spec.binding() {
+    if not_authors && deploy.spec.authors.iter().any(|a| a == &by.name) {
+        return Err(forbidden(
+            format!(
+                "{} wrote commits of {} and cannot approve its deploy to {}",
+                by.name, deploy.spec.release.label, deploy.spec.environment
+            ),
+            "an engineer who wrote none of the release's commits must approve it",
+        ));
+    }
+    let expected = deploy.spec.binding();
+    if *binding != expected {
+        let differs = if binding.deploy != expected.deploy {
+            format!(
+                "it was given for deploy {}, not deploy {id}: an approval cannot be replayed onto another deploy",
+                binding.deploy
+            )
+        } else if binding.artifact != expected.artifact {
+            format!(
+                "it was given for artifact {}, but deploy {id} ships {}",
+                binding.artifact, expected.artifact
+            )
+        } else if binding.config != expected.config {
+            format!(
+                "it was given for config {}, but deploy {id} pins {}",
+                binding.config, expected.config
+            )
+        } else {
+            format!(
+                "it was given for plan {}, but deploy {id} runs plan {}",
+                binding.plan, expected.plan
+            )
+        };
         return Err(Rejection {
             code: RejectionCode::Invalid,
-            message: format!(
-                "this approval was given for a different artifact, config or plan than deploy {} has",
-                deploy.spec.id
-            ),
+            message: format!("approval refused: {differs}"),
             hint: format!(
-                "review it again with `slipway status {}` and approve what it runs now",
-                deploy.spec.id
+                "review deploy {id} again with `slipway status {id}` and approve what it runs now"
             ),
         });
     }
@@ -1201,7 +1252,10 @@ fn approve(
             "nothing to do".to_owned(),
         ));
     };
-    let waiting_for_go = matches!(current_step(deploy).map(|s| &s.kind), Some(StepKind::Go));
+    let waiting_for_go = matches!(
+        current_step(deploy).map(|s| &s.kind),
+        Some(StepKind::Go { .. })
+    );
     if deploy.progress.cursor > approval_index && !waiting_for_go {
         return Err(conflict(
             format!("deploy {} is past its approval step", deploy.spec.id),
@@ -1233,12 +1287,25 @@ fn acknowledge_go(
 ) -> Result<(), Rejection> {
     require_deployer(by, "acknowledge")?;
     refuse_while_unwinding(deploy)?;
-    let waiting = matches!(current_step(deploy).map(|s| &s.kind), Some(StepKind::Go));
-    if !waiting || deploy.progress.go.is_some() {
-        return Err(conflict(
-            format!("deploy {} is not waiting for go", deploy.spec.id),
-            format!("see where it is with `slipway status {}`", deploy.spec.id),
-        ));
+    let id = deploy.spec.id;
+    let by_other = match current_step(deploy).map(|s| &s.kind) {
+        Some(StepKind::Go { by_other }) if deploy.progress.go.is_none() => *by_other,
+        _ => {
+            return Err(conflict(
+                format!("deploy {id} is not waiting for go"),
+                format!("see where it is with `slipway status {id}`"),
+            ));
+        }
+    };
+    if by_other && by.name == deploy.spec.requested_by {
+        return Err(Rejection {
+            code: RejectionCode::Forbidden,
+            message: format!(
+                "{} runs deploy {id} and cannot acknowledge its own go/no-go",
+                by.name
+            ),
+            hint: "someone else in the channel must say go: `slipway go ID`".to_owned(),
+        });
     }
     deploy.progress.go = Some(Ack {
         by: by.name.clone(),

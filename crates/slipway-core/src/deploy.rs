@@ -35,6 +35,14 @@ pub struct ReleaseRef {
     pub config: String,
 }
 
+/// The `(major, minor)` of a release label: `RC 112` is `(112, 0)`, `RC 112.1` is `(112, 1)`.
+/// Releases of a service are ordered by it.
+pub fn release_number(label: &str) -> Option<(u64, u64)> {
+    let number = label.strip_prefix("RC ")?;
+    let (major, minor) = number.split_once('.').unwrap_or((number, "0"));
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
 /// Roles of a person using slipway, from least to most powerful.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -109,6 +117,12 @@ pub struct DeploySpec {
     /// recorded as overridden instead of stopping the deploy.
     #[serde(default)]
     pub break_glass: bool,
+    /// The release's source commit, for the go/no-go announcement and the receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Authors of the release's commits (approvals may have to come from someone else).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authors: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -175,6 +189,8 @@ impl DeploySpec {
             ),
             wait_for_slot: true,
             break_glass: false,
+            commit: None,
+            authors: Vec::new(),
         }
     }
 }
@@ -207,6 +223,41 @@ impl DeploySpec {
             plan: of.plan.for_rollback(regions),
             wait_for_slot: false,
             break_glass: false,
+            commit: None,
+            authors: Vec::new(),
+        }
+    }
+
+    /// Seed 003's go/no-go message: environment first in capitals, then service, release,
+    /// version and commit, and who runs it.
+    /// `PROD: about to deploy idp RC 112 (1.112.0, commit 3f2a9c1), run by alice — clear to go?`
+    pub fn go_announcement(&self) -> String {
+        let commit = match &self.commit {
+            Some(commit) => format!(", commit {}", &commit[..commit.len().min(12)]),
+            None => String::new(),
+        };
+        format!(
+            "{}: about to deploy {} {} ({}{commit}), run by {} — clear to go?",
+            self.environment.to_uppercase(),
+            self.service,
+            self.release.label,
+            self.release.version,
+            self.requested_by
+        )
+    }
+
+    /// Whether a release deploy would bring back a release older than the one running: only a
+    /// rollback may go back.
+    pub fn goes_back(&self) -> bool {
+        let Some(previous) = &self.previous else {
+            return false;
+        };
+        match (
+            release_number(&self.release.label),
+            release_number(&previous.label),
+        ) {
+            (Some(new), Some(old)) => self.purpose == Purpose::Release && new < old,
+            _ => false,
         }
     }
 
@@ -462,7 +513,7 @@ impl Deploy {
                     need: *required,
                 })
             }
-            StepKind::Go => progress.go.is_none().then_some(WaitingFor::Go),
+            StepKind::Go { .. } => progress.go.is_none().then_some(WaitingFor::Go),
             StepKind::ScaleIn { confirm: true } => progress
                 .step
                 .confirmed_by
@@ -777,6 +828,10 @@ pub enum Event {
         reason: String,
     },
     ApprovalsExpired,
+    /// The go/no-go announcement, as posted.
+    GoAnnounced {
+        message: String,
+    },
     GoAcknowledged {
         by: String,
     },
@@ -812,6 +867,7 @@ impl Event {
             Event::SlotAwaited { .. } => "slot_awaited",
             Event::BreakGlassConfirmed { .. } => "break_glass_confirmed",
             Event::ApprovalsExpired => "approvals_expired",
+            Event::GoAnnounced { .. } => "go_announced",
             Event::GoAcknowledged { .. } => "go_acknowledged",
             Event::ScaleInConfirmed { .. } => "scale_in_confirmed",
             Event::UnwindStarted { .. } => "unwind_started",

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Analysis, Check, EnvironmentConfig, ServiceConfig};
+use crate::deploy::Role;
 use crate::time::Span;
 
 /// What a release changes, which decides some steps (a `config` release skips `migrate`).
@@ -47,9 +48,22 @@ pub enum StepKind {
     /// Windows, freezes, provenance, config, checklist, lock, release order.
     Preflight,
     /// Wait for `required` approvals from people other than the requester.
-    Approval { required: u32, expires: Span },
+    Approval {
+        required: u32,
+        expires: Span,
+        /// Roles whose approvals count; empty means approvers and admins.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        roles: Vec<Role>,
+        /// Whether authors of the release's commits are refused as approvers.
+        #[serde(default, skip_serializing_if = "is_false")]
+        not_authors: bool,
+    },
     /// Announce go/no-go and wait for an acknowledgement.
-    Go,
+    Go {
+        /// Whether the acknowledgement must come from someone other than the requester.
+        #[serde(default, skip_serializing_if = "is_false")]
+        by_other: bool,
+    },
     /// Run the migration task once with the new artifact.
     Migrate,
     /// Start a few new instances and give them a sticky share of traffic, then analyse.
@@ -78,7 +92,7 @@ impl StepKind {
         match self {
             StepKind::Preflight => "preflight",
             StepKind::Approval { .. } => "approval",
-            StepKind::Go => "go",
+            StepKind::Go { .. } => "go",
             StepKind::Migrate => "migrate",
             StepKind::Canary { .. } => "canary",
             StepKind::Surge => "surge",
@@ -152,9 +166,26 @@ impl Step {
     /// The step's name, region and parameters: `canary [us-east-1] 1 instance(s), 10% for 10m`.
     pub fn describe(&self) -> String {
         let detail = match &self.kind {
-            StepKind::Approval { required, expires } => {
-                format!(" {required} approval(s), valid {expires}")
+            StepKind::Approval {
+                required,
+                expires,
+                roles,
+                not_authors,
+            } => {
+                let roles = match roles.is_empty() {
+                    true => String::new(),
+                    false => {
+                        let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+                        format!(" from {}", names.join(" or "))
+                    }
+                };
+                let authors = match not_authors {
+                    true => ", not by the release's authors",
+                    false => "",
+                };
+                format!(" {required} approval(s){roles}, valid {expires}{authors}")
             }
+            StepKind::Go { by_other: true } => " acknowledged by someone else".to_owned(),
             StepKind::Canary {
                 share_bp,
                 duration,
@@ -224,10 +255,14 @@ pub fn derive_plan(
         steps.push(global(StepKind::Approval {
             required: approvals.required,
             expires: approvals.expires,
+            roles: approvals.roles.clone(),
+            not_authors: approvals.not_authors,
         }));
     }
     if policy.go_no_go && !rollback {
-        steps.push(global(StepKind::Go));
+        steps.push(global(StepKind::Go {
+            by_other: policy.go_by_other,
+        }));
     }
     if service.migrate.is_some() && kind != ReleaseKind::Config && !rollback {
         steps.push(global(StepKind::Migrate));
@@ -284,6 +319,10 @@ pub fn derive_plan(
             launch_timeout: policy.launch_timeout,
         },
     }
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 fn global(kind: StepKind) -> Step {

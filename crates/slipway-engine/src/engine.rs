@@ -18,7 +18,7 @@ use slipway_core::deploy::{
     Action, Deploy, DeploySpec, Effect, EffectKey, GateResult, Input, Outcome, Rejection,
     RejectionCode, ReleaseRef, Verdict,
 };
-use slipway_core::plan::VerificationSpec;
+use slipway_core::plan::{Purpose, VerificationSpec};
 use slipway_core::time::{Span, Time};
 use slipway_store::{Consumed, Fence, Store, StoreError};
 
@@ -423,24 +423,7 @@ impl Engine {
         let now = self.clock.now();
         let mut gates = vec![self.lock_gate(deploy).await];
         let spec = &deploy.spec;
-        gates.push(match spec.redeploys_running_release() {
-            true => refused(
-                "order",
-                Refusal {
-                    message: format!(
-                        "{} already runs in {}; deploying it again would stop the only fleet",
-                        spec.release.label, spec.environment
-                    ),
-                    hint: "deploy another release, or `slipway rollback`".to_owned(),
-                    until: None,
-                    overridable: false,
-                },
-            ),
-            false => passed(
-                "order",
-                "a different release than the one running".to_owned(),
-            ),
-        });
+        gates.push(order_gate(spec));
         for check in &self.plugins.preflight {
             gates.push(match check.check(deploy, now).await {
                 Ok(detail) => passed(check.name(), detail),
@@ -468,6 +451,39 @@ impl Engine {
                 );
             }
         };
+        if spec.purpose == Purpose::Release {
+            match self.store.lock_of(&spec.service, &spec.environment).await {
+                Ok(Some(lock)) => {
+                    return refused(
+                        "lock",
+                        Refusal {
+                            message: format!(
+                                "{} is locked in {} by {}: {}",
+                                spec.service, spec.environment, lock.by, lock.reason
+                            ),
+                            hint: format!(
+                                "ask {} to unlock it when it is safe: `slipway unlock {} --env {}`",
+                                lock.by, spec.service, spec.environment
+                            ),
+                            until: None,
+                            overridable: false,
+                        },
+                    );
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    return refused(
+                        "lock",
+                        Refusal {
+                            message: format!("cannot read the locks: {error}"),
+                            hint: "check the database, then deploy again".to_owned(),
+                            until: None,
+                            overridable: false,
+                        },
+                    );
+                }
+            }
+        }
         match running.iter().find(|other| {
             let o = &other.deploy;
             o.spec.id < spec.id
@@ -669,6 +685,52 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Release order: not the release that runs (its scale-in would stop the only fleet), and not
+/// an older one unless it is a rollback.
+fn order_gate(spec: &DeploySpec) -> GateResult {
+    let refusal = |message: String, hint: String| Refusal {
+        message,
+        hint,
+        until: None,
+        overridable: false,
+    };
+    let previous = spec
+        .previous
+        .as_ref()
+        .map_or("nothing", |p| p.label.as_str());
+    if spec.redeploys_running_release() {
+        return refused(
+            "order",
+            refusal(
+                format!(
+                    "{} already runs in {}; deploying it again would stop the only fleet",
+                    spec.release.label, spec.environment
+                ),
+                "deploy another release, or `slipway rollback`".to_owned(),
+            ),
+        );
+    }
+    if spec.goes_back() {
+        return refused(
+            "order",
+            refusal(
+                format!(
+                    "{} is older than {previous}, which runs in {}",
+                    spec.release.label, spec.environment
+                ),
+                format!(
+                    "to go back, roll back: `slipway rollback {} --env {} --to {}`",
+                    spec.service, spec.environment, spec.release.label
+                ),
+            ),
+        );
+    }
+    passed(
+        "order",
+        format!("{} replaces {previous}", spec.release.label),
+    )
 }
 
 fn passed(check: &str, detail: String) -> GateResult {

@@ -134,6 +134,9 @@ pub struct ReleaseView {
     pub created_by: String,
     pub created_at: String,
     pub reason: Option<String>,
+    /// Who wrote the release's commits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authors: Vec<String>,
 }
 
 impl From<&ReleaseRecord> for ReleaseView {
@@ -151,6 +154,7 @@ impl From<&ReleaseRecord> for ReleaseView {
             version: record.version.clone(),
             artifact: record.artifact.clone(),
             commit: record.commit.clone(),
+            authors: record.authors.clone(),
             created_by: record.created_by.clone(),
             created_at: timestamp(record.created_at),
             reason: record.reason.clone(),
@@ -194,7 +198,8 @@ pub struct PhaseView {
     pub state: String,
     /// The current step's name while running or waiting.
     pub step: Option<String>,
-    /// While waiting: `approval`, `go` or `scale_in_confirmation`.
+    /// While waiting: `approval`, `go`, `scale_in_confirmation`, `break_glass` (a second
+    /// person's confirmation) or `slot` (the next allowed slot; `reason` says why).
     pub waiting_for: Option<String>,
     /// While waiting for approvals: how many are valid and how many are needed.
     pub approvals: Option<ApprovalCount>,
@@ -299,7 +304,21 @@ pub struct DeployView {
     pub binding: BindingView,
     pub steps: Vec<StepView>,
     pub approvals: Vec<SignoffView>,
+    /// The go/no-go announcement, when the plan has a go step.
+    #[serde(default)]
+    pub go_announcement: Option<String>,
     pub go: Option<SignoffView>,
+    /// The release's source commit.
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// Whether break-glass was asked for, and who confirmed it.
+    #[serde(default)]
+    pub break_glass: bool,
+    #[serde(default)]
+    pub break_glass_by: Option<SignoffView>,
+    /// Waiting for a slot: when the deploy will try again (RFC 3339).
+    #[serde(default)]
+    pub waiting_until: Option<String>,
     pub ended_at: Option<String>,
     /// Why it ended, when it did not succeed.
     pub end_reason: Option<String>,
@@ -435,11 +454,30 @@ impl DeployView {
                     expires_at: Some(timestamp(a.expires_at)),
                 })
                 .collect(),
+            go_announcement: spec
+                .plan
+                .steps
+                .iter()
+                .any(|s| s.kind.name() == "go")
+                .then(|| spec.go_announcement()),
             go: progress.go.as_ref().map(|ack| SignoffView {
                 by: ack.by.clone(),
                 at: timestamp(ack.at),
                 expires_at: None,
             }),
+            commit: spec.commit.clone(),
+            break_glass: spec.break_glass,
+            break_glass_by: progress.break_glass.as_ref().map(|ack| SignoffView {
+                by: ack.by.clone(),
+                at: timestamp(ack.at),
+                expires_at: None,
+            }),
+            waiting_until: progress
+                .step
+                .waiting
+                .as_ref()
+                .filter(|_| !finished)
+                .map(|w| timestamp(w.until)),
             ended_at: progress.ending.as_ref().map(|e| timestamp(e.at)),
             end_reason: progress.ending.as_ref().and_then(|e| e.reason.clone()),
             rollback_deploy: None,

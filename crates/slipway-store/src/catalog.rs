@@ -72,6 +72,8 @@ pub struct NewRelease {
     pub kind: ReleaseKind,
     pub created_by: String,
     pub reason: Option<String>,
+    /// Who wrote the release's commits (approvals may have to come from someone else).
+    pub authors: Vec<String>,
 }
 
 /// A numbered release of a service.
@@ -93,6 +95,8 @@ pub struct ReleaseRecord {
     pub created_by: String,
     pub created_at: Time,
     pub reason: Option<String>,
+    /// Who wrote the release's commits.
+    pub authors: Vec<String>,
 }
 
 /// One page of a listing, newest first.
@@ -115,7 +119,7 @@ const TOKEN_COLUMNS: &str = "id, user_name, label, created_at, revoked_at";
 const ARTIFACT_COLUMNS: &str =
     "id, service, version, digest, size, source_commit, pushed_by, pushed_at";
 const RELEASE_COLUMNS: &str = "id, service, label, major, minor, kind, version, artifact, \
-                               source_commit, created_by, created_at, reason";
+                               source_commit, created_by, created_at, reason, authors";
 
 /// The serde name of a unit variant (`off-cycle`): how roles and kinds are stored, so the
 /// database reads the same as the API.
@@ -184,6 +188,10 @@ fn decode_release(row: &AnyRow) -> Result<ReleaseRecord, StoreError> {
         created_by: row.try_get("created_by")?,
         created_at: Time(row.try_get("created_at")?),
         reason: row.try_get("reason")?,
+        authors: match row.try_get::<Option<String>, _>("authors")? {
+            Some(json) => serde_json::from_str(&json)?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -657,10 +665,11 @@ impl Store {
         };
         let label = release_label(major, minor);
         let kind = variant_name(&new.kind);
+        let authors = (!new.authors.is_empty()).then(|| json!(new.authors).to_string());
         let id: i64 = sqlx::query(
             "INSERT INTO releases (service, major, minor, label, kind, version, artifact, \
-             source_commit, created_by, created_at, reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+             source_commit, created_by, created_at, reason, authors) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
         .bind(&new.service)
         .bind(major)
@@ -673,6 +682,7 @@ impl Store {
         .bind(&new.created_by)
         .bind(now.as_millis())
         .bind(new.reason.as_deref())
+        .bind(authors.as_deref())
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
@@ -686,6 +696,7 @@ impl Store {
                 "artifact": digest,
                 "commit": commit,
                 "reason": new.reason,
+                "authors": new.authors,
                 "by": new.created_by,
             }),
         );
@@ -704,6 +715,7 @@ impl Store {
             created_by: new.created_by.clone(),
             created_at: now,
             reason: new.reason.clone(),
+            authors: new.authors.clone(),
         })
     }
 

@@ -8,6 +8,7 @@
 mod catalog;
 mod checklist;
 mod error;
+mod locks;
 mod store;
 
 pub use catalog::{
@@ -15,4 +16,5 @@ pub use catalog::{
 };
 pub use checklist::{ItemPlace, TickAction, TickRecord};
 pub use error::{StoreError, redact_url};
+pub use locks::Lock;
 pub use store::*;

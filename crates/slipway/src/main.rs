@@ -13,7 +13,7 @@ mod client;
 mod commands;
 mod failure;
 
-use commands::{artifact, audit, deploy, people, release};
+use commands::{artifact, audit, deploy, locks, people, release};
 
 /// slipway: a self-hosted release control plane.
 #[derive(Debug, Parser)]
@@ -63,9 +63,20 @@ enum Command {
     /// List deploys, newest first.
     Deploys(deploy::ListArgs),
     /// Approve a deploy (approvers other than the requester).
-    Approve(deploy::ActionArgs),
-    /// Acknowledge a deploy's go/no-go announcement.
+    Approve(deploy::ApproveArgs),
+    /// Acknowledge a deploy's go/no-go announcement (someone other than its runner).
     Go(deploy::ActionArgs),
+    /// Confirm a break-glass deploy as the second person (approvers other than the requester).
+    BreakGlass(deploy::ActionArgs),
+    /// Stop new deploys of a service to an environment until it is unlocked.
+    Lock(locks::LockArgs),
+    /// Let deploys of a service to an environment start again.
+    Unlock(locks::UnlockArgs),
+    /// List the locks held.
+    Locks,
+    /// A deploy's chain of evidence: commit, artifact, provenance, approvals, go, checks,
+    /// outcome, each with the hash of the event that recorded it.
+    Receipt(commands::receipt::Args),
     /// Confirm scale-in: the old fleet may stop.
     Confirm(deploy::ActionArgs),
     /// Abort a deploy in progress; what it started is undone.
@@ -143,8 +154,15 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Deploy(args) => deploy::deploy(args, &client()?, output).await,
         Command::Status(args) => deploy::status(args, &client()?, output).await,
         Command::Deploys(args) => deploy::list(args, &client()?, output).await,
-        Command::Approve(args) => deploy::approve(&client()?, args.id, output).await,
+        Command::Approve(args) => deploy::approve(&client()?, args, output).await,
         Command::Go(args) => deploy::act(&client()?, args.id, "go", None, output).await,
+        Command::BreakGlass(args) => {
+            deploy::act(&client()?, args.id, "break-glass", None, output).await
+        }
+        Command::Lock(args) => locks::lock(args, &client()?, output).await,
+        Command::Unlock(args) => locks::unlock(args, &client()?, output).await,
+        Command::Locks => locks::list(&client()?, output).await,
+        Command::Receipt(args) => commands::receipt::run(args, &client()?, output).await,
         Command::Confirm(args) => deploy::act(&client()?, args.id, "confirm", None, output).await,
         Command::Abort(args) => {
             deploy::act(&client()?, args.id, "abort", Some(&args.reason), output).await

@@ -557,6 +557,8 @@ pub struct Policy {
     pub protected: bool,
     pub approvals: Option<ApprovalPolicy>,
     pub go_no_go: bool,
+    /// Whether the go must come from someone other than the person who started the deploy.
+    pub go_by_other: bool,
     pub windows: Vec<Window>,
     pub freezes: Vec<Freeze>,
     pub canary: Option<CanaryPolicy>,
@@ -582,6 +584,7 @@ impl Default for Policy {
             protected: false,
             approvals: None,
             go_no_go: false,
+            go_by_other: true,
             windows: Vec::new(),
             freezes: Vec::new(),
             canary: None,
@@ -614,11 +617,15 @@ impl Policy {
     }
 }
 
-/// `approvals = { required = 1, expires = "30m" }`.
+/// `approvals = { required = 1, expires = "30m", roles = ["approver"], not_authors = true }`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalPolicy {
     pub required: u32,
     pub expires: Span,
+    /// Roles whose approvals count; empty means approvers and admins.
+    pub roles: Vec<crate::deploy::Role>,
+    /// Refuse approvals from authors of the release's commits.
+    pub not_authors: bool,
 }
 
 impl Default for ApprovalPolicy {
@@ -627,6 +634,8 @@ impl Default for ApprovalPolicy {
         Self {
             required: 1,
             expires: Span::from_secs(30 * 60),
+            roles: Vec::new(),
+            not_authors: false,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use toml_edit::{Item, TableLike, Value};
 
 use crate::analysis::{Metric, Unit};
+use crate::deploy::Role;
 use crate::time::Span;
 
 use super::error::{ConfigError, ConfigErrorKind, ConfigErrors};
@@ -104,7 +105,8 @@ const ENVIRONMENT_KEYS: &[&str] = &[
 const COMMAND_KEYS: &[&str] = &[
     "launch", "traffic", "stop", "task", "observe", "timeout", "shell", "workdir",
 ];
-const APPROVAL_KEYS: &[&str] = &["required", "expires"];
+const APPROVAL_KEYS: &[&str] = &["required", "expires", "roles", "not_authors"];
+const GO_KEYS: &[&str] = &["by_other"];
 const CANARY_KEYS: &[&str] = &["share", "header", "instances", "duration"];
 const CHECK_KEYS: &[&str] = &[
     "metric", "query", "probe", "command", "name", "max", "min", "status", "body", "timeout",
@@ -948,9 +950,7 @@ impl Checker<'_> {
         if let Some(approvals) = self.approvals(table, policy.approvals.clone()) {
             policy.approvals = approvals;
         }
-        if let Some(go_no_go) = self.boolean(table, "go_no_go") {
-            policy.go_no_go = go_no_go;
-        }
+        self.go_no_go(table, &mut policy);
         for (text, at) in self.strings(table, "windows").unwrap_or_default() {
             match values::window(text) {
                 Ok(window) => policy.windows.push(window),
@@ -1324,7 +1324,57 @@ impl Checker<'_> {
         if let Some(expires) = self.positive_duration(&table, "expires") {
             approvals.expires = expires;
         }
+        if let Some(roles) = self.strings(&table, "roles") {
+            approvals.roles.clear();
+            for (text, at) in roles {
+                match text {
+                    "deployer" => approvals.roles.push(Role::Deployer),
+                    "approver" => approvals.roles.push(Role::Approver),
+                    "admin" => approvals.roles.push(Role::Admin),
+                    _ => {
+                        let near = suggest::closest(text, ["deployer", "approver", "admin"]);
+                        let problem = Problem {
+                            message: format!("`{text}` is not a role that may approve"),
+                            hint: Some(match near {
+                                Some(near) => format!("did you mean `{near}`?"),
+                                None => {
+                                    "roles that may approve: deployer, approver, admin".to_owned()
+                                }
+                            }),
+                        };
+                        self.invalid(at, "roles", &table.place, problem);
+                    }
+                }
+            }
+            approvals.roles.sort();
+            approvals.roles.dedup();
+        }
+        if let Some(not_authors) = self.boolean(&table, "not_authors") {
+            approvals.not_authors = not_authors;
+        }
         Some(Some(approvals))
+    }
+
+    /// `go_no_go = true|false`, or `go_no_go = { by_other = false }` to let the person who
+    /// started the deploy acknowledge the go themselves.
+    fn go_no_go(&mut self, env: &Table<'_>, policy: &mut Policy) {
+        let Some(field) = env.field("go_no_go") else {
+            return;
+        };
+        if let Some(on) = field.item.as_bool() {
+            policy.go_no_go = on;
+            return;
+        }
+        let hint = "write go_no_go = true, go_no_go = false, or go_no_go = { by_other = false }";
+        let Some(table) = self.table(env, "go_no_go", "true, false or a table", Some(hint.into()))
+        else {
+            return;
+        };
+        self.unknown_keys(&table, GO_KEYS);
+        policy.go_no_go = true;
+        if let Some(by_other) = self.boolean(&table, "by_other") {
+            policy.go_by_other = by_other;
+        }
     }
 
     /// `canary = { … }` or `canary = false`.

@@ -8,6 +8,7 @@ use slipway_core::config::{
     ApprovalPolicy, CheckKind, CommandOperation, CommandTemplate, ConfigErrorKind, ConfigErrors,
     FreezeKind, MetricSourceKind, Placeholder, Policy, Pool, TemplatePart, Threshold, parse_config,
 };
+use slipway_core::deploy::Role;
 use slipway_core::time::Span;
 
 const EXAMPLE: &str = include_str!("../../../../examples/slipway.toml");
@@ -120,7 +121,8 @@ fn example_file_parses_with_every_field() {
         policy.approvals,
         Some(ApprovalPolicy {
             required: 1,
-            expires: Span::from_secs(30 * 60)
+            expires: Span::from_secs(30 * 60),
+            ..ApprovalPolicy::default()
         })
     );
     assert_eq!(policy.windows.len(), 1);
@@ -197,7 +199,8 @@ fn protected_environment_gets_production_defaults() {
         policy.approvals,
         Some(ApprovalPolicy {
             required: 1,
-            expires: Span::from_secs(30 * 60)
+            expires: Span::from_secs(30 * 60),
+            ..ApprovalPolicy::default()
         })
     );
     assert!(policy.go_no_go);
@@ -216,7 +219,8 @@ fn protected_environment_fields_override_its_defaults() {
         policy.approvals,
         Some(ApprovalPolicy {
             required: 2,
-            expires: Span::from_secs(30 * 60)
+            expires: Span::from_secs(30 * 60),
+            ..ApprovalPolicy::default()
         })
     );
     assert_eq!(policy.post_verify, None);
@@ -1351,4 +1355,43 @@ fn analysis_defaults_follow_the_target_and_settings_are_read() {
         "http://127.0.0.1:9090",
         "a trailing slash is dropped so paths join cleanly"
     );
+}
+
+#[test]
+fn approvals_name_their_roles_and_authors_rule_and_go_may_allow_the_runner() {
+    let body = "protected = true\napprovals = { required = 2, roles = [\"admin\", \"approver\"], \
+                not_authors = true }\ngo_no_go = { by_other = false }";
+    let config = parse_config("slipway.toml", &with_env(body)).unwrap();
+    let policy = &config.environments[0].policy;
+    let approvals = policy.approvals.as_ref().unwrap();
+    assert_eq!(approvals.roles, vec![Role::Approver, Role::Admin]);
+    assert!(approvals.not_authors);
+    assert!(policy.go_no_go);
+    assert!(!policy.go_by_other);
+
+    let defaults = parse_config("slipway.toml", &with_env("protected = true")).unwrap();
+    assert!(defaults.environments[0].policy.go_by_other);
+    assert!(
+        defaults.environments[0]
+            .policy
+            .approvals
+            .as_ref()
+            .unwrap()
+            .roles
+            .is_empty()
+    );
+}
+
+#[test]
+fn unknown_approval_roles_and_go_keys_are_reported_with_a_hint() {
+    let role = errors(&with_env("approvals = { roles = [\"aprover\"] }")).to_string();
+    assert!(
+        role.contains("`aprover` is not a role that may approve"),
+        "{role}"
+    );
+    assert!(role.contains("did you mean `approver`?"), "{role}");
+    let go = errors(&with_env("go_no_go = { by = false }")).to_string();
+    assert!(go.contains("by_other"), "{go}");
+    let go = errors(&with_env("go_no_go = \"yes\"")).to_string();
+    assert!(go.contains("go_no_go = { by_other = false }"), "{go}");
 }

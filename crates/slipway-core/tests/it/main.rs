@@ -4,6 +4,7 @@ mod analysis;
 mod checklist;
 mod config;
 mod decide;
+mod guards;
 mod plan;
 mod runbook;
 mod support;

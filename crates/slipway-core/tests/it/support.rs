@@ -65,6 +65,7 @@ pub(crate) fn protected_env(regions: &[&str]) -> EnvironmentConfig {
             approvals: Some(ApprovalPolicy {
                 required: 1,
                 expires: minutes(30),
+                ..ApprovalPolicy::default()
             }),
             go_no_go: true,
             canary: Some(CanaryPolicy {
@@ -509,6 +510,7 @@ fn describe_event(event: &Event, effects: &[Effect], offset: impl Fn(Time) -> St
         Event::BreakGlassConfirmed { by, reason } => {
             format!("break-glass confirmed by {by}: {reason}")
         }
+        Event::GoAnnounced { message } => format!("announced: {message}"),
         Event::GoAcknowledged { by } => format!("go acknowledged by {by}"),
         Event::ScaleInConfirmed { by, region: r } => {
             format!("scale-in{} confirmed by {by}", region(r))

@@ -72,6 +72,8 @@ impl Scenario {
             approvals: protected.then(|| ApprovalPolicy {
                 required: rng.random_range(1..=2),
                 expires: Span::from_secs(30 * 60),
+
+                ..ApprovalPolicy::default()
             }),
             go_no_go: protected && rng.random_bool(0.7),
             canary: rng.random_bool(0.4).then(|| CanaryPolicy {

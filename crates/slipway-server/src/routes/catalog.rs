@@ -328,6 +328,9 @@ pub(crate) struct NewReleaseBody {
     kind: Option<ReleaseKind>,
     /// Why; required for an off-cycle release.
     reason: Option<String>,
+    /// Who wrote the release's commits; an environment may refuse their approvals.
+    #[serde(default)]
+    authors: Vec<String>,
 }
 
 /// Numbers a release of a pushed artifact: `RC N` (next full number), or `RC N.M` for a patch.
@@ -359,6 +362,12 @@ pub(crate) async fn create_release(
         kind,
         created_by: caller.user.name.clone(),
         reason,
+        authors: body
+            .authors
+            .into_iter()
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect(),
     };
     let record = state.store.create_release(&new, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json((&record).into())))

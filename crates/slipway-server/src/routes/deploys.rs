@@ -13,6 +13,7 @@ use slipway_core::config::ServiceConfig;
 use slipway_core::decide::start;
 use slipway_core::deploy::{
     DeployId, DeployRequest, DeployResult, DeploySpec, Input, RejectionCode, ReleaseRef, Role,
+    release_number,
 };
 use slipway_core::plan::{Purpose, ReleaseKind};
 use slipway_store::{DeployQuery, ReleaseChoice, ReleaseRecord, StoredDeploy};
@@ -40,7 +41,20 @@ pub(crate) struct NewDeployBody {
     environment: String,
     /// `RC 12`, `12` or `12.1`; the newest release when absent.
     release: Option<String>,
+    /// Why; required with `break_glass`.
     reason: Option<String>,
+    /// Outside its window or in a freeze, wait for the next allowed slot (default) or fail at
+    /// once (`false`).
+    #[serde(default = "yes")]
+    wait: bool,
+    /// Override windows, freezes, staffing, provenance and checklists once a second person
+    /// confirms (`POST /api/v1/deploys/{id}/break-glass`). Needs a `reason`; announced loudly.
+    #[serde(default)]
+    break_glass: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Starts a deploy of a release to an environment. With an `Idempotency-Key` header, repeating
@@ -61,6 +75,14 @@ pub(crate) async fn create_deploy(
     Body(body): Body<NewDeployBody>,
 ) -> ApiResult<(StatusCode, Json<DeployView>)> {
     caller.require(Role::Deployer, "starting a deploy")?;
+    // A retried request gets the deploy the first one created, before any check that the
+    // first deploy itself would now fail (it is running).
+    let origin = idempotency_origin(&caller, &headers)?;
+    if let Some(origin) = &origin
+        && let Some(id) = state.store.deploy_by_origin(origin).await?
+    {
+        return Ok((StatusCode::OK, Json(read_deploy(&state, id).await?)));
+    }
     let service = service(&state, &body.service)?;
     let environment = environment(&state, &body.environment)?;
     check_drivable(&state, &environment.name, &environment.target)?;
@@ -93,8 +115,17 @@ pub(crate) async fn create_deploy(
         .map(|stored| stored.deploy.spec.release);
     if let Some(previous) = &previous {
         check_replaces(&release, previous, &environment.name)?;
+        check_order(&release, previous, &service.name, &environment.name)?;
     }
-    let origin = idempotency_origin(&caller, &headers)?;
+    check_unlocked(&state, &service.name, &environment.name).await?;
+    check_idle(&state, &service.name, &environment.name).await?;
+    let reason = body.reason.filter(|r| !r.trim().is_empty());
+    if body.break_glass && reason.is_none() {
+        return Err(
+            ApiError::bad_request("reason_required", "break-glass needs a reason")
+                .with_hint("say what is on fire: --break-glass --reason \"…\""),
+        );
+    }
     let now = state.clock.now();
     let request = DeployRequest {
         service,
@@ -108,12 +139,21 @@ pub(crate) async fn create_deploy(
         },
         previous,
         requested_by: caller.user.name.clone(),
-        reason: body.reason.filter(|r| !r.trim().is_empty()),
+        reason,
     };
+    let (wait_for_slot, break_glass) = (body.wait, body.break_glass);
+    let (commit, authors) = (release.commit.clone(), release.authors.clone());
     let (id, created) = state
         .store
         .create_deploy(None, origin.as_deref(), now, |id| {
-            start(DeploySpec::new(id, request, now), now)
+            let spec = DeploySpec {
+                wait_for_slot,
+                break_glass,
+                commit,
+                authors,
+                ..DeploySpec::new(id, request, now)
+            };
+            start(spec, now)
         })
         .await?;
     state.store.wake_handle().notify_one();
@@ -155,6 +195,74 @@ fn check_replaces(
         )));
     }
     Ok(())
+}
+
+/// Refuses a release older than the one running: going back is a rollback, which brings the
+/// old release back with the config it ran with.
+fn check_order(
+    release: &ReleaseRecord,
+    previous: &ReleaseRef,
+    service: &str,
+    environment: &str,
+) -> ApiResult<()> {
+    let older = match (
+        release_number(&release.label),
+        release_number(&previous.label),
+    ) {
+        (Some(new), Some(old)) => new < old,
+        _ => false,
+    };
+    if !older {
+        return Ok(());
+    }
+    Err(ApiError::conflict(
+        "older_release",
+        format!(
+            "{} is older than {}, which runs in {environment}",
+            release.label, previous.label
+        ),
+    )
+    .with_hint(format!(
+        "deploy {} or newer; to go back, roll back: `slipway rollback {service} --env {environment} --to {}`",
+        previous.label, release.label
+    )))
+}
+
+/// Refuses a deploy while someone holds the environment's lock (`slipway lock`).
+async fn check_unlocked(state: &AppState, service: &str, environment: &str) -> ApiResult<()> {
+    let Some(lock) = state.store.lock_of(service, environment).await? else {
+        return Ok(());
+    };
+    Err(ApiError::conflict(
+        "locked",
+        format!(
+            "{service} is locked in {environment} by {} since {}: {}",
+            lock.by,
+            crate::views::timestamp(lock.at),
+            lock.reason
+        ),
+    )
+    .with_hint(format!(
+        "ask {} to unlock it when it is safe: `slipway unlock {service} --env {environment}`",
+        lock.by
+    )))
+}
+
+/// Refuses a second deploy of a service to an environment while one runs. (Two requests at
+/// once can both pass this; preflight's lock check then fails the later one.)
+async fn check_idle(state: &AppState, service: &str, environment: &str) -> ApiResult<()> {
+    let Some(running) = state.store.active_deploy(service, environment).await? else {
+        return Ok(());
+    };
+    Err(ApiError::conflict(
+        "deploy_running",
+        format!(
+            "deploy {running} of {service} to {environment} is still running; one deploy per service and environment at a time"
+        ),
+    )
+    .with_hint(format!(
+        "wait for it (`slipway status {running} --follow`), or abort it: `slipway abort {running} --reason \"…\"`"
+    )))
 }
 
 /// Refuses a deploy whose artifact is not in this server's cache: its launch would fail.
@@ -397,6 +505,9 @@ fn required_reason(body: Option<Body<ActionBody>>, doing: &str) -> ApiResult<Str
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ApproveBody {
+    /// The deploy the approver reviewed; an approval for another deploy is refused (an
+    /// approval cannot be replayed onto another deploy).
+    deploy: Option<i64>,
     /// The artifact digest the approver reviewed (`binding.artifact` of the deploy).
     artifact: Option<String>,
     /// The config hash the approver reviewed.
@@ -420,10 +531,12 @@ pub(crate) async fn approve(
     Path(id): Path<i64>,
     body: Option<Body<ApproveBody>>,
 ) -> ApiResult<(StatusCode, Json<ActionView>)> {
-    caller.require(Role::Approver, "approving a deploy")?;
+    // Which roles may approve is the environment's policy; `decide` checks it.
+    caller.require(Role::Deployer, "approving a deploy")?;
     let stored = load(&state, id).await?;
     let seen = body.map(|Body(b)| b).unwrap_or_default();
     let mut binding = stored.deploy.spec.binding();
+    binding.deploy = seen.deploy.map_or(binding.deploy, DeployId);
     binding.artifact = seen.artifact.unwrap_or(binding.artifact);
     binding.config = seen.config.unwrap_or(binding.config);
     binding.plan = seen.plan.unwrap_or(binding.plan);
@@ -446,6 +559,22 @@ pub(crate) async fn go(
 ) -> ApiResult<(StatusCode, Json<ActionView>)> {
     caller.require(Role::Deployer, "acknowledging a go/no-go")?;
     act(&state, id, Input::Go { by: caller.actor() }).await
+}
+
+/// Confirms a break-glass deploy as the second person: its preflight refusals of windows,
+/// freezes, staffing, provenance and checklists are then recorded as overridden. Needs the
+/// approver role and someone other than the requester.
+#[utoipa::path(post, path = "/api/v1/deploys/{id}/break-glass", tag = "actions",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = ActionView), (status = 202, body = ActionView),
+        (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn break_glass(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<(StatusCode, Json<ActionView>)> {
+    caller.require(Role::Approver, "confirming break-glass")?;
+    act(&state, id, Input::BreakGlass { by: caller.actor() }).await
 }
 
 /// Confirms scale-in: the old fleet may be drained and stopped.

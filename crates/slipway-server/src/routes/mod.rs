@@ -4,6 +4,7 @@ mod audit;
 mod catalog;
 mod checklists;
 mod deploys;
+mod locks;
 mod logs;
 mod people;
 mod runbook;
@@ -63,6 +64,9 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(deploys::deploy_events))
         .routes(routes!(deploys::approve))
         .routes(routes!(deploys::go))
+        .routes(routes!(deploys::break_glass))
+        .routes(routes!(locks::lock, locks::list_locks))
+        .routes(routes!(locks::unlock))
         .routes(routes!(deploys::confirm))
         .routes(routes!(deploys::abort))
         .routes(routes!(deploys::rollback_deploy))

@@ -54,6 +54,7 @@ fn new_release(service: &str, version: &str, kind: ReleaseKind) -> NewRelease {
         kind,
         created_by: "alice".to_owned(),
         reason: None,
+        authors: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@ mod decisions;
 mod history;
 mod leases;
 mod listing;
+mod locks;
 mod open;
 mod outbox;
 mod support;

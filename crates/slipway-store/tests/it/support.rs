@@ -58,6 +58,8 @@ pub(crate) fn environment(name: &str) -> EnvironmentConfig {
             approvals: Some(ApprovalPolicy {
                 required: 1,
                 expires: minutes(30),
+
+                ..ApprovalPolicy::default()
             }),
             go_no_go: true,
             canary: Some(CanaryPolicy {

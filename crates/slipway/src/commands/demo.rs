@@ -4,7 +4,7 @@
 //! demo service, and drives them through the API as a team would: v1 first; v2 through canary,
 //! surge (the 50/50 state), bake, a confirmed scale-in; then v3, which fails a fifth of its
 //! requests, is caught by slipway's checks on its canary and rolled back automatically. Two
-//! people take part — alice deploys, bob approves — and a light load runs through slipway's
+//! people take part — alice deploys, bob approves and says go — and a light load runs through slipway's
 //! proxy the whole time, so the end can say how many requests failed and why.
 
 use std::path::{Path, PathBuf};
@@ -239,7 +239,7 @@ async fn push(client: &Client, file: &Path, version: &str) -> Result<()> {
     Ok(())
 }
 
-/// Deploys `release` to prod and plays the people: bob approves, alice says go and confirms
+/// Deploys `release` to prod and plays the people: bob approves and says go, alice confirms
 /// scale-in. slipway checks the numbers every second and rolls back on its own.
 async fn deploy(alice: &Client, bob: &Client, release: &str) -> Result<DeployView> {
     let created: DeployView = alice
@@ -317,11 +317,12 @@ async fn deploy(alice: &Client, bob: &Client, release: &str) -> Result<DeployVie
                 ));
             }
             Some("go") if acted.insert("go") => {
+                // The go comes from someone other than the runner.
                 say(&format!(
-                    "  PROD: about to deploy demo {} ({}), run by alice — clear to go? alice: go",
-                    deploy.release.label, deploy.release.version
+                    "  {} bob: go",
+                    deploy.go_announcement.as_deref().unwrap_or("clear to go?")
                 ));
-                let _: serde_json::Value = alice
+                let _: serde_json::Value = bob
                     .post(&format!("/api/v1/deploys/{id}/go"), &json!({}))
                     .await?;
             }

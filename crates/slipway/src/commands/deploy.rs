@@ -47,8 +47,17 @@ pub(crate) struct DeployArgs {
     /// `RC 12`, `12` or `12.1`; the newest release when absent.
     #[arg(long)]
     release: Option<String>,
+    /// Why; required with --break-glass.
     #[arg(long)]
     reason: Option<String>,
+    /// Outside a deploy window, in a freeze or short of staff, fail at once instead of waiting
+    /// for the next allowed slot.
+    #[arg(long)]
+    no_wait: bool,
+    /// Emergency: once a second person confirms (`slipway break-glass ID`), windows, freezes,
+    /// staffing, provenance and checklists are overridden and marked in the audit trail.
+    #[arg(long, requires = "reason")]
+    break_glass: bool,
     #[command(flatten)]
     follow: FollowArgs,
 }
@@ -59,6 +68,8 @@ pub(crate) async fn deploy(args: &DeployArgs, client: &Client, output: Output) -
         "environment": args.environment,
         "release": args.release,
         "reason": args.reason,
+        "wait": !args.no_wait,
+        "break_glass": args.break_glass,
     });
     // One retry after a connection failure, with the same key: the server returns the deploy
     // the first attempt created, if it got that far, instead of starting a second one.
@@ -247,6 +258,19 @@ fn waiting_hint(deploy: &DeployView) -> Option<String> {
         "scale_in_confirmation" => Some(format!(
             "waiting to scale in: run `slipway confirm {id}` to stop the old fleet"
         )),
+        "break_glass" => Some(format!(
+            "BREAK-GLASS asked by {}: a second approver runs `slipway break-glass {id}` to confirm it",
+            deploy.requested_by
+        )),
+        "slot" => Some(format!(
+            "waiting for the next allowed slot ({}): {}; abort it with `slipway abort {id}`",
+            deploy.waiting_until.as_deref().unwrap_or("unknown"),
+            deploy
+                .phase
+                .reason
+                .as_deref()
+                .unwrap_or("outside its schedule")
+        )),
         _ => None,
     }
 }
@@ -321,6 +345,24 @@ pub(crate) fn describe(event: &EventView) -> String {
             ),
         },
         "approved" => format!("approved by {}", text("by")),
+        "go_announced" => text("message").to_owned(),
+        "preflight_checked" => {
+            let verdict = match (
+                data.get("passed").and_then(serde_json::Value::as_bool),
+                data.get("overridden").and_then(serde_json::Value::as_bool),
+            ) {
+                (Some(true), _) => "ok",
+                (_, Some(true)) => "OVERRIDDEN",
+                _ => "REFUSED",
+            };
+            format!("  {} {verdict}: {}", text("check"), text("detail"))
+        }
+        "slot_awaited" => format!("waiting for the next slot: {}", text("reason")),
+        "break_glass_confirmed" => format!(
+            "BREAK-GLASS confirmed by {}: {}",
+            text("by"),
+            text("reason")
+        ),
         "approvals_expired" => "approvals expired".to_owned(),
         "go_acknowledged" => format!("go given by {}", text("by")),
         "scale_in_confirmed" => format!("scale-in confirmed by {}{}", text("by"), region()),
@@ -427,8 +469,24 @@ pub(crate) async fn status(args: &StatusArgs, client: &Client, output: Output) -
                         println!("  {}", check.detail);
                     }
                 }
+                if let Some(commit) = &deploy.commit {
+                    println!("commit: {commit}");
+                }
+                if deploy.break_glass {
+                    match &deploy.break_glass_by {
+                        Some(by) => println!("BREAK-GLASS confirmed by {} at {}", by.by, by.at),
+                        None => println!("BREAK-GLASS asked for, not confirmed yet"),
+                    }
+                }
                 for approval in &deploy.approvals {
-                    println!("approved by {} at {}", approval.by, approval.at);
+                    let until = approval.expires_at.as_deref().unwrap_or("-");
+                    println!(
+                        "approved by {} at {} (valid until {until})",
+                        approval.by, approval.at
+                    );
+                }
+                if let Some(announcement) = &deploy.go_announcement {
+                    println!("go/no-go: {announcement}");
                 }
                 if let Some(go) = &deploy.go {
                     println!("go given by {} at {}", go.by, go.at);
@@ -514,8 +572,41 @@ pub(crate) struct RollbackArgs {
 
 /// Approves what the approver sees: prints the deploy's release, artifact, config and plan, and
 /// sends that binding, so the approval is refused if the deploy changed in between.
-pub(crate) async fn approve(client: &Client, id: i64, output: Output) -> Result<ExitCode> {
-    let deploy: DeployView = client.get(&format!("/api/v1/deploys/{id}")).await?;
+/// `slipway approve ID`: what is approved is what the deploy shows now, unless the approver
+/// pins what they reviewed earlier (`--artifact`, `--config`, `--plan`): then a deploy that
+/// no longer matches is refused.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ApproveArgs {
+    id: i64,
+    /// The artifact digest you reviewed (`sha256:…`).
+    #[arg(long)]
+    artifact: Option<String>,
+    /// The config hash you reviewed.
+    #[arg(long)]
+    config: Option<String>,
+    /// The plan hash you reviewed.
+    #[arg(long)]
+    plan: Option<String>,
+}
+
+pub(crate) async fn approve(
+    client: &Client,
+    args: &ApproveArgs,
+    output: Output,
+) -> Result<ExitCode> {
+    let id = args.id;
+    let mut deploy: DeployView = client.get(&format!("/api/v1/deploys/{id}")).await?;
+    let pinned = [&args.artifact, &args.config, &args.plan];
+    let binding = &mut deploy.binding;
+    for (pin, field) in pinned.into_iter().zip([
+        &mut binding.artifact,
+        &mut binding.config,
+        &mut binding.plan,
+    ]) {
+        if let Some(pin) = pin {
+            field.clone_from(pin);
+        }
+    }
     if output == Output::Text {
         println!("{}", headline(&deploy));
         println!(
@@ -525,6 +616,7 @@ pub(crate) async fn approve(client: &Client, id: i64, output: Output) -> Result<
         print_steps(&deploy);
     }
     let body = serde_json::json!({
+        "deploy": deploy.id,
         "artifact": deploy.binding.artifact,
         "config": deploy.binding.config,
         "plan": deploy.binding.plan,

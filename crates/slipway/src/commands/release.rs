@@ -50,6 +50,10 @@ pub(crate) struct CreateArgs {
     /// Why (required for off-cycle releases).
     #[arg(long)]
     reason: Option<String>,
+    /// Who wrote the release's commits (repeat it); environments with `not_authors` refuse
+    /// their approvals.
+    #[arg(long = "author", value_name = "NAME")]
+    authors: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +72,7 @@ pub(crate) async fn run(command: &Command, client: &Client, output: Output) -> R
                 "version": args.version,
                 "kind": args.kind.name(),
                 "reason": args.reason,
+                "authors": args.authors,
             });
             let release: ReleaseView = client.post("/api/v1/releases", &body).await?;
             match output {

@@ -7,57 +7,9 @@ use std::time::{Duration, Instant};
 
 use slipway_testkit::server::SpawnedServer;
 
-const BIN: &str = env!("CARGO_BIN_EXE_slipway");
+use crate::support::FLEET_SCRIPT;
 
-/// A fleet run by a shell script, the way teams drive theirs: one file per release with its
-/// instance count, one directory per environment. `launch` is idempotent by effect key even when two runs overlap (a run
-/// orphaned by a killed server and its retry): `mkdir` is atomic, the loser waits for the
-/// winner's marker. With a `slow` file present, a launch takes two seconds.
-const FLEET_SCRIPT: &str = r#"#!/bin/sh
-set -eu
-dir=$(cd "$(dirname "$0")" && pwd)/fleet/$SLIPWAY_ENVIRONMENT
-mkdir -p "$dir/keys"
-release_file() { printf '%s/release-%s' "$dir" "$(printf %s "$1" | tr ' ' _)"; }
-case "$1" in
-launch)
-  marker="$dir/keys/$(printf %s "$SLIPWAY_EFFECT_KEY" | tr '/' _)"
-  if ! mkdir "$marker.lock" 2>/dev/null; then
-    i=0
-    while [ ! -e "$marker" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    [ -e "$marker" ] || { echo "launch $SLIPWAY_EFFECT_KEY is stuck" >&2; exit 1; }
-    echo "launch $SLIPWAY_EFFECT_KEY already done"
-    exit 0
-  fi
-  [ -e "$dir/slow" ] && sleep 2
-  env | cut -d= -f1 | grep '^SLIPWAY_' | sort > "$dir/launch-environment"
-  echo "$SLIPWAY_RELEASE $SLIPWAY_COUNT" >> "$dir/launches.log"
-  echo "$SLIPWAY_COUNT" > "$(release_file "$SLIPWAY_RELEASE")"
-  touch "$marker"
-  echo "launched $SLIPWAY_COUNT instance(s) of $SLIPWAY_RELEASE"
-  ;;
-traffic)
-  echo "$SLIPWAY_WEIGHTS" > "$dir/traffic"
-  echo "traffic now $SLIPWAY_WEIGHTS"
-  ;;
-stop)
-  rm -f "$(release_file "$SLIPWAY_RELEASE")"
-  echo "$SLIPWAY_RELEASE" >> "$dir/stops.log"
-  echo "stopped $SLIPWAY_RELEASE"
-  ;;
-observe)
-  printf '{"fleets":['
-  sep=''
-  for file in "$dir"/release-*; do
-    [ -e "$file" ] || continue
-    label=$(basename "$file" | sed 's/^release-//; s/_/ /g')
-    count=$(cat "$file")
-    printf '%s{"release":"%s","desired":%s,"running":%s,"healthy":%s}' "$sep" "$label" "$count" "$count" "$count"
-    sep=','
-  done
-  printf ']}\n'
-  ;;
-esac
-"#;
+const BIN: &str = env!("CARGO_BIN_EXE_slipway");
 
 const CONFIG: &str = r#"
 [server]

@@ -5,6 +5,7 @@ mod checklist;
 mod cli;
 mod demo;
 mod e2e;
+mod guards;
 mod local;
 mod support;
 mod verify;

@@ -51,15 +51,51 @@ pub(crate) fn api_get(server: &SpawnedServer, token: &str, path: &str) -> serde_
     }
 }
 
+/// A POST of JSON to the server's API with `token`: the status and the answer as JSON.
+pub(crate) fn api_post(
+    server: &SpawnedServer,
+    token: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let addr: SocketAddr = server
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the server's URL is http://ADDRESS");
+    let body = body.to_string();
+    let headers = format!(
+        "Authorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    match request_with(addr, "POST", path, &headers, &body) {
+        Ok((status, answer)) => (status, json(&answer)),
+        Err(error) => panic!("POST {path}: {error}"),
+    }
+}
+
 /// One GET with `Connection: close` and extra header lines (each ending in CRLF).
 fn get_with(addr: SocketAddr, path: &str, headers: &str) -> Result<(u16, String), String> {
+    request_with(addr, "GET", path, headers, "")
+}
+
+/// One request with `Connection: close`, extra header lines (each ending in CRLF) and a body.
+fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> Result<(u16, String), String> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .map_err(|e| format!("connect: {e}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
     stream
         .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}\r\n")
-                .as_bytes(),
+            format!(
+                "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}\r\n{body}"
+            )
+            .as_bytes(),
         )
         .map_err(|e| format!("write: {e}"))?;
     let mut response = Vec::new();
@@ -232,3 +268,53 @@ pub(crate) fn phase(server: &SpawnedServer, token: &str, id: &str) -> serde_json
         .success();
     json(&status.stdout)["phase"].clone()
 }
+
+/// A fleet run by a shell script, the way teams drive theirs: one file per release with its
+/// instance count, one directory per environment. `launch` is idempotent by effect key even when two runs overlap (a run
+/// orphaned by a killed server and its retry): `mkdir` is atomic, the loser waits for the
+/// winner's marker. With a `slow` file present, a launch takes two seconds.
+pub(crate) const FLEET_SCRIPT: &str = r#"#!/bin/sh
+set -eu
+dir=$(cd "$(dirname "$0")" && pwd)/fleet/$SLIPWAY_ENVIRONMENT
+mkdir -p "$dir/keys"
+release_file() { printf '%s/release-%s' "$dir" "$(printf %s "$1" | tr ' ' _)"; }
+case "$1" in
+launch)
+  marker="$dir/keys/$(printf %s "$SLIPWAY_EFFECT_KEY" | tr '/' _)"
+  if ! mkdir "$marker.lock" 2>/dev/null; then
+    i=0
+    while [ ! -e "$marker" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -e "$marker" ] || { echo "launch $SLIPWAY_EFFECT_KEY is stuck" >&2; exit 1; }
+    echo "launch $SLIPWAY_EFFECT_KEY already done"
+    exit 0
+  fi
+  [ -e "$dir/slow" ] && sleep 2
+  env | cut -d= -f1 | grep '^SLIPWAY_' | sort > "$dir/launch-environment"
+  echo "$SLIPWAY_RELEASE $SLIPWAY_COUNT" >> "$dir/launches.log"
+  echo "$SLIPWAY_COUNT" > "$(release_file "$SLIPWAY_RELEASE")"
+  touch "$marker"
+  echo "launched $SLIPWAY_COUNT instance(s) of $SLIPWAY_RELEASE"
+  ;;
+traffic)
+  echo "$SLIPWAY_WEIGHTS" > "$dir/traffic"
+  echo "traffic now $SLIPWAY_WEIGHTS"
+  ;;
+stop)
+  rm -f "$(release_file "$SLIPWAY_RELEASE")"
+  echo "$SLIPWAY_RELEASE" >> "$dir/stops.log"
+  echo "stopped $SLIPWAY_RELEASE"
+  ;;
+observe)
+  printf '{"fleets":['
+  sep=''
+  for file in "$dir"/release-*; do
+    [ -e "$file" ] || continue
+    label=$(basename "$file" | sed 's/^release-//; s/_/ /g')
+    count=$(cat "$file")
+    printf '%s{"release":"%s","desired":%s,"running":%s,"healthy":%s}' "$sep" "$label" "$count" "$count" "$count"
+    sep=','
+  done
+  printf ']}\n'
+  ;;
+esac
+"#;

@@ -1,0 +1,417 @@
+//! Guard rails end to end: every way around a production rule is tried through the real CLI
+//! and API, in one table, and each is refused with a message that says why and a hint that
+//! says what to do — while the allowed paths (a proper approval and go, a rollback, a
+//! break-glass confirmed by a second person) go through. Each refused row also checks that
+//! nothing moved: the deploy it tried to touch still waits where it did.
+
+use std::path::Path;
+use std::time::Duration;
+
+use slipway_testkit::server::{CliOutput, SpawnedServer};
+
+use crate::support::{BIN, FLEET_SCRIPT, api_get, api_post, json, phase, wait_until};
+
+const CONFIG: &str = r#"
+[server]
+data_dir = "data"
+
+[[service]]
+name = "idp"
+start = "bin/server --port $PORT"
+pools = { web = { count = 1, traffic = true } }
+
+[environment.staging]
+target = "command"
+[environment.staging.command]
+launch = "sh fleet.sh launch"
+traffic = "sh fleet.sh traffic"
+stop = "sh fleet.sh stop"
+observe = "sh fleet.sh observe"
+
+[environment.prod]
+target = "command"
+protected = true
+approvals = { required = 1, expires = "30m", not_authors = true }
+bake = "0s"
+confirm_scale_in = false
+post_verify = false
+[environment.prod.command]
+launch = "sh fleet.sh launch"
+traffic = "sh fleet.sh traffic"
+stop = "sh fleet.sh stop"
+observe = "sh fleet.sh observe"
+
+[environment.hotfix]
+target = "command"
+protected = true
+approvals = { required = 1, expires = "2s" }
+bake = "0s"
+confirm_scale_in = false
+post_verify = false
+[environment.hotfix.command]
+launch = "sh fleet.sh launch"
+traffic = "sh fleet.sh traffic"
+stop = "sh fleet.sh stop"
+observe = "sh fleet.sh observe"
+"#;
+
+/// The people of the table: alice and erin deploy, bob, carol and dave approve. carol wrote
+/// RC 1's commits.
+struct Team {
+    server: SpawnedServer,
+    alice: String,
+    erin: String,
+    bob: String,
+    carol: String,
+    dave: String,
+}
+
+impl Team {
+    fn start(root: &Path) -> Team {
+        std::fs::write(root.join("fleet.sh"), FLEET_SCRIPT).unwrap();
+        std::fs::write(root.join("slipway.toml"), CONFIG).unwrap();
+        let server = SpawnedServer::start(
+            Path::new(BIN),
+            &root.join("slipway.toml"),
+            &root.join("data"),
+        );
+        let admin = server.admin_token.clone();
+        let token = |name: &str, role: &str| {
+            server
+                .cli(&admin, &["user", "add", name, "--role", role])
+                .success();
+            let out = server
+                .cli(&admin, &["token", "create", "--user", name])
+                .success();
+            out.stdout.trim().to_owned()
+        };
+        let (alice, erin) = (token("alice", "deployer"), token("erin", "deployer"));
+        let (bob, carol, dave) = (
+            token("bob", "approver"),
+            token("carol", "approver"),
+            token("dave", "approver"),
+        );
+        Team {
+            server,
+            alice,
+            erin,
+            bob,
+            carol,
+            dave,
+        }
+    }
+
+    fn cli(&self, token: &str, args: &[&str]) -> CliOutput {
+        self.server.cli(token, args)
+    }
+
+    /// Pushes version `1.N.0` (commit `c0ffeeN`) and releases it as `RC N`.
+    fn release(&self, root: &Path, n: u32, authors: &[&str]) {
+        let file = root.join(format!("idp-{n}.tar.gz"));
+        std::fs::write(&file, format!("build {n}")).unwrap();
+        let version = format!("1.{n}.0");
+        let commit = format!("c0ffee{n}");
+        self.cli(
+            &self.alice,
+            &[
+                "artifact",
+                "push",
+                file.to_str().unwrap(),
+                "--service",
+                "idp",
+                "--version",
+                &version,
+                "--commit",
+                &commit,
+            ],
+        )
+        .success();
+        let mut args = vec!["release", "create", "idp", "--version", &version];
+        for author in authors {
+            args.extend(["--author", author]);
+        }
+        self.cli(&self.alice, &args).success();
+    }
+
+    /// Starts a deploy and returns its id.
+    fn deploy(&self, token: &str, args: &[&str]) -> String {
+        let mut all = vec!["--output", "json", "deploy", "idp"];
+        all.extend(args);
+        let out = self.cli(token, &all).success();
+        json(&out.stdout)["id"].to_string()
+    }
+
+    fn wait_for(&self, id: &str, what: &str) {
+        wait_until(Duration::from_secs(30), what, || {
+            let phase = phase(&self.server, &self.alice, id);
+            phase["waiting_for"] == what || phase["result"] == what
+        });
+    }
+}
+
+/// One bypass: what is tried, and words its refusal must contain (message and hint).
+struct Bypass<'t> {
+    name: &'static str,
+    attempt: Box<dyn Fn() -> CliOutput + 't>,
+    says: &'static [&'static str],
+}
+
+#[test]
+fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let team = Team::start(root);
+    team.release(root, 1, &["carol"]);
+    team.release(root, 2, &[]);
+    team.release(root, 3, &[]);
+    let staged = team.deploy(&team.alice, &["--env", "staging", "--release", "2"]);
+    team.wait_for(&staged, "succeeded");
+
+    // dave (an approver) starts a production deploy of RC 1: it waits for someone else's
+    // approval.
+    let first = team.deploy(&team.dave, &["--env", "prod", "--release", "1"]);
+    team.wait_for(&first, "approval");
+    let rc2_digest = api_get(&team.server, &team.alice, "/api/v1/releases/idp/2")["artifact"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let bypasses = vec![
+        Bypass {
+            name: "self-approval",
+            attempt: Box::new(|| team.cli(&team.dave, &["approve", &first])),
+            says: &[
+                "dave requested deploy",
+                "cannot approve it",
+                "another engineer",
+            ],
+        },
+        Bypass {
+            name: "approval by an author of the release",
+            attempt: Box::new(|| team.cli(&team.carol, &["approve", &first])),
+            says: &[
+                "carol wrote commits of RC 1",
+                "wrote none of the release's commits",
+            ],
+        },
+        Bypass {
+            name: "approval of another artifact than the deploy ships",
+            attempt: Box::new(|| {
+                team.cli(&team.bob, &["approve", &first, "--artifact", &rc2_digest])
+            }),
+            says: &["given for artifact sha256:", "review deploy"],
+        },
+        Bypass {
+            name: "approval of another config than the deploy pins",
+            attempt: Box::new(|| {
+                team.cli(&team.bob, &["approve", &first, "--config", "sha256:0ld"])
+            }),
+            says: &["given for config sha256:0ld", "review deploy"],
+        },
+        Bypass {
+            name: "a second concurrent deploy",
+            attempt: Box::new(|| {
+                team.cli(
+                    &team.alice,
+                    &["deploy", "idp", "--env", "prod", "--release", "2"],
+                )
+            }),
+            says: &[
+                "is still running",
+                "one deploy per service and environment",
+                "abort",
+            ],
+        },
+        Bypass {
+            name: "an older release than the one running",
+            attempt: Box::new(|| {
+                team.cli(
+                    &team.alice,
+                    &["deploy", "idp", "--env", "staging", "--release", "1"],
+                )
+            }),
+            says: &[
+                "RC 1 is older than RC 2",
+                "slipway rollback idp --env staging --to RC 1",
+            ],
+        },
+        Bypass {
+            name: "go before the approval",
+            attempt: Box::new(|| team.cli(&team.dave, &["go", &first])),
+            says: &["is not waiting for go"],
+        },
+        Bypass {
+            name: "break-glass confirmed for a deploy that did not ask for it",
+            attempt: Box::new(|| team.cli(&team.bob, &["break-glass", &first])),
+            says: &["not waiting for a break-glass confirmation"],
+        },
+    ];
+    let mut failures = Vec::new();
+    for bypass in &bypasses {
+        let out = (bypass.attempt)();
+        let missing: Vec<&&str> = bypass
+            .says
+            .iter()
+            .filter(|word| !out.stderr.contains(**word))
+            .collect();
+        if out.code() == 0 || !missing.is_empty() || !out.stderr.contains("hint:") {
+            failures.push(format!(
+                "{}: exit {}, missing {missing:?}\nstdout: {}\nstderr: {}",
+                bypass.name,
+                out.code(),
+                out.stdout,
+                out.stderr
+            ));
+        }
+        // Nothing moved: the production deploy still waits for its approval.
+        let now = phase(&team.server, &team.alice, &first);
+        assert_eq!(
+            now["waiting_for"], "approval",
+            "after {}: {now}",
+            bypass.name
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+
+    // The allowed path: bob approves, the runner cannot say go, erin can.
+    team.cli(&team.bob, &["approve", &first]).success();
+    team.wait_for(&first, "go");
+    let own_go = team.cli(&team.dave, &["go", &first]);
+    assert_ne!(own_go.code(), 0);
+    assert!(
+        own_go
+            .stderr
+            .contains("cannot acknowledge its own go/no-go")
+            && own_go.stderr.contains("hint:"),
+        "{}",
+        own_go.stderr
+    );
+    let status = team.cli(&team.alice, &["status", &first]).success().stdout;
+    assert!(
+        status.contains(
+            "go/no-go: PROD: about to deploy idp RC 1 (1.1.0, commit c0ffee1), run by dave — clear to go?"
+        ),
+        "{status}"
+    );
+    assert!(status.contains("approved by bob at"), "{status}");
+
+    // An approval cannot be replayed onto another deploy: abort, deploy the same release
+    // again, and the new deploy waits for an approval of its own; bob's earlier one, sent to
+    // the new deploy, is refused.
+    team.cli(&team.dave, &["abort", &first, "--reason", "replay test"])
+        .success();
+    team.wait_for(&first, "aborted");
+    let second = team.deploy(&team.dave, &["--env", "prod", "--release", "1"]);
+    team.wait_for(&second, "approval");
+    let earlier = api_get(&team.server, &team.bob, &format!("/api/v1/deploys/{first}"));
+    let replay = serde_json::json!({
+        "deploy": first.parse::<i64>().unwrap(),
+        "artifact": earlier["binding"]["artifact"],
+        "config": earlier["binding"]["config"],
+        "plan": earlier["binding"]["plan"],
+    });
+    let (status, answer) = api_post(
+        &team.server,
+        &team.bob,
+        &format!("/api/v1/deploys/{second}/approve"),
+        &replay,
+    );
+    assert_eq!(status, 400, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("given for deploy {first}, not deploy {second}")),
+        "{answer}"
+    );
+    assert!(answer["error"]["hint"].is_string(), "{answer}");
+    assert_eq!(
+        phase(&team.server, &team.alice, &second)["waiting_for"],
+        "approval"
+    );
+
+    // Properly approved and acknowledged, the deploy succeeds.
+    team.cli(&team.bob, &["approve", &second]).success();
+    team.wait_for(&second, "go");
+    team.cli(&team.erin, &["go", &second]).success();
+    team.wait_for(&second, "succeeded");
+
+    // Its receipt: commit, artifact, preflight findings, approval, go, outcome, each with its
+    // event's hash, and the chain intact.
+    let receipt = team
+        .cli(&team.alice, &["receipt", &second])
+        .success()
+        .stdout;
+    for line in [
+        "commit     c0ffee1",
+        "artifact   sha256:",
+        "preflight  lock passed",
+        "preflight  order passed: RC 1 replaces nothing",
+        "approval   by bob",
+        "go         announced: PROD: about to deploy idp RC 1",
+        "go         acknowledged by erin",
+        "outcome    succeeded",
+        "audit chain intact",
+    ] {
+        assert!(receipt.contains(line), "no `{line}` in:\n{receipt}");
+    }
+    assert!(receipt.contains("[#"), "{receipt}");
+
+    // An approval that expires while go is awaited is void: the deploy asks for approval
+    // again, and a go given now is refused.
+    let hotfix = team.deploy(&team.alice, &["--env", "hotfix", "--release", "3"]);
+    team.wait_for(&hotfix, "approval");
+    team.cli(&team.bob, &["approve", &hotfix]).success();
+    team.wait_for(&hotfix, "go");
+    team.wait_for(&hotfix, "approval");
+    let late = team.cli(&team.erin, &["go", &hotfix]);
+    assert_ne!(late.code(), 0);
+    assert!(
+        late.stderr.contains("not waiting for go"),
+        "{}",
+        late.stderr
+    );
+    let events = api_get(
+        &team.server,
+        &team.alice,
+        &format!("/api/v1/deploys/{hotfix}/events"),
+    );
+    assert!(
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "approvals_expired"),
+        "{events}"
+    );
+    team.cli(&team.alice, &["abort", &hotfix, "--reason", "done"])
+        .success();
+
+    // A lock stops new deploys until it is lifted; a rollback is still allowed.
+    team.cli(
+        &team.erin,
+        &["lock", "idp", "--env", "staging", "--reason", "incident 42"],
+    )
+    .success();
+    let listed = team.cli(&team.alice, &["locks"]).success().stdout;
+    assert!(listed.contains("incident 42"), "{listed}");
+    let locked = team.cli(
+        &team.alice,
+        &["deploy", "idp", "--env", "staging", "--release", "3"],
+    );
+    assert_ne!(locked.code(), 0);
+    assert!(
+        locked.stderr.contains("idp is locked in staging by erin")
+            && locked.stderr.contains("incident 42")
+            && locked.stderr.contains("hint: ask erin to unlock it"),
+        "{}",
+        locked.stderr
+    );
+    let again = team.cli(
+        &team.alice,
+        &["lock", "idp", "--env", "staging", "--reason", "twice"],
+    );
+    assert!(again.stderr.contains("already locked"), "{}", again.stderr);
+    team.cli(&team.alice, &["unlock", "idp", "--env", "staging"])
+        .success();
+    let third = team.deploy(&team.alice, &["--env", "staging", "--release", "3"]);
+    team.wait_for(&third, "succeeded");
+}
