@@ -24,8 +24,8 @@ pub struct ChecklistItem {
     /// The environments it applies to; empty means every environment.
     pub environments: Vec<String>,
     pub per: Per,
-    /// Who may tick it: the lowest role named and every role above it (`admin` always may).
-    /// Never empty.
+    /// The roles whose people may tick (and untick) it, like the `roles` of approvals: exactly
+    /// these, in rank order. Never empty; deployers, approvers and admins by default.
     pub roles: Vec<Role>,
     pub evidence: EvidenceKind,
     /// The person who ticks it must not be the one who requests the deploy ("reviewed by
@@ -132,36 +132,33 @@ impl ChecklistItem {
             && (self.environments.is_empty() || self.environments.iter().any(|e| e == environment))
     }
 
-    /// The lowest role that may tick it.
-    pub fn lowest_role(&self) -> Role {
-        self.roles.iter().copied().min().unwrap_or(Role::Deployer)
-    }
+    /// The roles that may tick it when the configuration names none.
+    pub const DEFAULT_ROLES: [Role; 3] = [Role::Deployer, Role::Approver, Role::Admin];
 
     /// Whether a person with `role` may tick (or untick) it.
     pub fn may_tick(&self, role: Role) -> bool {
-        role >= self.lowest_role()
+        self.roles.contains(&role)
+    }
+
+    /// The roles that may tick it, in words: `approver or admin`.
+    pub fn roles_text(&self) -> String {
+        let names: Vec<&str> = self.roles.iter().map(|r| r.name()).collect();
+        match names.as_slice() {
+            [] => "no role".to_owned(),
+            [one] => (*one).to_owned(),
+            [first @ .., last] => format!("{} or {last}", first.join(", ")),
+        }
     }
 
     /// Who may tick it, in words: `an approver or admin`.
     pub fn who_may_tick(&self) -> String {
-        let allowed: Vec<&str> = [Role::Viewer, Role::Deployer, Role::Approver, Role::Admin]
-            .into_iter()
-            .filter(|role| self.may_tick(*role))
-            .map(Role::name)
-            .collect();
-        let article = if allowed
-            .first()
-            .is_some_and(|r| r.starts_with(['a', 'e', 'i', 'o', 'u']))
-        {
+        let text = self.roles_text();
+        let article = if text.starts_with(['a', 'e', 'i', 'o', 'u']) {
             "an"
         } else {
             "a"
         };
-        match allowed.as_slice() {
-            [] => "nobody".to_owned(),
-            [one] => format!("{article} {one}"),
-            [first @ .., last] => format!("{article} {} or {last}", first.join(", ")),
-        }
+        format!("{article} {text}")
     }
 
     /// Refuses evidence the item does not accept, or that is empty, too long or not a link.

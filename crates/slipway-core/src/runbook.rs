@@ -234,24 +234,45 @@ fn prerequisites(
         line(out, &format!("- **Provenance.** {provenance}"));
     }
     match &policy.approvals {
-        Some(approvals) => line(
-            out,
-            &format!(
-                "- **Approval.** {} approval(s) by an approver or admin other than the person who \
-                 requests the deploy, given right before it runs: each is bound to the artifact, \
-                 the config and the plan, and expires after {}. Approve with `slipway approve \
-                 ID` (it shows what you approve).",
-                approvals.required, approvals.expires
-            ),
-        ),
+        Some(approvals) => {
+            let who = match approvals.roles.as_slice() {
+                [] => "an approver or admin".to_owned(),
+                roles => {
+                    let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+                    format!("a person with the role {}", names.join(" or "))
+                }
+            };
+            let authors = if approvals.not_authors {
+                " nor an author of the release's commits"
+            } else {
+                ""
+            };
+            line(
+                out,
+                &format!(
+                    "- **Approval.** {} approval(s), each by {who} who is not the person \
+                     requesting the deploy{authors}, given right before it runs: each is bound to \
+                     the deploy, the artifact, the config and the plan, and expires after {}. \
+                     Approve with `slipway approve ID` (it shows what you approve).",
+                    approvals.required, approvals.expires
+                ),
+            );
+        }
         None => line(out, "- **Approval.** None required."),
     }
     if policy.go_no_go {
+        let who = if policy.go_by_other {
+            "someone other than the person who started the deploy"
+        } else {
+            "someone (the person who started the deploy may)"
+        };
         line(
             out,
-            "- **Go/no-go.** slipway announces the deploy (environment, service, release, \
-             version and who runs it) and waits until someone acknowledges with `slipway go \
-             ID`.",
+            &format!(
+                "- **Go/no-go.** slipway announces the deploy (environment, service, release, \
+                 version, commit and who runs it) and waits until {who} acknowledges with \
+                 `slipway go ID`."
+            ),
         );
     }
     schedule(out, policy);
@@ -389,6 +410,17 @@ fn how_to_deploy(out: &mut String, service: &ServiceConfig, env: &EnvironmentCon
         line(out, &format!("- `{step}`: {what}"));
     }
     line(out, "");
+    line(
+        out,
+        &format!(
+            "In an emergency, `slipway deploy {name} --env {} --break-glass --reason \"…\"` and a \
+             second person's `slipway break-glass ID` let the deploy through windows, freezes, \
+             provenance and checklists; both are recorded and announced. Locks, release order, \
+             approvals and the go still hold.",
+            env.name
+        ),
+    );
+    line(out, "");
 }
 
 /// What a person does, or can expect, at each kind of step the plan has.
@@ -396,12 +428,16 @@ fn step_notes(plan: &Plan) -> Vec<(&'static str, String)> {
     let mut notes: Vec<(&'static str, String)> = Vec::new();
     for step in &plan.steps {
         let note = match &step.kind {
-            StepKind::Preflight => "checks that nothing else deploys the service here, that the \
-                                    release is not the one running, and the prerequisites above; \
-                                    a refusal says why and what to do."
+            StepKind::Preflight => "checks that nothing else deploys the service here and it is \
+                                    not locked (`slipway lock`), that the release is newer than \
+                                    the one running, and the prerequisites above; a refusal \
+                                    says why and what to do."
                 .to_owned(),
             StepKind::Approval { .. } => "waits for approvals: `slipway approve ID`.".to_owned(),
-            StepKind::Go => "waits for the go/no-go acknowledgement: `slipway go ID`.".to_owned(),
+            StepKind::Go { .. } => {
+                "announces the deploy and waits for the acknowledgement: `slipway go ID`."
+                    .to_owned()
+            }
             StepKind::Migrate => "runs the migration task once with the new artifact.".to_owned(),
             StepKind::Canary { .. } => "starts canary instances next to the old fleet, gives \
                                         them their share of traffic and checks them against the \
@@ -622,6 +658,11 @@ fn how_to_monitor(
     }
     line(
         out,
+        "- `slipway receipt ID`: a deploy's chain of evidence (artifact, approvals, go, checks, \
+         outcome), each with the hash of its audit event.",
+    );
+    line(
+        out,
         "- slipway's `/metrics` (Prometheus text) counts requests per release through its proxy.",
     );
     if let Some(prometheus) = &config.prometheus {
@@ -670,9 +711,9 @@ fn how_to_roll_back(out: &mut String, service: &ServiceConfig, env: &Environment
     line(
         out,
         &format!(
-            "- **By hand, at any time.** `slipway rollback {name} --env {} --reason \"…\"` goes \
-             back to the release that ran before; `--to \"RC N\"` picks an earlier one that ran \
-             here.",
+            "- **By hand, at any time** (even while the environment is locked). `slipway \
+             rollback {name} --env {} --reason \"…\"` goes back to the release that ran before; \
+             `--to \"RC N\"` picks an earlier one that ran here.",
             env.name
         ),
     );

@@ -88,8 +88,8 @@ fn checklist_items_are_read_with_scope_roles_evidence_and_defaults() {
     assert!(details.services.is_empty(), "absent service means all");
     assert_eq!(
         details.roles,
-        [Role::Deployer],
-        "deployers and above by default"
+        [Role::Deployer, Role::Approver, Role::Admin],
+        "deployers, approvers and admins by default"
     );
     assert_eq!(details.evidence, EvidenceKind::Note);
 
@@ -176,7 +176,7 @@ fn item(name: &str, per: Per) -> ChecklistItem {
         services: Vec::new(),
         environments: Vec::new(),
         per,
-        roles: vec![Role::Deployer],
+        roles: ChecklistItem::DEFAULT_ROLES.to_vec(),
         evidence: EvidenceKind::Any,
         different_from_requester: false,
     }
@@ -268,7 +268,7 @@ fn a_tick_stops_counting_when_the_config_asks_for_more() {
     let status = evaluate(&[&stricter], &by_deployer, Some("RC 12"), None);
     assert_eq!(
         status[0].missing.as_deref(),
-        Some("ticked by bob as deployer, but it needs an approver or admin now")
+        Some("ticked by bob as deployer, but it needs an approver now")
     );
     let with_link = [tick(
         "agreement signed",
@@ -319,19 +319,23 @@ fn evidence_must_be_what_the_item_takes() {
 }
 
 #[test]
-fn roles_at_or_above_the_lowest_named_may_tick() {
+fn only_the_roles_named_may_tick_like_the_roles_of_approvals() {
     let approvers = ChecklistItem {
-        roles: vec![Role::Admin, Role::Approver],
+        roles: vec![Role::Approver],
         ..item("agreement signed", Per::Release)
     };
     assert!(!approvers.may_tick(Role::Deployer));
     assert!(approvers.may_tick(Role::Approver));
-    assert!(approvers.may_tick(Role::Admin));
-    assert_eq!(approvers.who_may_tick(), "an approver or admin");
+    assert!(!approvers.may_tick(Role::Admin), "admins only when named");
+    assert_eq!(approvers.who_may_tick(), "an approver");
     assert_eq!(
         item("x", Per::Release).who_may_tick(),
         "a deployer, approver or admin"
     );
+    let text = with_items(
+        "[[checklist]]\nname = \"agreement signed\"\nroles = [\"admin\", \"approver\", \"admin\"]\n",
+    );
+    assert_eq!(items(&text)[0].roles, [Role::Approver, Role::Admin]);
 }
 
 #[test]

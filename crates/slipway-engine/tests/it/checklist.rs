@@ -69,7 +69,7 @@ fn items() -> Vec<ChecklistItem> {
         services: Vec::new(),
         environments: vec!["prod".to_owned()],
         per: Per::Release,
-        roles: vec![Role::Deployer],
+        roles: ChecklistItem::DEFAULT_ROLES.to_vec(),
         evidence: EvidenceKind::Any,
         different_from_requester: false,
     };
@@ -122,7 +122,7 @@ async fn checklist_refuses_with_every_missing_item_then_passes_once_ticked() {
     assert_eq!(
         refusal.message,
         "3 of 3 checklist item(s) of idp in prod not done for RC 12: \
-         `agreement signed` (not ticked; an approver or admin may tick it), \
+         `agreement signed` (not ticked; an approver may tick it), \
          `logo present` (not ticked; a deployer, approver or admin may tick it), \
          `reviewed by another engineer` (not ticked; a deployer, approver or admin may tick it)"
     );
@@ -158,7 +158,7 @@ async fn checklist_refuses_with_every_missing_item_then_passes_once_ticked() {
     assert_eq!(
         refusal.message,
         "2 of 3 checklist item(s) of idp in prod not done for RC 12: \
-         `agreement signed` (not ticked; an approver or admin may tick it), \
+         `agreement signed` (not ticked; an approver may tick it), \
          `reviewed by another engineer` (ticked by alice, who requested the deploy; someone \
          else must tick it; a deployer, approver or admin may tick it)"
     );

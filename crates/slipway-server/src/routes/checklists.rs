@@ -110,23 +110,23 @@ fn require_tick_role(caller: &Caller, item: &ChecklistItem, doing: &str) -> ApiR
     if item.may_tick(caller.user.role) {
         return Ok(());
     }
+    let suggested = item.roles.first().copied().unwrap_or(Role::Deployer);
     Err(ApiError::new(
         StatusCode::FORBIDDEN,
         "forbidden",
         format!(
-            "{} is a {}; {doing} `{}` needs the {} role ({} may)",
+            "{} is a {}; {doing} `{}` needs the {} role",
             caller.user.name,
             caller.user.role.name(),
             item.name,
-            item.lowest_role().name(),
-            item.who_may_tick()
+            item.roles_text()
         ),
     )
     .with_hint(format!(
         "ask {} to do it, or an admin to run `slipway user set-role {} {}`",
         item.who_may_tick(),
         caller.user.name,
-        item.lowest_role().name()
+        suggested.name()
     )))
 }
 

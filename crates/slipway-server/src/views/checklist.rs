@@ -30,8 +30,8 @@ pub struct ChecklistItemView {
     pub per: String,
     /// Who may tick it, in words: `an approver or admin`.
     pub who_may_tick: String,
-    /// The lowest role that may tick it.
-    pub role: String,
+    /// The roles that may tick it.
+    pub roles: Vec<String>,
     /// `link`, `note` or `any`.
     pub evidence: String,
     /// Whether the person requesting the deploy may not be the one who ticked it.
@@ -91,7 +91,7 @@ impl ChecklistItemView {
             description: item.description.clone(),
             per: item.per.name().to_owned(),
             who_may_tick: item.who_may_tick(),
-            role: item.lowest_role().name().to_owned(),
+            roles: item.roles.iter().map(|r| r.name().to_owned()).collect(),
             evidence: item.evidence.name().to_owned(),
             different_from_requester: item.different_from_requester,
             done: status.is_done(),

@@ -125,8 +125,7 @@ async fn ticking_needs_a_role_the_item_allows_and_evidence_that_fits() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         body["error"]["message"],
-        "bob is a deployer; ticking `agreement signed` needs the approver role (an approver or \
-         admin may)"
+        "bob is a deployer; ticking `agreement signed` needs the approver or admin role"
     );
     assert_eq!(
         body["error"]["hint"],

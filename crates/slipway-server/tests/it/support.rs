@@ -44,7 +44,7 @@ post_verify = false
 name = "agreement signed"
 service = "idp"
 environment = "prod"
-roles = ["approver"]
+roles = ["approver", "admin"]
 evidence = "link"
 
 [[checklist]]

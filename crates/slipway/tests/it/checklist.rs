@@ -149,7 +149,7 @@ fn preflight_refuses_until_the_checklist_is_ticked_then_the_deploy_passes() {
     assert_eq!(refused.code(), 3, "{}\n{}", refused.stdout, refused.stderr);
     for expected in [
         "3 of 3 checklist item(s) of idp in prod not done for RC 1",
-        "`agreement signed` (not ticked; an approver or admin may tick it)",
+        "`agreement signed` (not ticked; an approver may tick it)",
         "slipway checklist tick idp --env prod \"logo present\" --note TEXT",
     ] {
         assert!(

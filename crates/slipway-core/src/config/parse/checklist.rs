@@ -233,15 +233,16 @@ impl Checker<'_> {
         None
     }
 
-    /// `roles = ["approver"]`: who may tick; deployers and above when absent.
+    /// `roles = ["approver"]`: exactly who may tick, in rank order; deployers, approvers and
+    /// admins when absent.
     fn roles(&mut self, table: &Table<'_>) -> Vec<Role> {
         let Some(field) = table.field("roles") else {
-            return vec![Role::Deployer];
+            return ChecklistItem::DEFAULT_ROLES.to_vec();
         };
         if let Some(text) = field.item.as_str() {
             let hint = format!("write a list: roles = [\"{text}\"]");
             self.wrong_type(field, &table.place, "an array of roles", Some(hint));
-            return vec![Role::Deployer];
+            return ChecklistItem::DEFAULT_ROLES.to_vec();
         }
         let mut roles = Vec::new();
         for (text, at) in self.strings(table, "roles").unwrap_or_default() {
@@ -279,15 +280,16 @@ impl Checker<'_> {
                 let problem = Problem {
                     message: "names no role, so nobody could tick the item".to_owned(),
                     hint: Some(
-                        "name who may tick it, e.g. roles = [\"approver\"], or leave roles out \
-                         for deployers and above"
+                        "name who may tick it, e.g. roles = [\"approver\", \"admin\"], or leave \
+                         roles out for deployers, approvers and admins"
                             .to_owned(),
                     ),
                 };
                 self.invalid(field.at, "roles", &table.place, problem);
             }
-            return vec![Role::Deployer];
+            return ChecklistItem::DEFAULT_ROLES.to_vec();
         }
+        roles.sort();
         roles
     }
 
