@@ -73,6 +73,15 @@ impl EvidenceKind {
         }
     }
 
+    /// What it takes, in words: `a link or a note`.
+    pub fn words(self) -> &'static str {
+        match self {
+            EvidenceKind::Link => "a link",
+            EvidenceKind::Note => "a note",
+            EvidenceKind::Any => "a link or a note",
+        }
+    }
+
     /// The CLI option that gives such evidence, for hints: `--link URL`.
     pub fn option(self) -> &'static str {
         match self {

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use crate::checklist::{self, EvidenceKind, Per};
+use crate::checklist::{self, Per};
 use crate::config::suggest::closest;
 use crate::config::{
     CheckKind, Config, EnvironmentConfig, FreezeKind, MetricSourceKind, Policy, ServiceConfig,
@@ -344,11 +344,7 @@ fn checklist_items(
             Per::Release => "for each release",
             Per::Environment => "once (standing)",
         };
-        let evidence = match item.evidence {
-            EvidenceKind::Link => "a link",
-            EvidenceKind::Note => "a note",
-            EvidenceKind::Any => "a link or a note",
-        };
+        let evidence = item.evidence.words();
         let other = if item.different_from_requester {
             ", by someone other than who requests the deploy"
         } else {

@@ -263,11 +263,7 @@ pub(crate) async fn tick(
                 ApiError::bad_request("evidence_required", message).with_hint(format!(
                     "`{}` takes {}; pass {}",
                     item.name,
-                    match item.evidence.name() {
-                        "any" => "a link or a note",
-                        "link" => "a link",
-                        _ => "a note",
-                    },
+                    item.evidence.words(),
                     item.evidence.option()
                 )),
             );
