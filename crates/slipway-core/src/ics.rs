@@ -54,7 +54,8 @@ impl EventTime {
     /// repeated by a daylight-saving change is resolved the way RFC 5545 says (jiff's
     /// "compatible" rule): a skipped time moves forward by the gap, a repeated one is the first.
     pub fn instant(&self, zone: &TimeZone) -> Time {
-        let resolve = |local: DateTime, zone: &TimeZone| crate::schedule::local_instant(zone, local);
+        let resolve =
+            |local: DateTime, zone: &TimeZone| crate::schedule::local_instant(zone, local);
         match self {
             EventTime::Date(date) => resolve(date.to_datetime(jiff::civil::Time::midnight()), zone),
             EventTime::Floating(local) => resolve(*local, zone),
@@ -168,8 +169,7 @@ impl Calendar {
                     } else if !seen_calendar {
                         return Err(not_a_calendar(line));
                     }
-                    if component == "VEVENT" && open.last().is_some_and(|(c, _)| c == "VCALENDAR")
-                    {
+                    if component == "VEVENT" && open.last().is_some_and(|(c, _)| c == "VCALENDAR") {
                         event = Some(EventBuilder::new(line));
                     }
                     open.push((component, line));
@@ -350,9 +350,10 @@ impl Recurrence {
                 }
                 Frequency::Weekly => {
                     let monday = first
-                        .checked_sub(jiff::Span::new().days(i64::from(
-                            first.weekday().to_monday_zero_offset(),
-                        )))
+                        .checked_sub(
+                            jiff::Span::new()
+                                .days(i64::from(first.weekday().to_monday_zero_offset())),
+                        )
                         .ok()
                         .and_then(|monday| monday.checked_add(jiff::Span::new().weeks(step)).ok());
                     let Some(monday) = monday else { break };
@@ -367,7 +368,9 @@ impl Recurrence {
                     weekdays
                         .iter()
                         .filter_map(|day| {
-                            monday.checked_add(jiff::Span::new().days(i64::from(*day))).ok()
+                            monday
+                                .checked_add(jiff::Span::new().days(i64::from(*day)))
+                                .ok()
                         })
                         .filter(|date| {
                             self.by_month.is_empty() || self.by_month.contains(&date.month())
@@ -383,11 +386,15 @@ impl Recurrence {
                     }
                     let keep = (self.by_month.is_empty() || self.by_month.contains(&date.month()))
                         && (self.by_month_day.is_empty()
-                            || self.by_month_day.iter().any(|d| {
-                                month_day(date.year(), date.month(), *d) == Some(date)
-                            }))
+                            || self
+                                .by_month_day
+                                .iter()
+                                .any(|d| month_day(date.year(), date.month(), *d) == Some(date)))
                         && (self.by_day.is_empty()
-                            || self.by_day.iter().any(|(_, day)| weekday_index(date) == *day));
+                            || self
+                                .by_day
+                                .iter()
+                                .any(|(_, day)| weekday_index(date) == *day));
                     if keep { vec![date] } else { Vec::new() }
                 }
             };
@@ -517,11 +524,7 @@ impl Property {
         };
         let name_end = content.find([';', ':']).ok_or_else(malformed)?;
         let name = content[..name_end].trim().to_ascii_uppercase();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(malformed());
         }
         let mut parameters = Vec::new();
@@ -688,10 +691,7 @@ impl EventBuilder {
         let Some((start, start_line)) = self.start else {
             return Err(IcsError {
                 line: self.line,
-                message: format!(
-                    "the event of lines {}-{end_line} has no DTSTART",
-                    self.line
-                ),
+                message: format!("the event of lines {}-{end_line} has no DTSTART", self.line),
                 hint: Some("add DTSTART;VALUE=DATE:YYYYMMDD for an all-day event".to_owned()),
             });
         };
@@ -763,7 +763,9 @@ fn event_time(property: &Property) -> Result<EventTime, IcsError> {
         )
     };
     if is_date {
-        return parse_date(value).map(EventTime::Date).ok_or_else(|| bad("a date", "a DATE as YYYYMMDD, e.g. 20261224"));
+        return parse_date(value)
+            .map(EventTime::Date)
+            .ok_or_else(|| bad("a date", "a DATE as YYYYMMDD, e.g. 20261224"));
     }
     let (text, utc) = match value.strip_suffix(['Z', 'z']) {
         Some(text) => (text, true),
@@ -795,10 +797,8 @@ fn event_time(property: &Property) -> Result<EventTime, IcsError> {
 /// The IANA name of a `TZID`, also when a producer prefixes it (`/mozilla.org/…/Europe/Berlin`).
 fn zone_name(tzid: &str) -> Option<String> {
     let tzid = tzid.trim();
-    let candidates = std::iter::once(tzid).chain(
-        tzid.match_indices('/')
-            .map(|(index, _)| &tzid[index + 1..]),
-    );
+    let candidates =
+        std::iter::once(tzid).chain(tzid.match_indices('/').map(|(index, _)| &tzid[index + 1..]));
     for candidate in candidates {
         if candidate.is_empty() {
             continue;
@@ -973,7 +973,9 @@ fn recurrence(property: &Property) -> Result<Recurrence, IcsError> {
                             .ok()
                             .filter(|n| *n != 0 && (-5..=5).contains(n))
                             .ok_or_else(|| {
-                                bad(&format!("`{item}`: a position in the month is 1 to 5 or -1 to -5"))
+                                bad(&format!(
+                                    "`{item}`: a position in the month is 1 to 5 or -1 to -5"
+                                ))
                             })?,
                     };
                     rule.by_day.push((position, day));
@@ -985,7 +987,10 @@ fn recurrence(property: &Property) -> Result<Recurrence, IcsError> {
         }
     }
     rule.frequency = frequency.ok_or_else(|| {
-        property.error("RRULE without FREQ", "start the rule with FREQ=YEARLY (or MONTHLY, WEEKLY, DAILY)")
+        property.error(
+            "RRULE without FREQ",
+            "start the rule with FREQ=YEARLY (or MONTHLY, WEEKLY, DAILY)",
+        )
     })?;
     if rule.count.is_some() && rule.until.is_some() {
         return Err(property.error(

@@ -60,7 +60,10 @@ pub enum Reason {
     /// Windows are configured and none is open.
     OutsideWindows { windows: Vec<String> },
     /// A freeze of the `freezes` list.
-    Freeze { text: String, reason: Option<String> },
+    Freeze {
+        text: String,
+        reason: Option<String>,
+    },
     /// An event of a holiday calendar.
     Holiday { calendar: String, title: String },
     /// More people are out than the staffing rule allows.
@@ -89,7 +92,11 @@ impl fmt::Display for Reason {
         match self {
             Reason::OutsideWindows { windows } => {
                 let plural = if windows.len() == 1 { "" } else { "s" };
-                write!(f, "outside the deploy window{plural} {}", windows.join(", "))
+                write!(
+                    f,
+                    "outside the deploy window{plural} {}",
+                    windows.join(", ")
+                )
             }
             Reason::Freeze { text, reason } => match reason {
                 Some(reason) => write!(f, "frozen: {reason} (`{text}`)"),
@@ -97,10 +104,7 @@ impl fmt::Display for Reason {
             },
             Reason::Holiday { calendar, title } => write!(f, "holiday: {title} ({calendar})"),
             Reason::Staffing {
-                out,
-                max_out,
-                team,
-                ..
+                out, max_out, team, ..
             } => {
                 let of = team.map(|t| format!(" of {t}")).unwrap_or_default();
                 write!(
@@ -383,7 +387,10 @@ impl Schedule {
             return;
         }
         let margin = Span::from_millis(DAY.as_millis() * 8);
-        let low = Time(from.0.saturating_sub(i64::try_from(margin.as_millis()).unwrap_or(0)));
+        let low = Time(
+            from.0
+                .saturating_sub(i64::try_from(margin.as_millis()).unwrap_or(0)),
+        );
         let high = to.after(margin);
         let mut intervals: Vec<(Time, Time)> = self
             .windows
