@@ -220,6 +220,23 @@ impl Schedule {
         &self.zone_name
     }
 
+    /// An instant in the environment's zone and in UTC: `Mon 2026-03-09 09:00 EDT (13:00 UTC)`,
+    /// with the UTC date too when it differs.
+    pub fn describe(&self, time: Time) -> String {
+        let local = time.to_timestamp().to_zoned(self.zone.clone());
+        let utc = time.to_timestamp().to_zoned(TimeZone::UTC);
+        let local_text = local.strftime("%a %Y-%m-%d %H:%M %Z").to_string();
+        if self.zone_name == "UTC" {
+            return local_text;
+        }
+        let utc_text = if utc.date() == local.date() {
+            utc.strftime("%H:%M UTC").to_string()
+        } else {
+            utc.strftime("%a %Y-%m-%d %H:%M UTC").to_string()
+        };
+        format!("{local_text} ({utc_text})")
+    }
+
     /// Whether any rule is configured at all.
     pub fn is_unrestricted(&self) -> bool {
         self.windows.is_empty()
@@ -262,8 +279,10 @@ impl Schedule {
     /// The open slots from `now` until `until` (at most `limit`), in order. The first starts at
     /// `now` when the environment is open now.
     pub fn slots(&self, now: Time, until: Time, limit: usize) -> Vec<Slot> {
-        let until = until.min(now.after(Self::HORIZON));
-        let blocks = self.blocks(now, until);
+        let horizon = now.after(Self::HORIZON);
+        let until = until.min(horizon);
+        // Blocks over the whole horizon, so a slot that starts before `until` gets its true end.
+        let blocks = self.blocks(now, horizon);
         let mut slots = Vec::new();
         let mut from = now;
         while slots.len() < limit {
@@ -275,7 +294,7 @@ impl Schedule {
                 .filter(|block| block.start > start)
                 .map(|block| block.start)
                 .min()
-                .filter(|end| *end < until);
+                .filter(|end| *end < horizon);
             slots.push(Slot { start, end });
             match end {
                 Some(end) => from = end,
@@ -288,8 +307,14 @@ impl Schedule {
     /// The freezes, holidays and staffing shortfalls overlapping `[from, to)`, in start order
     /// (times outside the windows are not listed: the slots show them).
     pub fn closures(&self, from: Time, to: Time) -> Vec<Block> {
+        // A week more on each side, so a run of frozen days is listed with its true ends.
+        let week = Span::from_millis(DAY.as_millis() * 8);
+        let earlier = Time(
+            from.0
+                .saturating_sub(i64::try_from(week.as_millis()).unwrap_or(0)),
+        );
         let mut blocks: Vec<Block> = self
-            .blocks(from, to)
+            .blocks(earlier, to.after(week))
             .into_iter()
             .filter(|block| !matches!(block.reason, Reason::OutsideWindows { .. }))
             .filter(|block| block.end > from && block.start < to)

@@ -721,6 +721,21 @@ fn slots_list_the_open_stretches_between_closures() {
         })
         .collect();
     assert_eq!(slots, expected);
+    // A slot that starts before the listing's end keeps its true end.
+    assert_eq!(
+        schedule.slots(now, at("2026-03-09T12:00:00Z"), 10),
+        [expected[0]]
+    );
+    // A run of frozen days is listed whole, even when the listing ends inside it.
+    let weekend = self::schedule("freezes = [\"sat-sun\"]", &[]);
+    let closures = weekend.closures(now, at("2026-03-14T12:00:00Z"));
+    assert_eq!(
+        closures
+            .iter()
+            .map(|c| (c.start, c.end))
+            .collect::<Vec<_>>(),
+        [(at("2026-03-14T00:00:00Z"), at("2026-03-16T00:00:00Z"))]
+    );
     assert_eq!(
         schedule.window_at(now).map(|w| w.text.as_str()),
         Some("mon-fri 09:00-17:00 UTC")

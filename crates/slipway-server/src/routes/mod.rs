@@ -5,6 +5,7 @@ mod catalog;
 mod deploys;
 mod logs;
 mod people;
+mod schedule;
 mod system;
 
 use std::sync::Arc;
@@ -74,6 +75,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(people::set_role))
         .routes(routes!(people::create_token, people::list_tokens))
         .routes(routes!(people::revoke_token))
+        .routes(routes!(schedule::get_schedule))
 }
 
 /// The OpenAPI 3.1 document of the API, generated from the routes.

@@ -9,6 +9,7 @@ pub(crate) mod init;
 pub(crate) mod logs;
 pub(crate) mod people;
 pub(crate) mod release;
+pub(crate) mod schedule;
 pub(crate) mod serve;
 
 use std::path::{Path, PathBuf};

@@ -5,5 +5,6 @@ mod cli;
 mod demo;
 mod e2e;
 mod local;
+mod schedule;
 mod support;
 mod verify;
