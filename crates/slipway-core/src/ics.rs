@@ -195,12 +195,12 @@ impl Calendar {
                             });
                         }
                     }
-                    if component == "VEVENT" && open.len() == 1 {
-                        if let Some(builder) = event.take() {
-                            if let Some(built) = builder.build(line)? {
-                                events.push(built);
-                            }
-                        }
+                    if component == "VEVENT"
+                        && open.len() == 1
+                        && let Some(builder) = event.take()
+                        && let Some(built) = builder.build(line)?
+                    {
+                        events.push(built);
                     }
                 }
                 _ if !seen_calendar => return Err(not_a_calendar(line)),

@@ -319,7 +319,7 @@ impl Schedule {
             .filter(|block| !matches!(block.reason, Reason::OutsideWindows { .. }))
             .filter(|block| block.end > from && block.start < to)
             .collect();
-        blocks.sort_by(|a, b| (a.start, a.end).cmp(&(b.start, b.end)));
+        blocks.sort_by_key(|block| (block.start, block.end));
         blocks
     }
 
@@ -377,7 +377,7 @@ impl Schedule {
         if let Some(rule) = &self.staffing {
             staffing_blocks(rule, &self.zone, from, to, &mut blocks);
         }
-        blocks.sort_by(|a, b| (a.start, a.end).cmp(&(b.start, b.end)));
+        blocks.sort_by_key(|block| (block.start, block.end));
         blocks
     }
 

@@ -2149,17 +2149,18 @@ impl Checker<'_> {
             );
         }
         let team = self.count(&table, "team", 1);
-        if let (Some(team), Some(max_out)) = (team, max_out) {
-            if max_out >= team {
-                let problem = Problem {
-                    message: format!(
-                        "max_out = {max_out} is not less than team = {team}, so the rule never holds a deploy"
-                    ),
-                    hint: Some(format!("lower max_out below {team}")),
-                };
-                let at = table.field("max_out").and_then(|f| f.at);
-                self.invalid(at, "max_out", &table.place, problem);
-            }
+        if let (Some(team), Some(max_out)) = (team, max_out)
+            && max_out >= team
+        {
+            let problem = Problem {
+                message: format!(
+                    "max_out = {max_out} is not less than team = {team}, so the rule never \
+                     holds a deploy"
+                ),
+                hint: Some(format!("lower max_out below {team}")),
+            };
+            let at = table.field("max_out").and_then(|f| f.at);
+            self.invalid(at, "max_out", &table.place, problem);
         }
         if let (Some(calendar), Some(max_out)) = (calendar, max_out) {
             policy.staffing = Some(Staffing {
