@@ -6,5 +6,7 @@ pub mod audit;
 pub mod config;
 pub mod decide;
 pub mod deploy;
+pub mod ics;
 pub mod plan;
+pub mod schedule;
 pub mod time;

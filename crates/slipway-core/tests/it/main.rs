@@ -5,4 +5,5 @@ mod config;
 mod decide;
 mod guards;
 mod plan;
+mod schedule;
 mod support;

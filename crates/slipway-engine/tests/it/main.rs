@@ -4,5 +4,6 @@
 mod lease;
 mod run;
 mod scenario;
+mod schedule;
 mod sim;
 mod verify;

@@ -6,6 +6,7 @@ mod deploys;
 mod locks;
 mod logs;
 mod people;
+mod schedule;
 mod system;
 
 use std::sync::Arc;
@@ -78,6 +79,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(people::set_role))
         .routes(routes!(people::create_token, people::list_tokens))
         .routes(routes!(people::revoke_token))
+        .routes(routes!(schedule::get_schedule))
 }
 
 /// The OpenAPI 3.1 document of the API, generated from the routes.

@@ -5,4 +5,5 @@ mod actions;
 mod errors;
 mod logs;
 mod openapi;
+mod schedule;
 mod support;

@@ -11,6 +11,7 @@ pub(crate) mod logs;
 pub(crate) mod people;
 pub(crate) mod receipt;
 pub(crate) mod release;
+pub(crate) mod schedule;
 pub(crate) mod serve;
 
 use std::path::{Path, PathBuf};
