@@ -7,6 +7,8 @@ pub mod checklist;
 pub mod config;
 pub mod decide;
 pub mod deploy;
+pub mod ics;
 pub mod plan;
 pub mod runbook;
+pub mod schedule;
 pub mod time;

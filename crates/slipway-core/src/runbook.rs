@@ -11,8 +11,7 @@ use std::fmt::Write as _;
 use crate::checklist::{self, Per};
 use crate::config::suggest::closest;
 use crate::config::{
-    CheckKind, Config, EnvironmentConfig, FreezeKind, MetricSourceKind, Policy, ServiceConfig,
-    Threshold,
+    CheckKind, Config, EnvironmentConfig, FreezeKind, MetricSourceKind, ServiceConfig, Threshold,
 };
 use crate::plan::{Plan, Purpose, ReleaseKind, StepKind, derive_plan};
 
@@ -275,7 +274,7 @@ fn prerequisites(
             ),
         );
     }
-    schedule(out, policy);
+    schedule(out, service, env);
     checklist_items(out, config, service, env);
     line(out, "");
 }
@@ -288,9 +287,18 @@ fn provenance(_config: &Config, _env: &EnvironmentConfig) -> Option<String> {
     None
 }
 
-fn schedule(out: &mut String, policy: &Policy) {
+fn schedule(out: &mut String, service: &ServiceConfig, env: &EnvironmentConfig) {
+    let policy = &env.policy;
+    let zone = &policy.time_zone;
+    let timed = !policy.windows.is_empty()
+        || !policy.freezes.is_empty()
+        || !policy.freeze_calendars.is_empty()
+        || policy.staffing.is_some();
     if policy.windows.is_empty() {
-        line(out, "- **When.** Deploys may start at any time.");
+        line(
+            out,
+            "- **When.** Deploys may start at any time outside freezes.",
+        );
     } else {
         let windows: Vec<String> = policy
             .windows
@@ -300,24 +308,56 @@ fn schedule(out: &mut String, policy: &Policy) {
         line(
             out,
             &format!(
-                "- **When.** Deploys start only inside {}; a deploy requested outside waits for \
-                 the next window.",
+                "- **When.** Deploys start only inside {}.",
                 windows.join(" or ")
             ),
         );
     }
     for freeze in &policy.freezes {
         let what = match &freeze.kind {
-            FreezeKind::Weekdays(_) => format!("on `{}`, every week", freeze.text),
-            FreezeKind::Dates { first, last } if first == last => format!("on {first}"),
-            FreezeKind::Dates { first, last } => format!("from {first} to {last}"),
+            FreezeKind::Weekdays(_) => format!("on `{}`, every week ({zone})", freeze.text),
+            FreezeKind::Dates { first, last } if first == last => format!("on {first} ({zone})"),
+            FreezeKind::Dates { first, last } => format!("from {first} to {last} ({zone})"),
         };
         let why = freeze
             .reason
             .as_deref()
-            .map(|r| format!(" ({r})"))
+            .map(|r| format!(": {r}"))
             .unwrap_or_default();
         line(out, &format!("- **Freeze.** No deploy starts {what}{why}."));
+    }
+    for calendar in &policy.freeze_calendars {
+        line(
+            out,
+            &format!(
+                "- **Freeze.** No deploy starts during an event of the calendar `{}` (holidays).",
+                calendar.path
+            ),
+        );
+    }
+    if let Some(staffing) = &policy.staffing {
+        let team = staffing
+            .team
+            .map(|team| format!(" of {team}"))
+            .unwrap_or_default();
+        line(
+            out,
+            &format!(
+                "- **Staffing.** No deploy starts while more than {}{team} people are out, as the \
+                 absences calendar `{}` says.",
+                staffing.max_out, staffing.calendar.path
+            ),
+        );
+    }
+    if timed {
+        line(
+            out,
+            &format!(
+                "- A deploy requested outside an allowed slot waits for the next one (`--no-wait` \
+                 fails at once instead); `slipway schedule {} --env {}` shows the next slot.",
+                service.name, env.name
+            ),
+        );
     }
 }
 

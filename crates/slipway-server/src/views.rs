@@ -659,3 +659,68 @@ pub struct LogChunkView {
     /// The bytes read, as UTF-8 (invalid sequences replaced).
     pub text: String,
 }
+
+/// `GET /api/v1/schedule`: whether an environment is open to deploys now, why not, and when.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleView {
+    pub service: String,
+    pub environment: String,
+    /// The environment's IANA time zone: where freezes by day and date and all-day events are
+    /// read, and the zone of every `*_local` text.
+    pub time_zone: String,
+    pub now: String,
+    pub open: bool,
+    /// Every rule that closes it now (empty when open).
+    pub reasons: Vec<ScheduleReasonView>,
+    /// The windows as written (empty: any time of the week).
+    pub windows: Vec<String>,
+    /// The window open now.
+    pub window: Option<String>,
+    /// The next stretch when every rule allows a deploy (starts now when open); absent when
+    /// none starts within a year.
+    pub next_slot: Option<SlotView>,
+    /// The slots of the coming days.
+    pub slots: Vec<SlotView>,
+    /// Freezes, holidays and staffing shortfalls coming up (and under way).
+    pub closures: Vec<ClosureView>,
+    /// Who is out now, with the staffing rule's limit; absent without a staffing rule.
+    pub staffing: Option<StaffingView>,
+}
+
+/// One rule that closes an environment.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleReasonView {
+    /// `window`, `freeze`, `holiday` or `staffing`.
+    pub rule: String,
+    pub message: String,
+}
+
+/// An open stretch: RFC 3339 in UTC, and as text in the environment's zone.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SlotView {
+    pub start: String,
+    /// Absent when it lasts beyond the horizon the schedule looks at.
+    pub end: Option<String>,
+    pub start_local: String,
+    pub end_local: Option<String>,
+}
+
+/// A stretch closed by one rule.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClosureView {
+    pub rule: String,
+    pub message: String,
+    pub start: String,
+    pub end: String,
+    pub start_local: String,
+    pub end_local: String,
+}
+
+/// The staffing rule now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StaffingView {
+    /// Distinct people out now.
+    pub out: Vec<String>,
+    pub max_out: u32,
+    pub team: Option<u32>,
+}

@@ -83,6 +83,8 @@ enum Command {
     Abort(deploy::AbortArgs),
     /// Roll a service back in an environment, at any time.
     Rollback(deploy::RollbackArgs),
+    /// When a service may next be deployed to an environment: windows, freezes, holidays, who is out.
+    Schedule(commands::schedule::Args),
     /// Print (and follow) what a service's instances write, for the local target.
     Logs(commands::logs::Args),
     /// A service's prerequisite checklist in an environment; `tick` and `untick` items.
@@ -171,6 +173,7 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Checklist(args) => commands::checklist::run(args, &client()?, output).await,
         Command::Runbook(args) => commands::runbook::run(args, client, output).await,
         Command::Audit(command) => audit::run(command, &client()?, output).await,
+        Command::Schedule(args) => commands::schedule::run(args, &client()?, output).await,
         Command::Logs(args) => commands::logs::run(args, &client()?, output).await,
         Command::User(command) => people::user(command, &client()?, output).await,
         Command::Token(command) => people::token(command, &client()?, output).await,

@@ -3,6 +3,7 @@
 //! [`parse_config`] takes the text (the caller reads the file) and returns a [`Config`] or every
 //! mistake in it as [`ConfigErrors`].
 
+mod calendars;
 mod error;
 pub mod model;
 mod parse;

@@ -30,6 +30,11 @@ pub struct Config {
     pub markers: Markers,
     /// `[[checklist]]`: prerequisites ticked with evidence before a deploy, in file order.
     pub checklist: Vec<crate::checklist::ChecklistItem>,
+    /// The calendar files the environments name (`freeze_calendars`, `staffing`), parsed, by
+    /// path as written. `parse_config` leaves this empty: the caller reads the files
+    /// ([`Config::calendar_files`]) and attaches them ([`Config::attach_calendars`]).
+    #[serde(default)]
+    pub calendars: BTreeMap<String, crate::ics::Calendar>,
 }
 
 impl Config {
@@ -561,6 +566,13 @@ pub struct Policy {
     pub go_by_other: bool,
     pub windows: Vec<Window>,
     pub freezes: Vec<Freeze>,
+    /// `time_zone`: where freezes by day and date, all-day holidays and absences are read.
+    /// Default: the first window's zone, else UTC.
+    pub time_zone: String,
+    /// `freeze_calendars`: ICS files whose events are freezes (holidays).
+    pub freeze_calendars: Vec<CalendarFile>,
+    /// `staffing = { calendar, max_out }`: no deploy while more people are out.
+    pub staffing: Option<Staffing>,
     pub canary: Option<CanaryPolicy>,
     /// Minimum time in the 50/50 state; zero skips the bake step.
     pub bake: Span,
@@ -587,6 +599,9 @@ impl Default for Policy {
             go_by_other: true,
             windows: Vec::new(),
             freezes: Vec::new(),
+            time_zone: "UTC".to_owned(),
+            freeze_calendars: Vec::new(),
+            staffing: None,
             canary: None,
             bake: Span::ZERO,
             confirm_scale_in: false,
@@ -681,6 +696,26 @@ pub enum FreezeKind {
     Weekdays(Vec<u8>),
     /// A range of calendar dates, both ends inclusive, as `YYYY-MM-DD`.
     Dates { first: String, last: String },
+}
+
+/// A calendar file named in the config: its path as written (relative to the config file's
+/// directory) and where it is written, for messages about the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarFile {
+    pub path: String,
+    /// 1-based line and column of the path in the config file.
+    pub line: usize,
+    pub column: usize,
+}
+
+/// `staffing = { calendar = "absences.ics", max_out = 2, team = 6 }`: each event of the
+/// calendar is one person's absence; no deploy while more than `max_out` people are out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Staffing {
+    pub calendar: CalendarFile,
+    pub max_out: u32,
+    /// The team's size, for messages (`1 of 6 out`).
+    pub team: Option<u32>,
 }
 
 /// One check a verification runs: `{ metric = "error_rate", max = "1%" }`, a Prometheus query

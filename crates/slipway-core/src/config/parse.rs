@@ -14,10 +14,10 @@ use crate::time::Span;
 
 use super::error::{ConfigError, ConfigErrorKind, ConfigErrors};
 use super::model::{
-    Analysis, ApprovalPolicy, CanaryPolicy, Check, CheckKind, CommandOperation,
+    Analysis, ApprovalPolicy, CalendarFile, CanaryPolicy, Check, CheckKind, CommandOperation,
     CommandTargetConfig, CommandTemplate, Comparison, Config, EnvironmentConfig, GrafanaMarkers,
     HealthCheck, KNOWN_TARGETS, Markers, MetricSourceKind, Placeholder, Policy, Pool,
-    PrometheusConfig, ProxyListener, ServerConfig, ServiceConfig, Threshold,
+    PrometheusConfig, ProxyListener, ServerConfig, ServiceConfig, Staffing, Threshold,
 };
 use super::suggest;
 use super::values::{self, DURATION_HINT, Problem};
@@ -90,6 +90,9 @@ const ENVIRONMENT_KEYS: &[&str] = &[
     "go_no_go",
     "windows",
     "freezes",
+    "time_zone",
+    "freeze_calendars",
+    "staffing",
     "canary",
     "bake",
     "confirm_scale_in",
@@ -107,6 +110,7 @@ const COMMAND_KEYS: &[&str] = &[
 ];
 const APPROVAL_KEYS: &[&str] = &["required", "expires", "roles", "not_authors"];
 const GO_KEYS: &[&str] = &["by_other"];
+const STAFFING_KEYS: &[&str] = &["calendar", "max_out", "team"];
 const CANARY_KEYS: &[&str] = &["share", "header", "instances", "duration"];
 const CHECK_KEYS: &[&str] = &[
     "metric", "query", "probe", "command", "name", "max", "min", "status", "body", "timeout",
@@ -536,6 +540,7 @@ impl Checker<'_> {
             prometheus,
             markers,
             checklist,
+            calendars: BTreeMap::new(),
         }
     }
 
@@ -963,6 +968,7 @@ impl Checker<'_> {
                 Err(problem) => self.invalid(at, "freezes", &table.place, problem),
             }
         }
+        self.schedule_keys(table, &mut policy);
         if let Some(canary) = self.canary(table) {
             policy.canary = canary;
         }
@@ -2167,6 +2173,95 @@ impl Checker<'_> {
 }
 
 /// An example line for a command key, for hints.
+/// `time_zone`, `freeze_calendars` and `staffing` of an environment (`docs/schedule.md`).
+impl Checker<'_> {
+    fn schedule_keys(&mut self, env: &Table<'_>, policy: &mut Policy) {
+        policy.time_zone = policy
+            .windows
+            .first()
+            .map_or_else(|| "UTC".to_owned(), |w| w.time_zone.clone());
+        if let Some((text, field)) = self.string(env, "time_zone") {
+            match values::time_zone(text) {
+                Ok(zone) => policy.time_zone = zone,
+                Err(problem) => self.invalid(field.at, "time_zone", &env.place, problem),
+            }
+        }
+        for (path, at) in self.strings(env, "freeze_calendars").unwrap_or_default() {
+            if let Some(file) = self.calendar_file(path, at, "freeze_calendars", &env.place) {
+                policy.freeze_calendars.push(file);
+            }
+        }
+        let example = "staffing = { calendar = \"absences.ics\", max_out = 2 }";
+        let Some(table) = self.table(env, "staffing", "a table", Some(format!("write {example}")))
+        else {
+            return;
+        };
+        self.unknown_keys(&table, STAFFING_KEYS);
+        let calendar = match self.string(&table, "calendar") {
+            Some((path, field)) => self.calendar_file(path, field.at, "calendar", &table.place),
+            None => {
+                if table.field("calendar").is_none() {
+                    self.missing(&table, "calendar", format!("write {example}"));
+                }
+                None
+            }
+        };
+        let max_out = self.count(&table, "max_out", 0);
+        if max_out.is_none() && table.field("max_out").is_none() {
+            self.missing(
+                &table,
+                "max_out",
+                "say how many people may be out at once, e.g. max_out = 2".to_owned(),
+            );
+        }
+        let team = self.count(&table, "team", 1);
+        if let (Some(team), Some(max_out)) = (team, max_out)
+            && max_out >= team
+        {
+            let problem = Problem {
+                message: format!(
+                    "max_out = {max_out} is not less than team = {team}, so the rule never \
+                     holds a deploy"
+                ),
+                hint: Some(format!("lower max_out below {team}")),
+            };
+            let at = table.field("max_out").and_then(|f| f.at);
+            self.invalid(at, "max_out", &table.place, problem);
+        }
+        if let (Some(calendar), Some(max_out)) = (calendar, max_out) {
+            policy.staffing = Some(Staffing {
+                calendar,
+                max_out,
+                team,
+            });
+        }
+    }
+
+    /// A calendar path, with where it is written.
+    fn calendar_file(
+        &mut self,
+        path: &str,
+        at: Option<usize>,
+        key: &str,
+        place: &str,
+    ) -> Option<CalendarFile> {
+        if path.trim().is_empty() {
+            let problem = Problem {
+                message: "the calendar path is empty".to_owned(),
+                hint: Some("name an .ics file, e.g. \"holidays.ics\"".to_owned()),
+            };
+            self.invalid(at, key, place, problem);
+            return None;
+        }
+        let (line, column) = line_and_column(self.text, at.unwrap_or(0));
+        Some(CalendarFile {
+            path: path.to_owned(),
+            line,
+            column,
+        })
+    }
+}
+
 fn example_command(key: &str) -> String {
     match key {
         "launch" => {

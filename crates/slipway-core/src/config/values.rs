@@ -242,7 +242,7 @@ pub(crate) fn window(text: &str) -> Result<Window, Problem> {
 
 /// An IANA time zone name, returned in its canonical spelling (`america/new_york` →
 /// `America/New_York`).
-fn time_zone(text: &str) -> Result<String, Problem> {
+pub(crate) fn time_zone(text: &str) -> Result<String, Problem> {
     match jiff::tz::TimeZone::get(text) {
         Ok(zone) => Ok(zone.iana_name().unwrap_or(text).to_owned()),
         Err(_) => {

@@ -7,4 +7,5 @@ mod decide;
 mod guards;
 mod plan;
 mod runbook;
+mod schedule;
 mod support;

@@ -85,3 +85,30 @@ fn unknown_service_or_environment_names_the_closest() {
         "environments in slipway.toml: dev, int, staging, prod"
     );
 }
+
+#[test]
+fn runbook_names_holiday_calendars_the_staffing_rule_and_the_schedule_command() {
+    let text = r#"
+[[service]]
+name = "idp"
+start = "bin/server"
+
+[environment.prod]
+protected = true
+time_zone = "Europe/Berlin"
+freeze_calendars = ["calendars/holidays.ics"]
+staffing = { calendar = "calendars/absences.ics", max_out = 2, team = 6 }
+"#;
+    let config = parse_config("slipway.toml", text).unwrap();
+    let runbook = render(&config, "idp", None).unwrap();
+    for expected in [
+        "- **When.** Deploys may start at any time outside freezes.",
+        "- **Freeze.** No deploy starts during an event of the calendar `calendars/holidays.ics` \
+         (holidays).",
+        "- **Staffing.** No deploy starts while more than 2 of 6 people are out, as the absences \
+         calendar `calendars/absences.ics` says.",
+        "`slipway schedule idp --env prod` shows the next slot.",
+    ] {
+        assert!(runbook.contains(expected), "{expected}\nnot in\n{runbook}");
+    }
+}

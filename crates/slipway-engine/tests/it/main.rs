@@ -5,5 +5,6 @@ mod checklist;
 mod lease;
 mod run;
 mod scenario;
+mod schedule;
 mod sim;
 mod verify;

@@ -8,6 +8,7 @@ mod locks;
 mod logs;
 mod people;
 mod runbook;
+mod schedule;
 mod system;
 
 use std::sync::Arc;
@@ -84,6 +85,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(checklists::tick))
         .routes(routes!(checklists::untick))
         .routes(routes!(runbook::get_runbook))
+        .routes(routes!(schedule::get_schedule))
 }
 
 /// The OpenAPI 3.1 document of the API, generated from the routes.

@@ -6,4 +6,5 @@ mod checklists;
 mod errors;
 mod logs;
 mod openapi;
+mod schedule;
 mod support;

@@ -21,7 +21,10 @@ pub(crate) fn run(args: &Args, output: Output) -> Result<ExitCode> {
     let path = &args.config.path;
     let text = read_config_text(path)?;
     let file = path.display().to_string();
-    match parse_config(&file, &text) {
+    let parsed = parse_config(&file, &text).and_then(|mut config| {
+        super::schedule::attach_calendars(&mut config, path).map(|()| config)
+    });
+    match parsed {
         Ok(config) => {
             match output {
                 Output::Text => println!("{}", summary(&file, &config)),

@@ -13,6 +13,7 @@ pub(crate) mod people;
 pub(crate) mod receipt;
 pub(crate) mod release;
 pub(crate) mod runbook;
+pub(crate) mod schedule;
 pub(crate) mod serve;
 
 use std::path::{Path, PathBuf};

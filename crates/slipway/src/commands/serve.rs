@@ -22,6 +22,7 @@ use slipway_core::config::{Config, ProxyListener, parse_config};
 use slipway_engine::clock::{Clock, SystemClock};
 use slipway_engine::plugin::Verifier;
 use slipway_engine::preflight::checklist::ChecklistCheck;
+use slipway_engine::preflight::schedule::ScheduleCheck;
 use slipway_engine::{Engine, EngineConfig, Plugins};
 use slipway_server::auth::{new_token, token_hash};
 use slipway_server::{AppState, Blobs, ExtraMetrics, Metrics, Settings, Shared};
@@ -112,7 +113,7 @@ pub(crate) struct Running {
 pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
     let config_path = &args.config.path;
     let text = read_config_text(config_path)?;
-    let config = parse_config(&config_path.display().to_string(), &text).map_err(|errors| {
+    let invalid = |errors: slipway_core::config::ConfigErrors| {
         Failure::new(
             "invalid_config",
             format!("{} is not valid:\n{errors}", config_path.display()),
@@ -121,7 +122,9 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
             "fix it and check with `slipway check-config --config {}`",
             config_path.display()
         ))
-    })?;
+    };
+    let mut config = parse_config(&config_path.display().to_string(), &text).map_err(invalid)?;
+    super::schedule::attach_calendars(&mut config, config_path).map_err(invalid)?;
     let base = config_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -248,6 +251,9 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
         local: LocalTiming::default(),
     };
     let (mut plugins, drivable, local_targets) = plugins(&config, &context).await?;
+    plugins
+        .preflight
+        .push(Arc::new(ScheduleCheck::new(Arc::new(config.clone()))));
     if let Some(markers) = Markers::new(&config.markers, Some(format!("http://{address}"))) {
         plugins.notifiers.push(Arc::new(markers));
     }

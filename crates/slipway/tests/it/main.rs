@@ -7,5 +7,6 @@ mod demo;
 mod e2e;
 mod guards;
 mod local;
+mod schedule;
 mod support;
 mod verify;
