@@ -7,4 +7,5 @@ pub mod config;
 pub mod decide;
 pub mod deploy;
 pub mod plan;
+pub mod provenance;
 pub mod time;

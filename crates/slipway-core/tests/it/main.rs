@@ -4,4 +4,5 @@ mod analysis;
 mod config;
 mod decide;
 mod plan;
+mod provenance;
 mod support;
