@@ -369,6 +369,12 @@ impl Envelope {
             Err(error) => unreachable!("an envelope of strings always serializes: {error}"),
         }
     }
+
+    /// The lowercase hex SHA-256 of [`Envelope::to_json`]: the same envelope, however it was
+    /// spaced when sent, has the same id.
+    pub fn id(&self) -> String {
+        hex::encode(Sha256::digest(self.to_json().as_bytes()))
+    }
 }
 
 /// What CI says about a build: the facts a statement carries.

@@ -131,7 +131,7 @@ fn parse_variant<T: DeserializeOwned>(name: String) -> Result<T, StoreError> {
 }
 
 /// An audit event of the catalog: no deploy, the facts and who acted as JSON.
-fn event(kind: &str, payload: Value) -> NewEvent {
+pub(crate) fn event(kind: &str, payload: Value) -> NewEvent {
     NewEvent {
         deploy: None,
         kind: kind.to_owned(),

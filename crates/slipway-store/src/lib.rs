@@ -7,10 +7,12 @@
 
 mod catalog;
 mod error;
+mod provenance;
 mod store;
 
 pub use catalog::{
     ArtifactPut, ArtifactRecord, NewRelease, Page, ReleaseChoice, ReleaseRecord, TokenRecord, User,
 };
 pub use error::{StoreError, redact_url};
+pub use provenance::{AttestationPut, AttestationRecord, NewAttestation};
 pub use store::*;

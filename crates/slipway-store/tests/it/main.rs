@@ -10,4 +10,5 @@ mod leases;
 mod listing;
 mod open;
 mod outbox;
+mod provenance;
 mod support;
