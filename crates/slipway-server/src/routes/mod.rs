@@ -5,6 +5,7 @@ mod catalog;
 mod deploys;
 mod logs;
 mod people;
+mod provenance;
 mod system;
 
 use std::sync::Arc;
@@ -54,6 +55,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::list_environments))
         .routes(routes!(catalog::push_artifact, catalog::list_artifacts))
         .routes(routes!(catalog::get_artifact))
+        .routes(routes!(provenance::attest, provenance::list_attestations))
         .routes(routes!(catalog::create_release, catalog::list_releases))
         .routes(routes!(catalog::get_release))
         .routes(routes!(deploys::create_deploy, deploys::list_deploys))
