@@ -18,7 +18,7 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, KeypairBytes};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -183,9 +183,14 @@ impl PrivateKey {
             .map_err(|error| ProvenanceError::InvalidPrivateKey(error.to_string()))
     }
 
-    /// The key as PKCS#8 PEM, ending in a newline.
+    /// The key as PKCS#8 v1 PEM (the seed alone, as `openssl genpkey` writes it, which every
+    /// OpenSSL reads), ending in a newline.
     pub fn to_pem(&self) -> String {
-        match self.0.to_pkcs8_pem(LineEnding::LF) {
+        let bytes = KeypairBytes {
+            secret_key: self.0.to_bytes(),
+            public_key: None,
+        };
+        match bytes.to_pkcs8_pem(LineEnding::LF) {
             Ok(pem) => pem.to_string(),
             // Encoding 32 bytes into a fixed structure cannot fail.
             Err(error) => unreachable!("an ed25519 key always encodes as PKCS#8: {error}"),

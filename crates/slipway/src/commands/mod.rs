@@ -8,6 +8,7 @@ pub(crate) mod deploy;
 pub(crate) mod init;
 pub(crate) mod logs;
 pub(crate) mod people;
+pub(crate) mod provenance;
 pub(crate) mod release;
 pub(crate) mod serve;
 
