@@ -5,5 +5,6 @@ mod cli;
 mod demo;
 mod e2e;
 mod local;
+mod provenance;
 mod support;
 mod verify;
