@@ -8,5 +8,6 @@ pub mod decide;
 pub mod deploy;
 pub mod ics;
 pub mod plan;
+pub mod provenance;
 pub mod schedule;
 pub mod time;

@@ -8,6 +8,7 @@
 mod catalog;
 mod error;
 mod locks;
+mod provenance;
 mod store;
 
 pub use catalog::{
@@ -15,4 +16,5 @@ pub use catalog::{
 };
 pub use error::{StoreError, redact_url};
 pub use locks::Lock;
+pub use provenance::{AttestationPut, AttestationRecord, NewAttestation};
 pub use store::*;

@@ -5,5 +5,6 @@ mod config;
 mod decide;
 mod guards;
 mod plan;
+mod provenance;
 mod schedule;
 mod support;

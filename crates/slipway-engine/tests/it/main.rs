@@ -2,6 +2,7 @@
 //! SQLite store with the scripted fake target.
 
 mod lease;
+mod provenance;
 mod run;
 mod scenario;
 mod schedule;

@@ -11,4 +11,5 @@ mod listing;
 mod locks;
 mod open;
 mod outbox;
+mod provenance;
 mod support;

@@ -21,6 +21,7 @@ use anyhow::{Context, Result};
 use slipway_core::config::{Config, ProxyListener, parse_config};
 use slipway_engine::clock::{Clock, SystemClock};
 use slipway_engine::plugin::Verifier;
+use slipway_engine::preflight::provenance::ProvenanceCheck;
 use slipway_engine::preflight::schedule::ScheduleCheck;
 use slipway_engine::{Engine, EngineConfig, Plugins};
 use slipway_server::auth::{new_token, token_hash};
@@ -256,6 +257,9 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
     if let Some(markers) = Markers::new(&config.markers, Some(format!("http://{address}"))) {
         plugins.notifiers.push(Arc::new(markers));
     }
+    plugins
+        .preflight
+        .push(Arc::new(ProvenanceCheck::new(store.clone(), &config)));
 
     let metrics_proxy = proxy.clone();
     let state = AppState::new(Shared {

@@ -20,6 +20,9 @@ name = "idp"
 start = "bin/server --port $PORT"
 pools = { web = { count = 1, traffic = true } }
 
+[provenance]
+keys = [#PROVENANCE#]
+
 [environment.staging]
 target = "command"
 [environment.staging.command]
@@ -71,6 +74,15 @@ traffic = "sh fleet.sh traffic"
 stop = "sh fleet.sh stop"
 observe = "sh fleet.sh observe"
 
+[environment.secure]
+target = "command"
+protected = true
+[environment.secure.command]
+launch = "sh fleet.sh launch"
+traffic = "sh fleet.sh traffic"
+stop = "sh fleet.sh stop"
+observe = "sh fleet.sh observe"
+
 [environment.hotfix]
 target = "command"
 protected = true
@@ -106,7 +118,11 @@ struct Team {
 impl Team {
     fn start(root: &Path) -> Team {
         std::fs::write(root.join("fleet.sh"), FLEET_SCRIPT).unwrap();
-        std::fs::write(root.join("slipway.toml"), CONFIG).unwrap();
+        // CI's key is trusted; a rogue key exists but is not.
+        let trusted = keygen(root, "ci");
+        keygen(root, "rogue");
+        let config = CONFIG.replace("#PROVENANCE#", &trusted);
+        std::fs::write(root.join("slipway.toml"), config).unwrap();
         std::fs::write(root.join("absences.ics"), ABSENCES).unwrap();
         let server = SpawnedServer::start(
             Path::new(BIN),
@@ -143,8 +159,15 @@ impl Team {
         self.server.cli(token, args)
     }
 
-    /// Pushes version `1.N.0` (commit `c0ffeeN`) and releases it as `RC N`.
-    fn release(&self, root: &Path, n: u32, authors: &[&str]) {
+    /// Pushes version `1.N.0` (commit `c0ffeeN`), has CI attest it with `key` (`ci.key`,
+    /// `rogue.key`) if given, and releases it as `RC N`. Returns how the attestation went.
+    fn release(
+        &self,
+        root: &Path,
+        n: u32,
+        authors: &[&str],
+        key: Option<&str>,
+    ) -> Option<CliOutput> {
         let file = root.join(format!("idp-{n}.tar.gz"));
         std::fs::write(&file, format!("build {n}")).unwrap();
         let version = format!("1.{n}.0");
@@ -164,11 +187,34 @@ impl Team {
             ],
         )
         .success();
+        let attested = key.map(|key| {
+            let key = root.join(key);
+            self.cli(
+                &self.alice,
+                &[
+                    "artifact",
+                    "attest",
+                    "idp",
+                    &version,
+                    "--key",
+                    key.to_str().unwrap(),
+                    "--commit",
+                    &commit,
+                    "--build-id",
+                    &format!("build-{n}"),
+                    "--builder",
+                    "https://ci.invalid/slipway-tests",
+                    "--file",
+                    file.to_str().unwrap(),
+                ],
+            )
+        });
         let mut args = vec!["release", "create", "idp", "--version", &version];
         for author in authors {
             args.extend(["--author", author]);
         }
         self.cli(&self.alice, &args).success();
+        attested
     }
 
     /// Starts a deploy and returns its id.
@@ -195,6 +241,18 @@ fn follow_to_end<'a>(args: &[&'a str]) -> Vec<&'a str> {
     all
 }
 
+/// `slipway artifact keygen --name NAME`, as CI's administrator runs it: the `[provenance]`
+/// entry it prints.
+fn keygen(root: &Path, name: &str) -> String {
+    let out = std::process::Command::new(BIN)
+        .args(["artifact", "keygen", "--name", name, "--out"])
+        .arg(root.join(format!("{name}.key")))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// One bypass: what is tried, and words its refusal must contain (message and hint).
 struct Bypass<'t> {
     name: &'static str,
@@ -207,9 +265,27 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let team = Team::start(root);
-    team.release(root, 1, &["carol"]);
-    team.release(root, 2, &[]);
-    team.release(root, 3, &[]);
+    team.release(root, 1, &["carol"], Some("ci.key"))
+        .unwrap()
+        .success();
+    team.release(root, 2, &[], None);
+    team.release(root, 3, &[], Some("ci.key"))
+        .unwrap()
+        .success();
+    // An envelope signed by a key slipway does not trust is refused at upload, naming the
+    // trusted keys; RC 4 stays unattested.
+    let rogue = team.release(root, 4, &[], Some("rogue.key")).unwrap();
+    assert_ne!(rogue.code(), 0);
+    assert!(
+        rogue
+            .stderr
+            .contains("no signature of the envelope is by a trusted key")
+            && rogue
+                .stderr
+                .contains("hint: sign with a key [provenance] trusts (ci)"),
+        "{}",
+        rogue.stderr
+    );
     let staged = team.deploy(&team.alice, &["--env", "staging", "--release", "2"]);
     team.wait_for(&staged, "succeeded");
 
@@ -285,6 +361,52 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
             name: "go before the approval",
             attempt: Box::new(|| team.cli(&team.dave, &["go", &first])),
             says: &["is not waiting for go"],
+        },
+        Bypass {
+            name: "an unsigned artifact to a protected environment",
+            attempt: Box::new(|| {
+                team.cli(
+                    &team.alice,
+                    &[
+                        "deploy",
+                        "idp",
+                        "--env",
+                        "secure",
+                        "--release",
+                        "2",
+                        "--follow",
+                        "--timeout",
+                        "30s",
+                    ],
+                )
+            }),
+            says: &[
+                "has no provenance attestation",
+                "slipway artifact attest idp 1.2.0",
+            ],
+        },
+        Bypass {
+            name: "an artifact signed by an untrusted key",
+            attempt: Box::new(|| {
+                team.cli(
+                    &team.alice,
+                    &[
+                        "deploy",
+                        "idp",
+                        "--env",
+                        "secure",
+                        "--release",
+                        "4",
+                        "--follow",
+                        "--timeout",
+                        "30s",
+                    ],
+                )
+            }),
+            says: &[
+                "has no provenance attestation",
+                "slipway artifact attest idp 1.4.0",
+            ],
         },
         Bypass {
             name: "a deploy during a freeze",
@@ -422,6 +544,8 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
         "artifact    sha256:",
         "preflight   lock passed",
         "preflight   order passed: RC 1 replaces nothing",
+        "preflight   provenance passed: artifact sha256:",
+        "signed by key ci (builder https://ci.invalid/slipway-tests, build build-1, commit c0ffee1)",
         "approval    by bob",
         "go          announced: PROD: about to deploy idp RC 1",
         "go          acknowledged by erin",
