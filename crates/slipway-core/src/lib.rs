@@ -9,6 +9,7 @@ pub mod decide;
 pub mod deploy;
 pub mod ics;
 pub mod plan;
+pub mod provenance;
 pub mod runbook;
 pub mod schedule;
 pub mod time;

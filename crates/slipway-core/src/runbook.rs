@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 use crate::checklist::{self, Per};
 use crate::config::suggest::closest;
 use crate::config::{
-    CheckKind, Config, EnvironmentConfig, FreezeKind, MetricSourceKind, ServiceConfig, Threshold,
+    CheckKind, Config, EnvironmentConfig, FreezeKind, MetricSourceKind, ProvenanceRequirement,
+    ServiceConfig, Threshold,
 };
 use crate::plan::{Plan, Purpose, ReleaseKind, StepKind, derive_plan};
 
@@ -229,7 +230,7 @@ fn prerequisites(
              deployed again without a rebuild."
         ),
     );
-    if let Some(provenance) = provenance(config, env) {
+    if let Some(provenance) = provenance(config, service, env) {
         line(out, &format!("- **Provenance.** {provenance}"));
     }
     match &policy.approvals {
@@ -279,12 +280,30 @@ fn prerequisites(
     line(out, "");
 }
 
-/// What the configuration says about artifact provenance, when it says anything.
-///
-/// The seam for `[provenance]` (issue 6): once the configuration carries trusted CI keys, this
-/// names them and what a protected environment refuses.
-fn provenance(_config: &Config, _env: &EnvironmentConfig) -> Option<String> {
-    None
+/// What the configuration says about artifact provenance: for an environment that requires
+/// it, the trusted CI keys and the command CI runs.
+fn provenance(config: &Config, service: &ServiceConfig, env: &EnvironmentConfig) -> Option<String> {
+    if env.policy.provenance != ProvenanceRequirement::Required {
+        return None;
+    }
+    let keys: Vec<String> = config
+        .provenance
+        .keys
+        .iter()
+        .map(|key| format!("`{}`", key.name))
+        .collect();
+    let keys = match keys.as_slice() {
+        [] => "a key of `[provenance]`".to_owned(),
+        [one] => format!("the trusted CI key {one}"),
+        many => format!("one of the trusted CI keys {}", many.join(", ")),
+    };
+    Some(format!(
+        "The artifact must carry an in-toto provenance statement signed by {keys}: CI signs it \
+         after the push with `slipway artifact attest {} VERSION --key KEY --file FILE --commit \
+         SHA --build-id ID --builder URL`; `slipway artifact show {} VERSION` says whether it is \
+         attested. Preflight refuses an artifact without a valid signature.",
+        service.name, service.name
+    ))
 }
 
 fn schedule(out: &mut String, service: &ServiceConfig, env: &EnvironmentConfig) {

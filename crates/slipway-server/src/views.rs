@@ -724,3 +724,36 @@ pub struct StaffingView {
     pub max_out: u32,
     pub team: Option<u32>,
 }
+
+/// An attestation of an artifact: a DSSE envelope CI signed, and what it says.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AttestationView {
+    pub id: i64,
+    pub service: String,
+    pub version: String,
+    /// The artifact's `sha256:<hex>`, the statement's subject.
+    pub digest: String,
+    /// The `[provenance]` key that signed it, by name, when it was recorded.
+    pub key: String,
+    /// Hex SHA-256 of that key's 32 bytes.
+    pub key_id: String,
+    /// Whether it verifies with a key `slipway.toml` trusts now (a key removed since does not
+    /// count): what preflight requires.
+    pub trusted: bool,
+    pub commit: String,
+    pub build_id: String,
+    pub builder: String,
+    pub recorded_by: String,
+    pub recorded_at: String,
+    /// The DSSE envelope itself, for other tools to verify.
+    #[schema(value_type = Object)]
+    pub envelope: serde_json::Value,
+}
+
+/// The answer to an attestation upload: whether it was new.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AttestationPushView {
+    /// False when the same envelope was already recorded for this artifact (nothing changed).
+    pub created: bool,
+    pub attestation: AttestationView,
+}

@@ -9,6 +9,7 @@ mod catalog;
 mod checklist;
 mod error;
 mod locks;
+mod provenance;
 mod store;
 
 pub use catalog::{
@@ -17,4 +18,5 @@ pub use catalog::{
 pub use checklist::{ItemPlace, TickAction, TickRecord};
 pub use error::{StoreError, redact_url};
 pub use locks::Lock;
+pub use provenance::{AttestationPut, AttestationRecord, NewAttestation};
 pub use store::*;

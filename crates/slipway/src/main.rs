@@ -50,7 +50,7 @@ enum Command {
     Init(commands::init::Args),
     /// Check a slipway.toml and report every mistake in it.
     CheckConfig(commands::check_config::Args),
-    /// Push and list artifacts.
+    /// Push, list and show artifacts; CI's signing key and signed provenance.
     #[command(subcommand)]
     Artifact(artifact::Command),
     /// Create and list releases.

@@ -35,6 +35,8 @@ pub struct Config {
     /// ([`Config::calendar_files`]) and attaches them ([`Config::attach_calendars`]).
     #[serde(default)]
     pub calendars: BTreeMap<String, crate::ics::Calendar>,
+    /// `[provenance]`: the CI keys whose signatures prove where an artifact came from.
+    pub provenance: ProvenanceConfig,
 }
 
 impl Config {
@@ -588,6 +590,9 @@ pub struct Policy {
     pub analysis_interval: Span,
     /// Longest a launch may take to become healthy before it counts as failed (default 10m).
     pub launch_timeout: Span,
+    /// Whether a deploy needs an artifact signed by a trusted CI key (`provenance = …`;
+    /// required by default in a protected environment).
+    pub provenance: ProvenanceRequirement,
 }
 
 impl Default for Policy {
@@ -611,6 +616,7 @@ impl Default for Policy {
             inconclusive_limit: Span::from_secs(15 * 60),
             analysis_interval: Span::from_secs(30),
             launch_timeout: Span::from_secs(10 * 60),
+            provenance: ProvenanceRequirement::Off,
         }
     }
 }
@@ -627,9 +633,29 @@ impl Policy {
             bake: Span::from_secs(15 * 60),
             confirm_scale_in: true,
             post_verify: Some(Span::from_secs(60 * 60)),
+            provenance: ProvenanceRequirement::Required,
             ..Self::default()
         }
     }
+}
+
+/// `provenance = "required" | "off"` of an environment: whether its deploys need an artifact
+/// signed by a key of `[provenance]` (`docs/provenance.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProvenanceRequirement {
+    /// Preflight refuses an artifact without a valid signature of a trusted key.
+    Required,
+    /// Nothing is checked.
+    #[default]
+    Off,
+}
+
+/// `[provenance]`: `keys = [{ name = "ci", public_key = "ed25519:…" }]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvenanceConfig {
+    /// The public keys whose signatures slipway trusts, in file order; names and keys unique.
+    pub keys: Vec<crate::provenance::TrustedKey>,
 }
 
 /// `approvals = { required = 1, expires = "30m", roles = ["approver"], not_authors = true }`.

@@ -17,10 +17,12 @@ use super::model::{
     Analysis, ApprovalPolicy, CalendarFile, CanaryPolicy, Check, CheckKind, CommandOperation,
     CommandTargetConfig, CommandTemplate, Comparison, Config, EnvironmentConfig, GrafanaMarkers,
     HealthCheck, KNOWN_TARGETS, Markers, MetricSourceKind, Placeholder, Policy, Pool,
-    PrometheusConfig, ProxyListener, ServerConfig, ServiceConfig, Staffing, Threshold,
+    PrometheusConfig, ProvenanceConfig, ProvenanceRequirement, ProxyListener, ServerConfig,
+    ServiceConfig, Staffing, Threshold,
 };
 use super::suggest;
 use super::values::{self, DURATION_HINT, Problem};
+use crate::provenance::{PublicKey, TrustedKey};
 
 mod checklist;
 
@@ -34,6 +36,7 @@ pub fn parse_config(file_name: &str, text: &str) -> Result<Config, ConfigErrors>
         text,
         errors: Vec::new(),
         has_prometheus: false,
+        has_trusted_keys: false,
     };
     let config = match toml_edit::Document::parse(text) {
         Ok(document) => Some(checker.config(document.as_table())),
@@ -71,6 +74,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "prometheus",
     "markers",
     "checklist",
+    "provenance",
 ];
 const SERVER_KEYS: &[&str] = &["listen", "data_dir", "database"];
 const SERVICE_KEYS: &[&str] = &["name", "start", "migrate", "health", "pools"];
@@ -104,6 +108,7 @@ const ENVIRONMENT_KEYS: &[&str] = &[
     "launch_timeout",
     "command",
     "listen",
+    "provenance",
 ];
 const COMMAND_KEYS: &[&str] = &[
     "launch", "traffic", "stop", "task", "observe", "timeout", "shell", "workdir",
@@ -131,6 +136,8 @@ const COMPARE_KEYS: &[&str] = &["metric", "allowed_increase"];
 const PROMETHEUS_KEYS: &[&str] = &["url", "timeout", "queries"];
 const MARKERS_KEYS: &[&str] = &["grafana", "webhooks"];
 const GRAFANA_KEYS: &[&str] = &["url", "token_env", "tags"];
+const PROVENANCE_KEYS: &[&str] = &["keys"];
+const TRUSTED_KEY_KEYS: &[&str] = &["name", "public_key"];
 
 /// A table of the document (a `[header]` table or an inline `{ … }` one), where it starts and
 /// how messages name it.
@@ -243,6 +250,9 @@ struct Checker<'a> {
     /// Whether the file has a `[prometheus]` table (valid or not): checks that need one are
     /// reported where they are written when it is missing.
     has_prometheus: bool,
+    /// Whether `[provenance]` lists keys (valid or not): an environment that requires
+    /// provenance without any is reported where it says so.
+    has_trusted_keys: bool,
 }
 
 impl Checker<'_> {
@@ -518,6 +528,7 @@ impl Checker<'_> {
             .unwrap_or_default();
         self.has_prometheus = root.field("prometheus").is_some();
         let prometheus = self.prometheus(&root);
+        let provenance = self.provenance(&root);
         let services = self.services(&root);
         let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
         let mut configured = Vec::new();
@@ -541,6 +552,7 @@ impl Checker<'_> {
             markers,
             checklist,
             calendars: BTreeMap::new(),
+            provenance,
         }
     }
 
@@ -993,6 +1005,8 @@ impl Checker<'_> {
         if let Some(timeout) = self.positive_duration(table, "launch_timeout") {
             policy.launch_timeout = timeout;
         }
+
+        self.provenance_requirement(table, &mut policy);
 
         let command = self.command_target(name, table, &target, target_known);
 
@@ -2057,6 +2071,170 @@ impl Checker<'_> {
             timeout,
             queries,
         })
+    }
+
+    /// `[provenance]`: the trusted CI keys, each with a unique name and a unique key.
+    fn provenance(&mut self, root: &Table<'_>) -> ProvenanceConfig {
+        let hint = "write [provenance] with keys = [{ name = \"ci\", public_key = \"ed25519:…\" }]";
+        let Some(mut table) = self.table(root, "provenance", "a table", Some(hint.to_owned()))
+        else {
+            return ProvenanceConfig::default();
+        };
+        table.place = "[provenance]".to_owned();
+        self.unknown_keys(&table, PROVENANCE_KEYS);
+        let mut config = ProvenanceConfig::default();
+        let Some(field) = table.field("keys") else {
+            return config;
+        };
+        let key_hint = "write keys = [{ name = \"ci\", public_key = \"ed25519:…\" }]; \
+                        `slipway artifact keygen` prints the entry of a new key";
+        let tables = self.tables_in(field.item, |found| {
+            format!("`keys` in [provenance]: expected tables like {{ name = \"ci\", public_key = \"ed25519:…\" }}, found {found} in it")
+        });
+        let Some(tables) = tables else {
+            self.wrong_type(
+                field,
+                &table.place,
+                "an array of tables",
+                Some(key_hint.to_owned()),
+            );
+            return config;
+        };
+        self.has_trusted_keys = !tables.is_empty();
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut keys: HashMap<String, String> = HashMap::new();
+        for (index, (inner, at)) in tables.into_iter().enumerate() {
+            let inner = Table {
+                table: inner,
+                at: at.or(field.at),
+                place: format!("key #{} of [provenance]", index + 1),
+            };
+            self.unknown_keys(&inner, TRUSTED_KEY_KEYS);
+            let name = match self.string(&inner, "name") {
+                Some((name, name_field)) => {
+                    if !self.check_name_at(name_field.at, "name", &inner.place, name) {
+                        None
+                    } else if let Some(first) = names.get(name) {
+                        let (line, _) = line_and_column(self.text, *first);
+                        let message = format!("trusted key `{name}` is defined twice");
+                        let hint = format!("the first is on line {line}; key names must be unique");
+                        self.report(
+                            name_field.at,
+                            ConfigErrorKind::Duplicate,
+                            message,
+                            Some(hint),
+                        );
+                        None
+                    } else {
+                        names.insert(name.to_owned(), name_field.at.unwrap_or(0));
+                        Some(name.to_owned())
+                    }
+                }
+                None => {
+                    if inner.field("name").is_none() {
+                        self.missing(&inner, "name", "e.g. name = \"ci\"".to_owned());
+                    }
+                    None
+                }
+            };
+            let public_key = match self.string(&inner, "public_key") {
+                Some((text, key_field)) => match PublicKey::parse(text) {
+                    Ok(key) => Some((key, key_field)),
+                    Err(error) => {
+                        let problem = Problem {
+                            message: error.to_string(),
+                            hint: Some(error.hint()),
+                        };
+                        self.invalid(key_field.at, "public_key", &inner.place, problem);
+                        None
+                    }
+                },
+                None => {
+                    if inner.field("public_key").is_none() {
+                        let hint = "e.g. public_key = \"ed25519:…\", as `slipway artifact keygen` \
+                                    prints it";
+                        self.missing(&inner, "public_key", hint.to_owned());
+                    }
+                    None
+                }
+            };
+            let (Some(name), Some((public_key, key_field))) = (name, public_key) else {
+                continue;
+            };
+            if let Some(first) = keys.get(&public_key.key_id()) {
+                let message = format!(
+                    "`public_key` in {}: the same key is already trusted as `{first}`",
+                    inner.place
+                );
+                let hint = "list each key once, under one name".to_owned();
+                self.report(
+                    key_field.at,
+                    ConfigErrorKind::Duplicate,
+                    message,
+                    Some(hint),
+                );
+                continue;
+            }
+            keys.insert(public_key.key_id(), name.clone());
+            config.keys.push(TrustedKey { name, public_key });
+        }
+        config
+    }
+
+    /// `provenance = "required" | "off"` of an environment (required by default when it is
+    /// protected); requiring it without a trusted key is a mistake reported here, so a
+    /// protected environment never silently accepts unsigned artifacts.
+    fn provenance_requirement(&mut self, table: &Table<'_>, policy: &mut Policy) {
+        let field = table.field("provenance");
+        if let Some(field) = field.filter(|f| f.item.as_bool().is_some()) {
+            let hint = "write provenance = \"required\" or provenance = \"off\"";
+            self.wrong_type(field, &table.place, "a string", Some(hint.to_owned()));
+            return;
+        }
+        if let Some((text, field)) = self.string(table, "provenance") {
+            match text {
+                "required" => policy.provenance = ProvenanceRequirement::Required,
+                "off" => policy.provenance = ProvenanceRequirement::Off,
+                other => {
+                    let problem = Problem {
+                        message: format!("`{other}` is neither \"required\" nor \"off\""),
+                        hint: Some(
+                            "write provenance = \"required\" or provenance = \"off\"".to_owned(),
+                        ),
+                    };
+                    self.invalid(field.at, "provenance", &table.place, problem);
+                    return;
+                }
+            }
+        } else if field.is_some() {
+            return;
+        }
+        if policy.provenance != ProvenanceRequirement::Required || self.has_trusted_keys {
+            return;
+        }
+        let (why, at) = match field {
+            Some(field) => ("it says provenance = \"required\"", field.key_at),
+            None => (
+                "it is protected, which requires provenance unless it says provenance = \"off\"",
+                table.field("protected").and_then(|f| f.key_at),
+            ),
+        };
+        let message = format!(
+            "{} needs a CI key to check artifacts against, but [provenance] trusts none: {why}",
+            table.place
+        );
+        let hint = format!(
+            "add [provenance] with keys = [{{ name = \"ci\", public_key = \"ed25519:…\" }}] \
+             (`slipway artifact keygen --out ci.key` prints the entry), or write provenance = \"off\" \
+             in {} to deploy unsigned artifacts there",
+            table.place
+        );
+        self.report(
+            at.or(table.at),
+            ConfigErrorKind::MissingKey,
+            message,
+            Some(hint),
+        );
     }
 
     /// `[markers]`.

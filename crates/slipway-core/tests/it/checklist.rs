@@ -10,7 +10,7 @@ use slipway_core::deploy::Role;
 use slipway_core::time::Time;
 
 /// Two services and two environments, so items can be scoped.
-const BASE: &str = "[[service]]\nname = \"idp\"\nstart = \"x\"\n\n[[service]]\nname = \"pivcac\"\nstart = \"x\"\n\n[environment.staging]\n[environment.prod]\nprotected = true\n\n";
+const BASE: &str = "[[service]]\nname = \"idp\"\nstart = \"x\"\n\n[[service]]\nname = \"pivcac\"\nstart = \"x\"\n\n[environment.staging]\n[environment.prod]\nprotected = true\nprovenance = \"off\"\n\n";
 
 fn with_items(items: &str) -> String {
     format!("{BASE}{items}")

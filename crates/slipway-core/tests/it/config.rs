@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use slipway_core::analysis::Metric;
 use slipway_core::config::{
     ApprovalPolicy, CheckKind, CommandOperation, CommandTemplate, ConfigErrorKind, ConfigErrors,
-    FreezeKind, MetricSourceKind, Placeholder, Policy, Pool, TemplatePart, Threshold, parse_config,
+    FreezeKind, MetricSourceKind, Placeholder, Policy, Pool, ProvenanceRequirement, TemplatePart,
+    Threshold, parse_config,
 };
 use slipway_core::deploy::Role;
 use slipway_core::time::Span;
@@ -192,9 +193,15 @@ fn environments_keep_file_order_as_promotion_order() {
 
 #[test]
 fn protected_environment_gets_production_defaults() {
-    let config = parse_config("slipway.toml", &with_env("protected = true")).unwrap();
+    let text = format!(
+        "{SERVICE}[provenance]\nkeys = [{{ name = \"ci\", public_key = \
+         \"ed25519:QmPUJ+gBHGZaoQKLDNnmv/N+IX2qcbi3ntcYNMbPoSM=\" }}]\n\
+         [environment.prod]\nprotected = true\n"
+    );
+    let config = parse_config("slipway.toml", &text).unwrap();
     let policy = &config.environments[0].policy;
     assert_eq!(*policy, Policy::protected());
+    assert_eq!(policy.provenance, ProvenanceRequirement::Required);
     assert_eq!(
         policy.approvals,
         Some(ApprovalPolicy {
@@ -212,7 +219,7 @@ fn protected_environment_gets_production_defaults() {
 #[test]
 fn protected_environment_fields_override_its_defaults() {
     let body = "protected = true\napprovals = { required = 2 }\npost_verify = false\n\
-                bake = \"0s\"\ncanary = false";
+                bake = \"0s\"\ncanary = false\nprovenance = \"off\"";
     let config = parse_config("slipway.toml", &with_env(body)).unwrap();
     let policy = &config.environments[0].policy;
     assert_eq!(
@@ -828,6 +835,7 @@ bake = "15 minutes"
 windows = ["mon-thu 09:00-16:00 America/New_Yrok"]
 canary = { share = "100%", duration = "10m" }
 checks = [{ metric = "error_rate", max = "1%" }, { metric = "latency_p99" }]
+provenance = "off"
 "#;
     let errors = errors(text);
     insta::assert_snapshot!(errors.to_string());
@@ -1360,7 +1368,7 @@ fn analysis_defaults_follow_the_target_and_settings_are_read() {
 #[test]
 fn approvals_name_their_roles_and_authors_rule_and_go_may_allow_the_runner() {
     let body = "protected = true\napprovals = { required = 2, roles = [\"admin\", \"approver\"], \
-                not_authors = true }\ngo_no_go = { by_other = false }";
+                not_authors = true }\ngo_no_go = { by_other = false }\nprovenance = \"off\"";
     let config = parse_config("slipway.toml", &with_env(body)).unwrap();
     let policy = &config.environments[0].policy;
     let approvals = policy.approvals.as_ref().unwrap();
@@ -1369,7 +1377,11 @@ fn approvals_name_their_roles_and_authors_rule_and_go_may_allow_the_runner() {
     assert!(policy.go_no_go);
     assert!(!policy.go_by_other);
 
-    let defaults = parse_config("slipway.toml", &with_env("protected = true")).unwrap();
+    let defaults = parse_config(
+        "slipway.toml",
+        &with_env("protected = true\nprovenance = \"off\""),
+    )
+    .unwrap();
     assert!(defaults.environments[0].policy.go_by_other);
     assert!(
         defaults.environments[0]

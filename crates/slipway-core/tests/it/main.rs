@@ -6,6 +6,7 @@ mod config;
 mod decide;
 mod guards;
 mod plan;
+mod provenance;
 mod runbook;
 mod schedule;
 mod support;

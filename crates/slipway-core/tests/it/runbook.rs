@@ -95,6 +95,7 @@ start = "bin/server"
 
 [environment.prod]
 protected = true
+provenance = "off"
 time_zone = "Europe/Berlin"
 freeze_calendars = ["calendars/holidays.ics"]
 staffing = { calendar = "calendars/absences.ics", max_out = 2, team = 6 }

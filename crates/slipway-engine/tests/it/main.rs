@@ -3,6 +3,7 @@
 
 mod checklist;
 mod lease;
+mod provenance;
 mod run;
 mod scenario;
 mod schedule;

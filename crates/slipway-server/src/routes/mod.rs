@@ -7,6 +7,7 @@ mod deploys;
 mod locks;
 mod logs;
 mod people;
+mod provenance;
 mod runbook;
 mod schedule;
 mod system;
@@ -58,6 +59,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::list_environments))
         .routes(routes!(catalog::push_artifact, catalog::list_artifacts))
         .routes(routes!(catalog::get_artifact))
+        .routes(routes!(provenance::attest, provenance::list_attestations))
         .routes(routes!(catalog::create_release, catalog::list_releases))
         .routes(routes!(catalog::get_release))
         .routes(routes!(deploys::create_deploy, deploys::list_deploys))

@@ -39,6 +39,7 @@ go_no_go = false
 bake = "0s"
 confirm_scale_in = false
 post_verify = false
+provenance = "off"
 
 [[checklist]]
 name = "agreement signed"

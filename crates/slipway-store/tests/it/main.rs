@@ -12,4 +12,5 @@ mod listing;
 mod locks;
 mod open;
 mod outbox;
+mod provenance;
 mod support;

@@ -1,4 +1,5 @@
-//! `slipway artifact push|list`: upload build outputs into the server's content-addressed cache.
+//! `slipway artifact push|list`: upload build outputs into the server's content-addressed cache;
+//! `keygen|attest|show` (provenance) live in `provenance.rs`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +22,13 @@ pub(crate) enum Command {
     Push(PushArgs),
     /// List artifacts, newest first.
     List(ListArgs),
+    /// Show an artifact and its attestations: whether it is attested, by which key.
+    Show(super::provenance::ShowArgs),
+    /// Make CI's signing key: writes the private key, prints the [provenance] entry.
+    Keygen(super::provenance::KeygenArgs),
+    /// For CI: sign the build's provenance (in-toto statement, DSSE envelope) with the private
+    /// key and upload it. The key never leaves the machine that runs this.
+    Attest(super::provenance::AttestArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,6 +55,9 @@ pub(crate) struct ListArgs {
 pub(crate) async fn run(command: &Command, client: &Client, output: Output) -> Result<ExitCode> {
     match command {
         Command::Push(args) => push(args, client, output).await,
+        Command::Show(args) => super::provenance::show(args, client, output).await,
+        Command::Keygen(args) => super::provenance::keygen(args, output),
+        Command::Attest(args) => super::provenance::attest(args, client, output).await,
         Command::List(args) => {
             let mut request = args
                 .page
@@ -158,7 +169,7 @@ async fn push(args: &PushArgs, client: &Client, output: Output) -> Result<ExitCo
 }
 
 /// The file's `sha256:` digest and size, read in 1 MiB chunks.
-async fn hash_file(path: &std::path::Path) -> Result<(String, u64)> {
+pub(crate) async fn hash_file(path: &std::path::Path) -> Result<(String, u64)> {
     let mut file = tokio::fs::File::open(path).await.map_err(|error| {
         Failure::new(
             "file_unreadable",

@@ -47,6 +47,8 @@ pools = { web = { count = 2, traffic = true } }
 target = "local"
 listen = { demo = "127.0.0.1:0" }
 protected = true
+# The demo builds its artifact itself: there is no CI to sign it (docs/provenance.md).
+provenance = "off"
 approvals = { required = 1, expires = "30m" }
 go_no_go = true
 canary = { share = "25%", instances = 1, duration = "8s" }

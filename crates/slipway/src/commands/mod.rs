@@ -10,6 +10,7 @@ pub(crate) mod init;
 pub(crate) mod locks;
 pub(crate) mod logs;
 pub(crate) mod people;
+pub(crate) mod provenance;
 pub(crate) mod receipt;
 pub(crate) mod release;
 pub(crate) mod runbook;

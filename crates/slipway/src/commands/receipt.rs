@@ -176,16 +176,18 @@ fn print_text(receipt: &Receipt) {
         "receipt of deploy {}: {} {} ({}) to {}",
         receipt.deploy, receipt.service, receipt.release, receipt.version, receipt.environment
     );
-    println!(
-        "  commit     {}",
-        receipt.commit.as_deref().unwrap_or("(not recorded)")
-    );
-    println!("  artifact   {}", receipt.artifact);
-    println!("  config     {}", receipt.config);
-    println!("  plan       {}", receipt.plan);
+    let commit = receipt.commit.as_deref().unwrap_or("(not recorded)");
+    for (what, value) in [
+        ("commit", commit),
+        ("artifact", &receipt.artifact),
+        ("config", &receipt.config),
+        ("plan", &receipt.plan),
+    ] {
+        println!("  {what:<12}{value}");
+    }
     for entry in &receipt.entries {
         println!(
-            "  {:<11}{}  [#{} {} at {}]",
+            "  {:<12}{}  [#{} {} at {}]",
             entry.what,
             entry.text,
             entry.seq,

@@ -22,6 +22,7 @@ use slipway_core::config::{Config, ProxyListener, parse_config};
 use slipway_engine::clock::{Clock, SystemClock};
 use slipway_engine::plugin::Verifier;
 use slipway_engine::preflight::checklist::ChecklistCheck;
+use slipway_engine::preflight::provenance::ProvenanceCheck;
 use slipway_engine::preflight::schedule::ScheduleCheck;
 use slipway_engine::{Engine, EngineConfig, Plugins};
 use slipway_server::auth::{new_token, token_hash};
@@ -261,6 +262,9 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
         let check = ChecklistCheck::new(store.clone(), config.checklist.clone());
         plugins.preflight.push(Arc::new(check));
     }
+    plugins
+        .preflight
+        .push(Arc::new(ProvenanceCheck::new(store.clone(), &config)));
 
     let metrics_proxy = proxy.clone();
     let state = AppState::new(Shared {

@@ -35,6 +35,7 @@ protected = true
 bak = "15m"
 bake = "15 minutes"
 windows = ["mon-thu 09:00-16:00 America/New_Yrok"]
+provenance = "off"
 "#;
 
 #[test]

@@ -37,6 +37,7 @@ go_no_go = false
 bake = "0s"
 confirm_scale_in = false
 post_verify = false
+provenance = "off"
 [environment.prod.command]
 launch = "sh fleet.sh launch"
 traffic = "sh fleet.sh traffic"

@@ -20,6 +20,9 @@ name = "idp"
 start = "bin/server --port $PORT"
 pools = { web = { count = 1, traffic = true } }
 
+[provenance]
+keys = [#PROVENANCE#]
+
 [environment.staging]
 target = "command"
 [environment.staging.command]
@@ -41,6 +44,45 @@ traffic = "sh fleet.sh traffic"
 stop = "sh fleet.sh stop"
 observe = "sh fleet.sh observe"
 
+[environment.frozen]
+target = "command"
+approvals = false
+go_no_go = false
+bake = "0s"
+confirm_scale_in = false
+post_verify = false
+time_zone = "UTC"
+freezes = ["mon-sun all-hands offsite"]
+[environment.frozen.command]
+launch = "sh fleet.sh launch"
+traffic = "sh fleet.sh traffic"
+stop = "sh fleet.sh stop"
+observe = "sh fleet.sh observe"
+
+[environment.shortstaffed]
+target = "command"
+approvals = false
+go_no_go = false
+bake = "0s"
+confirm_scale_in = false
+post_verify = false
+time_zone = "UTC"
+staffing = { calendar = "absences.ics", max_out = 1, team = 4 }
+[environment.shortstaffed.command]
+launch = "sh fleet.sh launch"
+traffic = "sh fleet.sh traffic"
+stop = "sh fleet.sh stop"
+observe = "sh fleet.sh observe"
+
+[environment.secure]
+target = "command"
+protected = true
+[environment.secure.command]
+launch = "sh fleet.sh launch"
+traffic = "sh fleet.sh traffic"
+stop = "sh fleet.sh stop"
+observe = "sh fleet.sh observe"
+
 [environment.hotfix]
 target = "command"
 protected = true
@@ -54,6 +96,13 @@ traffic = "sh fleet.sh traffic"
 stop = "sh fleet.sh stop"
 observe = "sh fleet.sh observe"
 "#;
+
+/// Two of the team are out every day since 2020: more than the one `shortstaffed` allows.
+const ABSENCES: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n\
+BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20200101\r\nRRULE:FREQ=DAILY\r\nSUMMARY:Out\r\n\
+ATTENDEE;CN=Dana:mailto:dana@example.com\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20200101\r\nRRULE:FREQ=DAILY\r\nSUMMARY:Out\r\n\
+ATTENDEE;CN=Sam:mailto:sam@example.com\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
 
 /// The people of the table: alice and erin deploy, bob, carol and dave approve. carol wrote
 /// RC 1's commits.
@@ -69,7 +118,12 @@ struct Team {
 impl Team {
     fn start(root: &Path) -> Team {
         std::fs::write(root.join("fleet.sh"), FLEET_SCRIPT).unwrap();
-        std::fs::write(root.join("slipway.toml"), CONFIG).unwrap();
+        // CI's key is trusted; a rogue key exists but is not.
+        let trusted = keygen(root, "ci");
+        keygen(root, "rogue");
+        let config = CONFIG.replace("#PROVENANCE#", &trusted);
+        std::fs::write(root.join("slipway.toml"), config).unwrap();
+        std::fs::write(root.join("absences.ics"), ABSENCES).unwrap();
         let server = SpawnedServer::start(
             Path::new(BIN),
             &root.join("slipway.toml"),
@@ -105,8 +159,15 @@ impl Team {
         self.server.cli(token, args)
     }
 
-    /// Pushes version `1.N.0` (commit `c0ffeeN`) and releases it as `RC N`.
-    fn release(&self, root: &Path, n: u32, authors: &[&str]) {
+    /// Pushes version `1.N.0` (commit `c0ffeeN`), has CI attest it with `key` (`ci.key`,
+    /// `rogue.key`) if given, and releases it as `RC N`. Returns how the attestation went.
+    fn release(
+        &self,
+        root: &Path,
+        n: u32,
+        authors: &[&str],
+        key: Option<&str>,
+    ) -> Option<CliOutput> {
         let file = root.join(format!("idp-{n}.tar.gz"));
         std::fs::write(&file, format!("build {n}")).unwrap();
         let version = format!("1.{n}.0");
@@ -126,11 +187,34 @@ impl Team {
             ],
         )
         .success();
+        let attested = key.map(|key| {
+            let key = root.join(key);
+            self.cli(
+                &self.alice,
+                &[
+                    "artifact",
+                    "attest",
+                    "idp",
+                    &version,
+                    "--key",
+                    key.to_str().unwrap(),
+                    "--commit",
+                    &commit,
+                    "--build-id",
+                    &format!("build-{n}"),
+                    "--builder",
+                    "https://ci.invalid/slipway-tests",
+                    "--file",
+                    file.to_str().unwrap(),
+                ],
+            )
+        });
         let mut args = vec!["release", "create", "idp", "--version", &version];
         for author in authors {
             args.extend(["--author", author]);
         }
         self.cli(&self.alice, &args).success();
+        attested
     }
 
     /// Starts a deploy and returns its id.
@@ -149,6 +233,26 @@ impl Team {
     }
 }
 
+/// `deploy idp RELEASE 3 ARGS --follow`: a deploy followed until it ends.
+fn follow_to_end<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["deploy", "idp", "--release", "3"];
+    all.extend(args);
+    all.extend(["--follow", "--timeout", "30s"]);
+    all
+}
+
+/// `slipway artifact keygen --name NAME`, as CI's administrator runs it: the `[provenance]`
+/// entry it prints.
+fn keygen(root: &Path, name: &str) -> String {
+    let out = std::process::Command::new(BIN)
+        .args(["artifact", "keygen", "--name", name, "--out"])
+        .arg(root.join(format!("{name}.key")))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// One bypass: what is tried, and words its refusal must contain (message and hint).
 struct Bypass<'t> {
     name: &'static str,
@@ -161,9 +265,27 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let team = Team::start(root);
-    team.release(root, 1, &["carol"]);
-    team.release(root, 2, &[]);
-    team.release(root, 3, &[]);
+    team.release(root, 1, &["carol"], Some("ci.key"))
+        .unwrap()
+        .success();
+    team.release(root, 2, &[], None);
+    team.release(root, 3, &[], Some("ci.key"))
+        .unwrap()
+        .success();
+    // An envelope signed by a key slipway does not trust is refused at upload, naming the
+    // trusted keys; RC 4 stays unattested.
+    let rogue = team.release(root, 4, &[], Some("rogue.key")).unwrap();
+    assert_ne!(rogue.code(), 0);
+    assert!(
+        rogue
+            .stderr
+            .contains("no signature of the envelope is by a trusted key")
+            && rogue
+                .stderr
+                .contains("hint: sign with a key [provenance] trusts (ci)"),
+        "{}",
+        rogue.stderr
+    );
     let staged = team.deploy(&team.alice, &["--env", "staging", "--release", "2"]);
     team.wait_for(&staged, "succeeded");
 
@@ -187,7 +309,7 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
             ],
         },
         Bypass {
-            name: "approval by an author of the release",
+            name: "approval    by an author of the release",
             attempt: Box::new(|| team.cli(&team.carol, &["approve", &first])),
             says: &[
                 "carol wrote commits of RC 1",
@@ -195,14 +317,14 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
             ],
         },
         Bypass {
-            name: "approval of another artifact than the deploy ships",
+            name: "approval    of another artifact than the deploy ships",
             attempt: Box::new(|| {
                 team.cli(&team.bob, &["approve", &first, "--artifact", &rc2_digest])
             }),
             says: &["given for artifact sha256:", "review deploy"],
         },
         Bypass {
-            name: "approval of another config than the deploy pins",
+            name: "approval    of another config than the deploy pins",
             attempt: Box::new(|| {
                 team.cli(&team.bob, &["approve", &first, "--config", "sha256:0ld"])
             }),
@@ -241,6 +363,80 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
             says: &["is not waiting for go"],
         },
         Bypass {
+            name: "an unsigned artifact to a protected environment",
+            attempt: Box::new(|| {
+                team.cli(
+                    &team.alice,
+                    &[
+                        "deploy",
+                        "idp",
+                        "--env",
+                        "secure",
+                        "--release",
+                        "2",
+                        "--follow",
+                        "--timeout",
+                        "30s",
+                    ],
+                )
+            }),
+            says: &[
+                "has no provenance attestation",
+                "slipway artifact attest idp 1.2.0",
+            ],
+        },
+        Bypass {
+            name: "an artifact signed by an untrusted key",
+            attempt: Box::new(|| {
+                team.cli(
+                    &team.alice,
+                    &[
+                        "deploy",
+                        "idp",
+                        "--env",
+                        "secure",
+                        "--release",
+                        "4",
+                        "--follow",
+                        "--timeout",
+                        "30s",
+                    ],
+                )
+            }),
+            says: &[
+                "has no provenance attestation",
+                "slipway artifact attest idp 1.4.0",
+            ],
+        },
+        Bypass {
+            name: "a deploy during a freeze",
+            attempt: Box::new(|| {
+                team.cli(
+                    &team.alice,
+                    &follow_to_end(&["--env", "frozen", "--no-wait"]),
+                )
+            }),
+            says: &[
+                "frozen is closed to deploys",
+                "frozen: all-hands offsite",
+                "hint:",
+                "break-glass",
+            ],
+        },
+        Bypass {
+            name: "a deploy during a staffing shortfall",
+            attempt: Box::new(|| {
+                team.cli(
+                    &team.alice,
+                    &follow_to_end(&["--env", "shortstaffed", "--no-wait"]),
+                )
+            }),
+            says: &[
+                "2 of 4 people out (Dana, Sam), more than the 1 allowed",
+                "hint:",
+            ],
+        },
+        Bypass {
             name: "break-glass confirmed for a deploy that did not ask for it",
             attempt: Box::new(|| team.cli(&team.bob, &["break-glass", &first])),
             says: &["not waiting for a break-glass confirmation"],
@@ -249,12 +445,15 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
     let mut failures = Vec::new();
     for bypass in &bypasses {
         let out = (bypass.attempt)();
+        // A refusal at the API is an error on stderr; one in preflight ends the followed
+        // deploy, with its reason, on stdout.
+        let said = format!("{}{}", out.stdout, out.stderr);
         let missing: Vec<&&str> = bypass
             .says
             .iter()
-            .filter(|word| !out.stderr.contains(**word))
+            .filter(|word| !said.contains(**word))
             .collect();
-        if out.code() == 0 || !missing.is_empty() || !out.stderr.contains("hint:") {
+        if out.code() == 0 || !missing.is_empty() || !said.contains("hint") {
             failures.push(format!(
                 "{}: exit {}, missing {missing:?}\nstdout: {}\nstderr: {}",
                 bypass.name,
@@ -341,14 +540,16 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
         .success()
         .stdout;
     for line in [
-        "commit     c0ffee1",
-        "artifact   sha256:",
-        "preflight  lock passed",
-        "preflight  order passed: RC 1 replaces nothing",
-        "approval   by bob",
-        "go         announced: PROD: about to deploy idp RC 1",
-        "go         acknowledged by erin",
-        "outcome    succeeded",
+        "commit      c0ffee1",
+        "artifact    sha256:",
+        "preflight   lock passed",
+        "preflight   order passed: RC 1 replaces nothing",
+        "preflight   provenance passed: artifact sha256:",
+        "signed by key ci (builder https://ci.invalid/slipway-tests, build build-1, commit c0ffee1)",
+        "approval    by bob",
+        "go          announced: PROD: about to deploy idp RC 1",
+        "go          acknowledged by erin",
+        "outcome     succeeded",
         "audit chain intact",
     ] {
         assert!(receipt.contains(line), "no `{line}` in:\n{receipt}");
@@ -414,4 +615,42 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
         .success();
     let third = team.deploy(&team.alice, &["--env", "staging", "--release", "3"]);
     team.wait_for(&third, "succeeded");
+
+    // Break-glass: a reason and a second person let a deploy through the freeze, loudly and on
+    // the record; the requester cannot be the second person.
+    let urgent = team.deploy(
+        &team.dave,
+        &[
+            "--env",
+            "frozen",
+            "--release",
+            "3",
+            "--break-glass",
+            "--reason",
+            "INC-42 login outage",
+        ],
+    );
+    team.wait_for(&urgent, "break_glass");
+    let alone = team.cli(&team.dave, &["break-glass", &urgent]);
+    assert_ne!(alone.code(), 0);
+    assert!(
+        alone
+            .stderr
+            .contains("dave asked for break-glass on deploy"),
+        "{}",
+        alone.stderr
+    );
+    team.cli(&team.bob, &["break-glass", &urgent]).success();
+    team.wait_for(&urgent, "succeeded");
+    let receipt = team
+        .cli(&team.alice, &["receipt", &urgent])
+        .success()
+        .stdout;
+    for line in [
+        "break-glass confirmed by bob: INC-42 login outage",
+        "preflight   schedule OVERRIDDEN by break-glass: frozen is closed to deploys",
+        "outcome     succeeded",
+    ] {
+        assert!(receipt.contains(line), "no `{line}` in:\n{receipt}");
+    }
 }

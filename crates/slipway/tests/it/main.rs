@@ -7,6 +7,7 @@ mod demo;
 mod e2e;
 mod guards;
 mod local;
+mod provenance;
 mod schedule;
 mod support;
 mod verify;
