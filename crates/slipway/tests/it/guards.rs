@@ -83,6 +83,19 @@ traffic = "sh fleet.sh traffic"
 stop = "sh fleet.sh stop"
 observe = "sh fleet.sh observe"
 
+[environment.launch]
+target = "command"
+[environment.launch.command]
+launch = "sh fleet.sh launch"
+traffic = "sh fleet.sh traffic"
+stop = "sh fleet.sh stop"
+observe = "sh fleet.sh observe"
+
+[[checklist]]
+name = "agreement signed"
+environment = "launch"
+evidence = "link"
+
 [environment.hotfix]
 target = "command"
 protected = true
@@ -409,6 +422,15 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
             ],
         },
         Bypass {
+            name: "a checklist item not ticked",
+            attempt: Box::new(|| team.cli(&team.alice, &follow_to_end(&["--env", "launch"]))),
+            says: &[
+                "1 of 1 checklist item(s) of idp in launch not done for RC 3",
+                "`agreement signed`",
+                "slipway checklist tick idp --env launch --release \"RC 3\" \"agreement signed\" --link URL",
+            ],
+        },
+        Bypass {
             name: "a deploy during a freeze",
             attempt: Box::new(|| {
                 team.cli(
@@ -653,4 +675,37 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
     ] {
         assert!(receipt.contains(line), "no `{line}` in:\n{receipt}");
     }
+
+    // Ticked with evidence, the checklist lets the deploy through and says who ticked it.
+    team.cli(
+        &team.erin,
+        &[
+            "checklist",
+            "tick",
+            "idp",
+            "agreement signed",
+            "--env",
+            "launch",
+            "--release",
+            "RC 3",
+            "--link",
+            "https://contracts.invalid/idp/42",
+        ],
+    )
+    .success();
+    let launched = team.deploy(&team.alice, &["--env", "launch", "--release", "3"]);
+    team.wait_for(&launched, "succeeded");
+    let receipt = team
+        .cli(&team.alice, &["receipt", &launched])
+        .success()
+        .stdout;
+    assert!(
+        receipt
+            .contains("preflight   checklist passed: checklist of idp in launch for RC 3 complete"),
+        "{receipt}"
+    );
+    assert!(
+        receipt.contains("https://contracts.invalid/idp/42"),
+        "{receipt}"
+    );
 }
