@@ -68,6 +68,12 @@ enum Command {
     Go(deploy::ActionArgs),
     /// Confirm a break-glass deploy as the second person (approvers other than the requester).
     BreakGlass(deploy::ActionArgs),
+    /// Confirm scale-in: the old fleet may stop.
+    Confirm(deploy::ActionArgs),
+    /// Abort a deploy in progress; what it started is undone.
+    Abort(deploy::AbortArgs),
+    /// Roll a service back in an environment, at any time.
+    Rollback(deploy::RollbackArgs),
     /// Stop new deploys of a service to an environment until it is unlocked.
     Lock(locks::LockArgs),
     /// Let deploys of a service to an environment start again.
@@ -77,12 +83,6 @@ enum Command {
     /// A deploy's chain of evidence: commit, artifact, provenance, approvals, go, checks,
     /// outcome, each with the hash of the event that recorded it.
     Receipt(commands::receipt::Args),
-    /// Confirm scale-in: the old fleet may stop.
-    Confirm(deploy::ActionArgs),
-    /// Abort a deploy in progress; what it started is undone.
-    Abort(deploy::AbortArgs),
-    /// Roll a service back in an environment, at any time.
-    Rollback(deploy::RollbackArgs),
     /// When a service may next be deployed to an environment: windows, freezes, holidays, who is out.
     Schedule(commands::schedule::Args),
     /// Print (and follow) what a service's instances write, for the local target.
