@@ -42,7 +42,8 @@ impl ListParams {
     }
 }
 
-/// The service of that name in the config, or a 404 listing the names that exist.
+/// The service of that name in the config, or a 404 with the closest name (or the names that
+/// exist).
 pub(crate) fn service<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a ServiceConfig> {
     state.config.service(name).ok_or_else(|| {
         let names: Vec<&str> = state
@@ -52,11 +53,12 @@ pub(crate) fn service<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a Serv
             .map(|s| s.name.as_str())
             .collect();
         ApiError::not_found(format!("unknown service `{name}`"))
-            .with_hint(format!("services in slipway.toml: {}", names.join(", ")))
+            .with_hint(name_hint(name, &names, "services"))
     })
 }
 
-/// The environment of that name in the config, or a 404 listing the names that exist.
+/// The environment of that name in the config, or a 404 with the closest name (or the names
+/// that exist).
 pub(crate) fn environment<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a EnvironmentConfig> {
     state.config.environment(name).ok_or_else(|| {
         let names: Vec<&str> = state
@@ -65,11 +67,21 @@ pub(crate) fn environment<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a 
             .iter()
             .map(|e| e.name.as_str())
             .collect();
-        ApiError::not_found(format!("unknown environment `{name}`")).with_hint(format!(
-            "environments in slipway.toml: {}",
-            names.join(", ")
+        ApiError::not_found(format!("unknown environment `{name}`")).with_hint(name_hint(
+            name,
+            &names,
+            "environments",
         ))
     })
+}
+
+/// "did you mean `idp`?", or the names there are.
+fn name_hint(wrong: &str, names: &[&str], what: &str) -> String {
+    match slipway_core::config::suggest::closest(wrong, names.iter().copied()) {
+        Some(near) => format!("did you mean `{near}`?"),
+        None if names.is_empty() => format!("slipway.toml defines no {what}"),
+        None => format!("{what} in slipway.toml: {}", names.join(", ")),
+    }
 }
 
 async fn service_view(state: &AppState, service: &ServiceConfig) -> ApiResult<ServiceView> {

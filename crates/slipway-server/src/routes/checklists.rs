@@ -8,12 +8,11 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use slipway_core::checklist::{ChecklistItem, Evidence, Per, evaluate, items_for};
 use slipway_core::config::suggest::closest;
-use slipway_core::config::{EnvironmentConfig, ServiceConfig};
 use slipway_core::deploy::Role;
 use slipway_store::{ItemPlace, TickAction, TickRecord};
 use utoipa::IntoParams;
 
-use super::catalog::find_release;
+use super::catalog::{self, environment, find_release};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -30,49 +29,6 @@ pub(crate) struct ChecklistParams {
     environment: String,
     /// `RC 12`, `12` or `12.1`; the newest release when absent.
     release: Option<String>,
-}
-
-/// "did you mean `idp`?", or the names there are.
-fn name_hint(wrong: &str, names: &[&str], what: &str) -> String {
-    match closest(wrong, names.iter().copied()) {
-        Some(near) => format!("did you mean `{near}`?"),
-        None if names.is_empty() => format!("slipway.toml defines no {what}"),
-        None => format!("{what} in slipway.toml: {}", names.join(", ")),
-    }
-}
-
-/// The service of that name, or a 404 with the closest name.
-pub(crate) fn known_service<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a ServiceConfig> {
-    state.config.service(name).ok_or_else(|| {
-        let names: Vec<&str> = state
-            .config
-            .services
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
-        ApiError::not_found(format!("unknown service `{name}`"))
-            .with_hint(name_hint(name, &names, "services"))
-    })
-}
-
-/// The environment of that name, or a 404 with the closest name.
-pub(crate) fn known_environment<'a>(
-    state: &'a AppState,
-    name: &str,
-) -> ApiResult<&'a EnvironmentConfig> {
-    state.config.environment(name).ok_or_else(|| {
-        let names: Vec<&str> = state
-            .config
-            .environments
-            .iter()
-            .map(|e| e.name.as_str())
-            .collect();
-        ApiError::not_found(format!("unknown environment `{name}`")).with_hint(name_hint(
-            name,
-            &names,
-            "environments",
-        ))
-    })
 }
 
 /// The item of that name that applies to `service` in `environment`, or a 404 with the
@@ -200,8 +156,8 @@ pub(crate) async fn get_checklist(
     Path(service): Path<String>,
     Query(params): Query<ChecklistParams>,
 ) -> ApiResult<Json<ChecklistView>> {
-    let service = known_service(&state, &service)?;
-    let environment = known_environment(&state, &params.environment)?;
+    let service = catalog::service(&state, &service)?;
+    let environment = environment(&state, &params.environment)?;
     let release = match &params.release {
         Some(text) => Some(find_release(&state, &service.name, text).await?.label),
         None => state
@@ -247,8 +203,8 @@ pub(crate) async fn tick(
     Body(body): Body<TickBody>,
 ) -> ApiResult<(StatusCode, Json<TickResultView>)> {
     caller.require(Role::Deployer, "ticking a checklist item")?;
-    let service = known_service(&state, &service)?;
-    let environment = known_environment(&state, &body.environment)?;
+    let service = catalog::service(&state, &service)?;
+    let environment = environment(&state, &body.environment)?;
     let item = known_item(&state, &service.name, &environment.name, &body.item)?;
     require_tick_role(&caller, item, "ticking")?;
     let evidence = match (body.link, body.note) {
@@ -303,8 +259,8 @@ pub(crate) async fn untick(
     Body(body): Body<UntickBody>,
 ) -> ApiResult<Json<TickResultView>> {
     caller.require(Role::Deployer, "unticking a checklist item")?;
-    let service = known_service(&state, &service)?;
-    let environment = known_environment(&state, &body.environment)?;
+    let service = catalog::service(&state, &service)?;
+    let environment = environment(&state, &body.environment)?;
     let item = known_item(&state, &service.name, &environment.name, &body.item)?;
     require_tick_role(&caller, item, "unticking")?;
     let reason = body.reason.filter(|r| !r.trim().is_empty());

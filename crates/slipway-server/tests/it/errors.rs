@@ -205,10 +205,7 @@ async fn unknown_service_is_404_with_the_names_that_exist() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&body), "not_found");
-    assert_eq!(
-        body["error"]["hint"],
-        "services in slipway.toml: idp, pivcac"
-    );
+    assert_eq!(body["error"]["hint"], "did you mean `idp`?");
     let (status, body) = api
         .call(Method::GET, "/api/v1/services/nope", Some(&api.admin), None)
         .await;

@@ -137,9 +137,7 @@ fn failures_without_a_token_or_with_a_taken_port_say_what_to_do() {
     let unknown = server.cli(&server.admin_token, &["deploy", "ipd", "--env", "dev"]);
     assert_eq!(unknown.code(), 1);
     assert!(
-        unknown
-            .stderr
-            .contains("hint: services in slipway.toml: idp"),
+        unknown.stderr.contains("hint: did you mean `idp`?"),
         "{}",
         unknown.stderr
     );

@@ -11,7 +11,8 @@ use slipway_testkit::server::{CliOutput, SpawnedServer};
 
 use crate::support::{BIN, FLEET_SCRIPT, api_get, api_post, json, phase, wait_until};
 
-const CONFIG: &str = r#"
+/// The server, the service and the trusted CI key; the environments follow (`config`).
+const HEAD: &str = r#"
 [server]
 data_dir = "data"
 
@@ -23,92 +24,71 @@ pools = { web = { count = 1, traffic = true } }
 [provenance]
 keys = [#PROVENANCE#]
 
-[environment.staging]
-target = "command"
-[environment.staging.command]
-launch = "sh fleet.sh launch"
-traffic = "sh fleet.sh traffic"
-stop = "sh fleet.sh stop"
-observe = "sh fleet.sh observe"
+"#;
 
-[environment.prod]
-target = "command"
-protected = true
+/// Every environment of the table, with the policy that sets it apart; all run `fleet.sh`.
+const ENVIRONMENTS: &[(&str, &str)] = &[
+    ("staging", ""),
+    (
+        "prod",
+        r#"protected = true
 approvals = { required = 1, expires = "30m", not_authors = true }
 bake = "0s"
 confirm_scale_in = false
-post_verify = false
-[environment.prod.command]
-launch = "sh fleet.sh launch"
-traffic = "sh fleet.sh traffic"
-stop = "sh fleet.sh stop"
-observe = "sh fleet.sh observe"
-
-[environment.frozen]
-target = "command"
-approvals = false
+post_verify = false"#,
+    ),
+    (
+        "frozen",
+        r#"approvals = false
 go_no_go = false
 bake = "0s"
 confirm_scale_in = false
 post_verify = false
 time_zone = "UTC"
-freezes = ["mon-sun all-hands offsite"]
-[environment.frozen.command]
-launch = "sh fleet.sh launch"
-traffic = "sh fleet.sh traffic"
-stop = "sh fleet.sh stop"
-observe = "sh fleet.sh observe"
-
-[environment.shortstaffed]
-target = "command"
-approvals = false
+freezes = ["mon-sun all-hands offsite"]"#,
+    ),
+    (
+        "shortstaffed",
+        r#"approvals = false
 go_no_go = false
 bake = "0s"
 confirm_scale_in = false
 post_verify = false
 time_zone = "UTC"
-staffing = { calendar = "absences.ics", max_out = 1, team = 4 }
-[environment.shortstaffed.command]
-launch = "sh fleet.sh launch"
-traffic = "sh fleet.sh traffic"
-stop = "sh fleet.sh stop"
-observe = "sh fleet.sh observe"
+staffing = { calendar = "absences.ics", max_out = 1, team = 4 }"#,
+    ),
+    ("secure", "protected = true"),
+    ("launch", ""),
+    (
+        "hotfix",
+        r#"protected = true
+approvals = { required = 1, expires = "2s" }
+bake = "0s"
+confirm_scale_in = false
+post_verify = false"#,
+    ),
+];
 
-[environment.secure]
-target = "command"
-protected = true
-[environment.secure.command]
-launch = "sh fleet.sh launch"
-traffic = "sh fleet.sh traffic"
-stop = "sh fleet.sh stop"
-observe = "sh fleet.sh observe"
-
-[environment.launch]
-target = "command"
-[environment.launch.command]
-launch = "sh fleet.sh launch"
-traffic = "sh fleet.sh traffic"
-stop = "sh fleet.sh stop"
-observe = "sh fleet.sh observe"
-
+/// The item that `launch` deploys must have ticked.
+const CHECKLIST: &str = r#"
 [[checklist]]
 name = "agreement signed"
 environment = "launch"
 evidence = "link"
-
-[environment.hotfix]
-target = "command"
-protected = true
-approvals = { required = 1, expires = "2s" }
-bake = "0s"
-confirm_scale_in = false
-post_verify = false
-[environment.hotfix.command]
-launch = "sh fleet.sh launch"
-traffic = "sh fleet.sh traffic"
-stop = "sh fleet.sh stop"
-observe = "sh fleet.sh observe"
 "#;
+
+/// `slipway.toml` trusting `provenance_entry`: every environment on the command target.
+fn config(provenance_entry: &str) -> String {
+    let mut text = HEAD.replace("#PROVENANCE#", provenance_entry);
+    for (name, policy) in ENVIRONMENTS {
+        text.push_str(&format!(
+            "\n[environment.{name}]\ntarget = \"command\"\n{policy}\n[environment.{name}.command]\n\
+             launch = \"sh fleet.sh launch\"\ntraffic = \"sh fleet.sh traffic\"\n\
+             stop = \"sh fleet.sh stop\"\nobserve = \"sh fleet.sh observe\"\n"
+        ));
+    }
+    text + CHECKLIST
+}
 
 /// Two of the team are out every day since 2020: more than the one `shortstaffed` allows.
 const ABSENCES: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n\
@@ -134,7 +114,7 @@ impl Team {
         // CI's key is trusted; a rogue key exists but is not.
         let trusted = keygen(root, "ci");
         keygen(root, "rogue");
-        let config = CONFIG.replace("#PROVENANCE#", &trusted);
+        let config = config(&trusted);
         std::fs::write(root.join("slipway.toml"), config).unwrap();
         std::fs::write(root.join("absences.ics"), ABSENCES).unwrap();
         let server = SpawnedServer::start(
