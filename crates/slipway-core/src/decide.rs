@@ -22,6 +22,11 @@ const MAX_BACKOFF: Span = Span::from_secs(60);
 /// The step label of effects issued while unwinding.
 const UNWIND: &str = "unwind";
 
+/// Preflight again as the last person-given step (go, or approval without go) completes: a
+/// deploy may have waited hours for people since its first preflight, and must not start acting
+/// outside its window, in a freeze or behind a lock it met meanwhile.
+const RECHECK: &str = "preflight-recheck";
+
 /// Creates a deploy from its spec and starts its first step.
 pub fn start(spec: DeploySpec, now: Time) -> Decision {
     let mut out = Out::default();
@@ -540,6 +545,14 @@ fn ensure_step(deploy: &mut Deploy, now: Time, out: &mut Out) -> Status {
                 }
                 return Status::Pending;
             }
+            let last_gate = !spec
+                .plan
+                .steps
+                .iter()
+                .any(|s| matches!(s.kind, StepKind::Go { .. }));
+            if last_gate && !ensure_op(id, &label, current, RECHECK, || Action::Preflight, out) {
+                return Status::Pending;
+            }
         }
         StepKind::Go { .. } => {
             if !current.issued.contains("notify-go") {
@@ -556,6 +569,9 @@ fn ensure_step(deploy: &mut Deploy, now: Time, out: &mut Out) -> Status {
                 );
             }
             if progress.go.is_none() {
+                return Status::Pending;
+            }
+            if !ensure_op(id, &label, current, RECHECK, || Action::Preflight, out) {
                 return Status::Pending;
             }
         }
@@ -802,7 +818,7 @@ fn record_report(
         Outcome::Preflight { gates } => {
             failure = record_preflight(
                 deploy_id,
-                &key.step,
+                key,
                 progress,
                 gates,
                 (overriding, wait_for_slot),
@@ -872,20 +888,15 @@ fn record_report(
 /// latest of those ends under a new attempt, and preflight runs again then.
 fn record_preflight(
     deploy: DeployId,
-    label: &str,
+    reported: &EffectKey,
     progress: &mut StepProgress,
     gates: &[GateResult],
     (overriding, wait_for_slot): (bool, bool),
     now: Time,
     out: &mut Out,
 ) -> Option<String> {
-    let key = EffectKey {
-        deploy,
-        step: label.to_owned(),
-        attempt: progress.attempt,
-        op: "preflight".to_owned(),
-    }
-    .to_string();
+    let key = reported.to_string();
+    let label = reported.step.as_str();
     let mut standing = Vec::new();
     for gate in gates {
         let overridden = !gate.passed && gate.overridable && overriding;
@@ -922,8 +933,10 @@ fn record_preflight(
         .collect::<Option<Vec<_>>>();
     match until.and_then(|ends| ends.into_iter().max()) {
         Some(until) if wait_for_slot && until > now => {
+            // Only the check runs again, under a new key; what else the step issued (its
+            // notices) stays issued.
             progress.attempt += 1;
-            progress.issued.retain(|op| progress.done.contains(op));
+            progress.issued.remove(&reported.op);
             progress.retry_at = Some(until);
             progress.waiting = Some(SlotWait {
                 until,

@@ -498,14 +498,15 @@ impl Deploy {
             };
         };
         let name = step.kind.name().to_owned();
+        let slot = progress.step.waiting.as_ref().map(|w| WaitingFor::Slot {
+            until: w.until,
+            reason: w.reason.clone(),
+        });
         let waiting = match &step.kind {
             StepKind::Preflight if self.spec.break_glass && progress.break_glass.is_none() => {
                 Some(WaitingFor::BreakGlass)
             }
-            StepKind::Preflight => progress.step.waiting.as_ref().map(|w| WaitingFor::Slot {
-                until: w.until,
-                reason: w.reason.clone(),
-            }),
+            _ if slot.is_some() => slot,
             StepKind::Approval { required, .. } => {
                 let have = self.valid_approvals(now);
                 (have < *required).then_some(WaitingFor::Approval {
@@ -535,9 +536,13 @@ impl Deploy {
         self.progress.ending.is_some()
     }
 
-    /// Whether nothing will happen until a person acts (approval, go, confirmation).
+    /// Whether nothing will happen until a person acts (approval, go, break-glass,
+    /// confirmation); a deploy waiting for its slot moves on by itself.
     pub fn is_waiting_for_person(&self, now: Time) -> bool {
-        matches!(self.phase(now), Phase::Waiting { .. })
+        matches!(
+            self.phase(now),
+            Phase::Waiting { for_what, .. } if !matches!(for_what, WaitingFor::Slot { .. })
+        )
     }
 
     /// Approvals still valid at `now`, one per person.

@@ -286,6 +286,7 @@ fn approval_expiring_while_waiting_for_go_goes_back_to_approval() {
     run.settle();
     assert_eq!(waiting_for(&run), Some(WaitingFor::Go));
     run.act(Input::Go { by: erin() });
+    run.report("preflight-recheck", done());
     assert_eq!(run.step(), "migrate");
 
     // The second round's notifications have keys of their own, or they would be taken for

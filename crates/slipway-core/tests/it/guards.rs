@@ -126,6 +126,7 @@ fn the_requester_cannot_acknowledge_their_own_go_unless_policy_allows_it() {
     assert_eq!(rejection.code, RejectionCode::Forbidden);
     assert!(rejection.message.contains("its own go/no-go"));
     run.act(Input::Go { by: erin() });
+    run.report("preflight-recheck", done());
     assert_eq!(run.step(), "migrate");
 
     let mut relaxed = protected_env(&[]);
@@ -143,6 +144,7 @@ fn the_requester_cannot_acknowledge_their_own_go_unless_policy_allows_it() {
         .find(|s| s.kind.name() == "go");
     assert_eq!(go.map(|s| &s.kind), Some(&StepKind::Go { by_other: false }));
     run.act(Input::Go { by: alice() });
+    run.report("preflight-recheck", done());
     assert_eq!(run.step(), "migrate");
 }
 
@@ -272,4 +274,61 @@ fn break_glass_cannot_be_confirmed_for_a_deploy_that_did_not_ask_for_it() {
     run.settle();
     let rejection = run.input(Input::BreakGlass { by: bob() }).unwrap_err();
     assert_eq!(rejection.code, RejectionCode::Conflict);
+}
+
+#[test]
+fn preflight_runs_again_after_the_go_and_a_window_closed_meanwhile_holds_the_deploy() {
+    let mut run = Run::start(spec(&protected_env(&[])));
+    run.settle();
+    run.act(approve(bob(), &run));
+    run.settle();
+    assert_eq!(waiting_for(&run), Some(WaitingFor::Go));
+    run.act(Input::Go { by: erin() });
+    // The go is given; before anything acts, preflight runs again.
+    assert_eq!(run.step(), "go");
+    let recheck = run
+        .outstanding
+        .iter()
+        .find(|e| e.key.op == "preflight-recheck")
+        .expect("a second preflight after the go");
+    assert_eq!(recheck.action, Action::Preflight);
+    let opens = run.now.after(minutes(20));
+    run.report("preflight-recheck", preflight(vec![closed_until(opens)]));
+    assert_eq!(
+        waiting_for(&run),
+        Some(WaitingFor::Slot {
+            until: opens,
+            reason: "schedule says no".to_owned()
+        }),
+        "{}",
+        run.log()
+    );
+    assert!(!run.deploy.is_waiting_for_person(run.now));
+    assert!(
+        !run.emitted
+            .iter()
+            .any(|e| matches!(e.action, Action::RunTask { .. } | Action::Launch { .. })),
+        "nothing acts outside the slot"
+    );
+    // At the slot (approvals still valid) the check runs again and the deploy goes on.
+    run.tick_at(opens);
+    run.report("preflight-recheck", preflight(vec![gate("schedule", true)]));
+    assert_eq!(run.step(), "migrate", "{}", run.log());
+}
+
+#[test]
+fn a_recheck_refused_by_a_lock_fails_the_deploy_before_it_acts() {
+    let mut environment = protected_env(&[]);
+    environment.policy.go_no_go = false;
+    let mut run = Run::start(spec(&environment));
+    run.settle();
+    run.act(approve(bob(), &run));
+    // Without a go step, the approval is the last person-given step: the recheck follows it.
+    run.report("preflight-recheck", preflight(vec![gate("lock", false)]));
+    assert_eq!(run.result(), Some(DeployResult::Failed), "{}", run.log());
+    assert!(
+        run.reason().contains("lock says no (hint: fix lock)"),
+        "{}",
+        run.reason()
+    );
 }
