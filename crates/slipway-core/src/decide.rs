@@ -539,6 +539,12 @@ fn ensure_step(deploy: &mut Deploy, now: Time, out: &mut Out) -> Status {
         }
         StepKind::Approval { required, .. } => {
             if valid_approvals < *required {
+                // A recheck made for approvals that have since lapsed says nothing about the
+                // moment the next ones arrive: forget it, and run it again then under a new key.
+                if current.issued.remove(RECHECK) {
+                    current.done.remove(RECHECK);
+                    current.attempt += 1;
+                }
                 if !current.issued.contains("notify-approval") {
                     let action = notify(Notice::WaitingForApproval);
                     fire(id, &label, current, "notify-approval", action, out);

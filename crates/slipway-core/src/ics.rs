@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::Time;
 
+/// The largest `INTERVAL` of a recurrence rule slipway accepts.
+const MAX_INTERVAL: u32 = 1000;
+
 /// A parsed calendar file: its events, in file order.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Calendar {
@@ -928,11 +931,13 @@ fn recurrence(property: &Property) -> Result<Recurrence, IcsError> {
                 });
             }
             "INTERVAL" => {
+                // Bounded so that stepping by it can never overflow a date (jiff panics past
+                // about 20,000 years): a thousand periods is beyond any real calendar.
                 rule.interval = value
                     .parse()
                     .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| bad("not a whole number of at least 1"))?;
+                    .filter(|n| (1..=MAX_INTERVAL).contains(n))
+                    .ok_or_else(|| bad("not a whole number from 1 to 1000"))?;
             }
             "COUNT" => {
                 rule.count = Some(

@@ -725,7 +725,7 @@ fn how_to_monitor(
             out,
             &format!(
                 "- Prometheus at {} answers the checks' queries.",
-                prometheus.url
+                origin(&prometheus.url)
             ),
         );
     }
@@ -734,14 +734,34 @@ fn how_to_monitor(
             out,
             &format!(
                 "- Deploy start, end and rollback are annotated in Grafana at {}.",
-                grafana.url
+                origin(&grafana.url)
             ),
         );
     }
     for webhook in &config.markers.webhooks {
-        line(out, &format!("- Deploy markers are posted to {webhook}."));
+        line(
+            out,
+            &format!(
+                "- Deploy markers are posted to a webhook at {}.",
+                origin(webhook)
+            ),
+        );
     }
     line(out, "");
+}
+
+/// `scheme://host:port` of a URL: its path, query and credentials often carry a secret (a
+/// webhook's token), and the runbook is readable by every viewer.
+fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    match scheme.is_empty() {
+        true => host.to_owned(),
+        false => format!("{scheme}://{host}"),
+    }
 }
 
 fn how_to_roll_back(out: &mut String, service: &ServiceConfig, env: &EnvironmentConfig) {

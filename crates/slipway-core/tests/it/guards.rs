@@ -332,3 +332,38 @@ fn a_recheck_refused_by_a_lock_fails_the_deploy_before_it_acts() {
         run.reason()
     );
 }
+
+#[test]
+fn a_recheck_made_for_approvals_that_lapsed_runs_again_for_the_next_ones() {
+    let mut environment = protected_env(&[]);
+    environment.policy.go_no_go = false;
+    let mut run = Run::start(spec(&environment));
+    run.settle();
+    run.act(approve(bob(), &run));
+    let first = run
+        .outstanding
+        .iter()
+        .find(|e| e.key.op == "preflight-recheck")
+        .unwrap()
+        .key
+        .clone();
+    // The approval expires before the recheck reports; its pass comes too late to count.
+    run.tick_at(run.now.after(minutes(31)));
+    run.act(Input::Reported {
+        key: first.clone(),
+        outcome: preflight(vec![gate("schedule", true)]),
+    });
+    run.outstanding.retain(|e| e.key != first);
+    assert_eq!(run.step(), "approval");
+    run.act(approve(carol(), &run));
+    let again = run
+        .outstanding
+        .iter()
+        .find(|e| e.key.op == "preflight-recheck")
+        .expect("a fresh recheck for the new approval");
+    assert!(
+        again.key.attempt > first.attempt,
+        "{again:?} after {first:?}"
+    );
+    assert_eq!(run.step(), "approval");
+}

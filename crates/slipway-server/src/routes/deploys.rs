@@ -739,6 +739,30 @@ pub(crate) async fn rollback(
         .with_hint("name the release to go to with --to RC"));
     }
     let target = rollback_target(&state, &current, body.to.as_deref()).await?;
+    // A rollback is fast-tracked past approvals, go, windows and checklists because it goes
+    // back; bringing a newer release back that way would dodge them.
+    let goes_forward = match (
+        release_number(&target.label),
+        release_number(&current_spec.release.label),
+    ) {
+        (Some(to), Some(running)) => to >= running,
+        _ => false,
+    };
+    if goes_forward {
+        return Err(ApiError::conflict(
+            "rollback_goes_forward",
+            format!(
+                "{} is not older than {}, which runs in {}; a rollback only goes back",
+                target.label, current_spec.release.label, environment.name
+            ),
+        )
+        .with_hint(format!(
+            "deploy it with its approvals and checks: `slipway deploy {} --env {} --release {}`",
+            service.name,
+            environment.name,
+            target.label.trim_start_matches("RC ")
+        )));
+    }
     check_cached(
         &state,
         &service.name,

@@ -618,6 +618,43 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
     let third = team.deploy(&team.alice, &["--env", "staging", "--release", "3"]);
     team.wait_for(&third, "succeeded");
 
+    // A rollback goes back only: bringing the newer release back through the fast track would
+    // skip its approvals, go, windows and checklists.
+    let back = team.cli(
+        &team.alice,
+        &[
+            "rollback",
+            "idp",
+            "--env",
+            "staging",
+            "--reason",
+            "bad",
+            "--to",
+            "RC 2",
+            "--follow",
+            "--timeout",
+            "30s",
+        ],
+    );
+    assert_eq!(back.code(), 0, "{}\n{}", back.stdout, back.stderr);
+    let forward = team.cli(
+        &team.alice,
+        &[
+            "rollback", "idp", "--env", "staging", "--reason", "again", "--to", "RC 3",
+        ],
+    );
+    assert_ne!(forward.code(), 0);
+    assert!(
+        forward
+            .stderr
+            .contains("RC 3 is not older than RC 2, which runs in staging")
+            && forward
+                .stderr
+                .contains("hint: deploy it with its approvals and checks"),
+        "{}",
+        forward.stderr
+    );
+
     // Break-glass: a reason and a second person let a deploy through the freeze, loudly and on
     // the record; the requester cannot be the second person.
     let urgent = team.deploy(
