@@ -1,6 +1,7 @@
 //! A deploy as data: its immutable spec, the progress facts stored with it, the phase derived
 //! from them, and the inputs and effects that `decide` consumes and produces.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -37,10 +38,16 @@ pub struct ReleaseRef {
 
 /// The `(major, minor)` of a release label: `RC 112` is `(112, 0)`, `RC 112.1` is `(112, 1)`.
 /// Releases of a service are ordered by it.
-pub fn release_number(label: &str) -> Option<(u64, u64)> {
+fn release_number(label: &str) -> Option<(u64, u64)> {
     let number = label.strip_prefix("RC ")?;
     let (major, minor) = number.split_once('.').unwrap_or((number, "0"));
     Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// How release `label` orders against release `other` of the same service (`RC 5.1` comes
+/// after `RC 5` and before `RC 6`); `None` when either is not an `RC` label.
+pub fn compare_releases(label: &str, other: &str) -> Option<std::cmp::Ordering> {
+    Some(release_number(label)?.cmp(&release_number(other)?))
 }
 
 /// Roles of a person using slipway, from least to most powerful.
@@ -249,16 +256,10 @@ impl DeploySpec {
     /// Whether a release deploy would bring back a release older than the one running: only a
     /// rollback may go back.
     pub fn goes_back(&self) -> bool {
-        let Some(previous) = &self.previous else {
-            return false;
-        };
-        match (
-            release_number(&self.release.label),
-            release_number(&previous.label),
-        ) {
-            (Some(new), Some(old)) => self.purpose == Purpose::Release && new < old,
-            _ => false,
-        }
+        self.purpose == Purpose::Release
+            && self.previous.as_ref().is_some_and(|previous| {
+                compare_releases(&self.release.label, &previous.label) == Some(Ordering::Less)
+            })
     }
 
     /// Whether the deploy would bring up the release that already runs: its scale-in would then

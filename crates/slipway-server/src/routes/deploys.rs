@@ -2,6 +2,7 @@
 //! abort, rollback). Actions are intents written to the store; the engine applies them, and the
 //! answer waits a little for that so the caller sees the result.
 
+use std::cmp::Ordering;
 use std::time::Duration;
 
 use axum::Json;
@@ -13,7 +14,7 @@ use slipway_core::config::ServiceConfig;
 use slipway_core::decide::start;
 use slipway_core::deploy::{
     DeployId, DeployRequest, DeployResult, DeploySpec, Input, RejectionCode, ReleaseRef, Role,
-    release_number,
+    compare_releases,
 };
 use slipway_core::plan::{Purpose, ReleaseKind};
 use slipway_store::{DeployQuery, ReleaseChoice, ReleaseRecord, StoredDeploy};
@@ -205,14 +206,7 @@ fn check_order(
     service: &str,
     environment: &str,
 ) -> ApiResult<()> {
-    let older = match (
-        release_number(&release.label),
-        release_number(&previous.label),
-    ) {
-        (Some(new), Some(old)) => new < old,
-        _ => false,
-    };
-    if !older {
+    if compare_releases(&release.label, &previous.label) != Some(Ordering::Less) {
         return Ok(());
     }
     Err(ApiError::conflict(
@@ -741,14 +735,8 @@ pub(crate) async fn rollback(
     let target = rollback_target(&state, &current, body.to.as_deref()).await?;
     // A rollback is fast-tracked past approvals, go, windows and checklists because it goes
     // back; bringing a newer release back that way would dodge them.
-    let goes_forward = match (
-        release_number(&target.label),
-        release_number(&current_spec.release.label),
-    ) {
-        (Some(to), Some(running)) => to >= running,
-        _ => false,
-    };
-    if goes_forward {
+    let order = compare_releases(&target.label, &current_spec.release.label);
+    if matches!(order, Some(Ordering::Greater | Ordering::Equal)) {
         return Err(ApiError::conflict(
             "rollback_goes_forward",
             format!(
