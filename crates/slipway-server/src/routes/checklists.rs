@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use slipway_core::checklist::{ChecklistItem, Evidence, Per, evaluate, items_for};
 use slipway_core::config::suggest::closest;
+use slipway_core::config::{EnvironmentConfig, ServiceConfig};
 use slipway_core::deploy::Role;
 use slipway_store::{ItemPlace, TickAction, TickRecord};
 use utoipa::IntoParams;
@@ -62,6 +63,23 @@ fn known_item<'a>(
 }
 
 /// 403 unless the caller's role may tick `item`.
+/// The service, environment and item a tick or untick names, once the caller may change it.
+fn item_to_change<'a>(
+    state: &'a AppState,
+    caller: &Caller,
+    service: &str,
+    environment_name: &str,
+    item: &str,
+    doing: &str,
+) -> ApiResult<(&'a ServiceConfig, &'a EnvironmentConfig, &'a ChecklistItem)> {
+    caller.require(Role::Deployer, &format!("{doing} a checklist item"))?;
+    let service = catalog::service(state, service)?;
+    let environment = environment(state, environment_name)?;
+    let item = known_item(state, &service.name, &environment.name, item)?;
+    require_tick_role(caller, item, doing)?;
+    Ok((service, environment, item))
+}
+
 fn require_tick_role(caller: &Caller, item: &ChecklistItem, doing: &str) -> ApiResult<()> {
     if item.may_tick(caller.user.role) {
         return Ok(());
@@ -202,11 +220,14 @@ pub(crate) async fn tick(
     Path(service): Path<String>,
     Body(body): Body<TickBody>,
 ) -> ApiResult<(StatusCode, Json<TickResultView>)> {
-    caller.require(Role::Deployer, "ticking a checklist item")?;
-    let service = catalog::service(&state, &service)?;
-    let environment = environment(&state, &body.environment)?;
-    let item = known_item(&state, &service.name, &environment.name, &body.item)?;
-    require_tick_role(&caller, item, "ticking")?;
+    let (service, environment, item) = item_to_change(
+        &state,
+        &caller,
+        &service,
+        &body.environment,
+        &body.item,
+        "ticking",
+    )?;
     let evidence = match (body.link, body.note) {
         (Some(link), None) => Evidence::Link(link),
         (None, Some(note)) => Evidence::Note(note),
@@ -258,11 +279,14 @@ pub(crate) async fn untick(
     Path(service): Path<String>,
     Body(body): Body<UntickBody>,
 ) -> ApiResult<Json<TickResultView>> {
-    caller.require(Role::Deployer, "unticking a checklist item")?;
-    let service = catalog::service(&state, &service)?;
-    let environment = environment(&state, &body.environment)?;
-    let item = known_item(&state, &service.name, &environment.name, &body.item)?;
-    require_tick_role(&caller, item, "unticking")?;
+    let (service, environment, item) = item_to_change(
+        &state,
+        &caller,
+        &service,
+        &body.environment,
+        &body.item,
+        "unticking",
+    )?;
     let reason = body.reason.filter(|r| !r.trim().is_empty());
     if let Some(reason) = &reason
         && reason.chars().count() > slipway_core::checklist::MAX_EVIDENCE_LENGTH
