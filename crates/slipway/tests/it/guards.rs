@@ -218,6 +218,11 @@ impl Team {
         json(&out.stdout)["id"].to_string()
     }
 
+    /// `slipway receipt ID`'s text.
+    fn receipt(&self, id: &str) -> String {
+        self.cli(&self.alice, &["receipt", id]).success().stdout
+    }
+
     fn wait_for(&self, id: &str, what: &str) {
         wait_until(Duration::from_secs(30), what, || {
             let phase = phase(&self.server, &self.alice, id);
@@ -246,6 +251,18 @@ fn keygen(root: &Path, name: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// The command failed and its error output says each of `words`.
+#[track_caller]
+fn assert_refused(out: &CliOutput, words: &[&str]) {
+    assert_ne!(out.code(), 0, "{}", out.stdout);
+    let missing: Vec<&&str> = words.iter().filter(|w| !out.stderr.contains(**w)).collect();
+    assert!(
+        missing.is_empty(),
+        "missing {missing:?} in:\n{}",
+        out.stderr
+    );
+}
+
 /// One bypass: what is tried, and words its refusal must contain (message and hint).
 struct Bypass<'t> {
     name: &'static str,
@@ -268,16 +285,12 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
     // An envelope signed by a key slipway does not trust is refused at upload, naming the
     // trusted keys; RC 4 stays unattested.
     let rogue = team.release(root, 4, &[], Some("rogue.key")).unwrap();
-    assert_ne!(rogue.code(), 0);
-    assert!(
-        rogue
-            .stderr
-            .contains("no signature of the envelope is by a trusted key")
-            && rogue
-                .stderr
-                .contains("hint: sign with a key [provenance] trusts (ci)"),
-        "{}",
-        rogue.stderr
+    assert_refused(
+        &rogue,
+        &[
+            "no signature of the envelope is by a trusted key",
+            "hint: sign with a key [provenance] trusts (ci)",
+        ],
     );
     let staged = team.deploy(&team.alice, &["--env", "staging", "--release", "2"]);
     team.wait_for(&staged, "succeeded");
@@ -478,15 +491,7 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
     team.cli(&team.bob, &["approve", &first]).success();
     team.wait_for(&first, "go");
     let own_go = team.cli(&team.dave, &["go", &first]);
-    assert_ne!(own_go.code(), 0);
-    assert!(
-        own_go
-            .stderr
-            .contains("cannot acknowledge its own go/no-go")
-            && own_go.stderr.contains("hint:"),
-        "{}",
-        own_go.stderr
-    );
+    assert_refused(&own_go, &["cannot acknowledge its own go/no-go", "hint:"]);
     let status = team.cli(&team.alice, &["status", &first]).success().stdout;
     assert!(
         status.contains(
@@ -537,10 +542,7 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
 
     // Its receipt: commit, artifact, preflight findings, approval, go, outcome, each with its
     // event's hash, and the chain intact.
-    let receipt = team
-        .cli(&team.alice, &["receipt", &second])
-        .success()
-        .stdout;
+    let receipt = team.receipt(&second);
     for line in [
         "commit      c0ffee1",
         "artifact    sha256:",
@@ -566,12 +568,7 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
     team.wait_for(&hotfix, "go");
     team.wait_for(&hotfix, "approval");
     let late = team.cli(&team.erin, &["go", &hotfix]);
-    assert_ne!(late.code(), 0);
-    assert!(
-        late.stderr.contains("not waiting for go"),
-        "{}",
-        late.stderr
-    );
+    assert_refused(&late, &["not waiting for go"]);
     let events = api_get(
         &team.server,
         &team.alice,
@@ -600,13 +597,13 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
         &team.alice,
         &["deploy", "idp", "--env", "staging", "--release", "3"],
     );
-    assert_ne!(locked.code(), 0);
-    assert!(
-        locked.stderr.contains("idp is locked in staging by erin")
-            && locked.stderr.contains("incident 42")
-            && locked.stderr.contains("hint: ask erin to unlock it"),
-        "{}",
-        locked.stderr
+    assert_refused(
+        &locked,
+        &[
+            "idp is locked in staging by erin",
+            "incident 42",
+            "hint: ask erin to unlock it",
+        ],
     );
     let again = team.cli(
         &team.alice,
@@ -643,16 +640,12 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
             "rollback", "idp", "--env", "staging", "--reason", "again", "--to", "RC 3",
         ],
     );
-    assert_ne!(forward.code(), 0);
-    assert!(
-        forward
-            .stderr
-            .contains("RC 3 is not older than RC 2, which runs in staging")
-            && forward
-                .stderr
-                .contains("hint: deploy it with its approvals and checks"),
-        "{}",
-        forward.stderr
+    assert_refused(
+        &forward,
+        &[
+            "RC 3 is not older than RC 2, which runs in staging",
+            "hint: deploy it with its approvals and checks",
+        ],
     );
 
     // Break-glass: a reason and a second person let a deploy through the freeze, loudly and on
@@ -671,20 +664,10 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
     );
     team.wait_for(&urgent, "break_glass");
     let alone = team.cli(&team.dave, &["break-glass", &urgent]);
-    assert_ne!(alone.code(), 0);
-    assert!(
-        alone
-            .stderr
-            .contains("dave asked for break-glass on deploy"),
-        "{}",
-        alone.stderr
-    );
+    assert_refused(&alone, &["dave asked for break-glass on deploy"]);
     team.cli(&team.bob, &["break-glass", &urgent]).success();
     team.wait_for(&urgent, "succeeded");
-    let receipt = team
-        .cli(&team.alice, &["receipt", &urgent])
-        .success()
-        .stdout;
+    let receipt = team.receipt(&urgent);
     for line in [
         "break-glass confirmed by bob: INC-42 login outage",
         "preflight   schedule OVERRIDDEN by break-glass: frozen is closed to deploys",
@@ -712,10 +695,7 @@ fn every_bypass_of_the_production_rules_is_refused_and_the_allowed_paths_succeed
     .success();
     let launched = team.deploy(&team.alice, &["--env", "launch", "--release", "3"]);
     team.wait_for(&launched, "succeeded");
-    let receipt = team
-        .cli(&team.alice, &["receipt", &launched])
-        .success()
-        .stdout;
+    let receipt = team.receipt(&launched);
     assert!(
         receipt
             .contains("preflight   checklist passed: checklist of idp in launch for RC 3 complete"),
