@@ -9,7 +9,7 @@ use slipway_core::config::parse_config;
 use slipway_core::plan::{Purpose, ReleaseKind, derive_plan};
 use slipway_testkit::server::{CliOutput, SpawnedServer};
 
-use crate::support::{BIN, api_get};
+use crate::support::{BIN, api_get, push_and_release};
 
 /// A fleet of files: one per release with its instance count.
 const FLEET: &str = r#"#!/bin/sh
@@ -109,25 +109,7 @@ fn preflight_refuses_until_the_checklist_is_ticked_then_the_deploy_passes() {
     let admin = server.admin_token.clone();
     let alice = token(&server, &admin, "alice", "deployer");
     let carol = token(&server, &admin, "carol", "approver");
-    let artifact = root.join("idp-1.0.0.tar.gz");
-    std::fs::write(&artifact, "a build").unwrap();
-    server
-        .cli(
-            &alice,
-            &[
-                "artifact",
-                "push",
-                artifact.to_str().unwrap(),
-                "--service",
-                "idp",
-                "--version",
-                "1.0.0",
-            ],
-        )
-        .success();
-    server
-        .cli(&alice, &["release", "create", "idp", "--version", "1.0.0"])
-        .success();
+    push_and_release(&server, &alice, root, "1.0.0");
 
     let shown = server
         .cli(&alice, &["checklist", "idp", "--env", "prod"])

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use slipway_testkit::server::{CliOutput, SpawnedServer};
 
-use crate::support::{BIN, FLEET_SCRIPT, api_get, api_post, json, phase, wait_until};
+use crate::support::{BIN, FLEET_SCRIPT, api_get, api_post, json, phase, push_build, wait_until};
 
 /// The server, the service and the trusted CI key; the environments follow (`config`).
 const HEAD: &str = r#"
@@ -161,25 +161,9 @@ impl Team {
         authors: &[&str],
         key: Option<&str>,
     ) -> Option<CliOutput> {
-        let file = root.join(format!("idp-{n}.tar.gz"));
-        std::fs::write(&file, format!("build {n}")).unwrap();
         let version = format!("1.{n}.0");
         let commit = format!("c0ffee{n}");
-        self.cli(
-            &self.alice,
-            &[
-                "artifact",
-                "push",
-                file.to_str().unwrap(),
-                "--service",
-                "idp",
-                "--version",
-                &version,
-                "--commit",
-                &commit,
-            ],
-        )
-        .success();
+        let file = push_build(&self.server, &self.alice, root, &version, Some(&commit));
         let attested = key.map(|key| {
             let key = root.join(key);
             self.cli(

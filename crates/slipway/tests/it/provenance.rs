@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use slipway_testkit::server::SpawnedServer;
 
-use crate::support::{BIN, api_get, json, wait_until};
+use crate::support::{BIN, api_get, json, push_and_release, wait_until};
 
 const COMMIT: &str = "3f2a9c1";
 const BUILDER: &str = "https://ci.example.com/pipelines/idp";
@@ -54,30 +54,6 @@ observe = "echo '{{\"fleets\":[]}}'"
 keys = [{entry}]
 "#
     )
-}
-
-/// Pushes `content` as VERSION of idp and makes it a release.
-fn push_and_release(server: &SpawnedServer, token: &str, dir: &Path, version: &str) -> String {
-    let file = dir.join(format!("idp-{version}.tar.gz"));
-    std::fs::write(&file, format!("build {version}")).unwrap();
-    server
-        .cli(
-            token,
-            &[
-                "artifact",
-                "push",
-                file.to_str().unwrap(),
-                "--service",
-                "idp",
-                "--version",
-                version,
-            ],
-        )
-        .success();
-    server
-        .cli(token, &["release", "create", "idp", "--version", version])
-        .success();
-    file.to_str().unwrap().to_owned()
 }
 
 fn attest(
@@ -174,7 +150,8 @@ fn attested_artifact_passes_preflight_and_unsigned_or_untrusted_ones_are_refused
 
     // CI pushes and attests 1.0.0; the artifact shows the key that signed it.
     let file = push_and_release(&server, &admin, root, "1.0.0");
-    let attested = attest(&server, &admin, &root.join("ci.key"), "1.0.0", &file).success();
+    let file = file.to_str().unwrap();
+    let attested = attest(&server, &admin, &root.join("ci.key"), "1.0.0", file).success();
     assert!(
         attested.stdout.starts_with("attested idp 1.0.0 sha256:")
             && attested.stdout.trim_end().ends_with(&format!(
@@ -183,7 +160,7 @@ fn attested_artifact_passes_preflight_and_unsigned_or_untrusted_ones_are_refused
         "{}",
         attested.stdout
     );
-    let again = attest(&server, &admin, &root.join("ci.key"), "1.0.0", &file).success();
+    let again = attest(&server, &admin, &root.join("ci.key"), "1.0.0", file).success();
     assert!(
         again.stdout.starts_with("already attested"),
         "{}",
@@ -252,7 +229,8 @@ fn attested_artifact_passes_preflight_and_unsigned_or_untrusted_ones_are_refused
     // An envelope signed by a key the server does not trust is refused at upload, naming the
     // trusted keys, so the artifact stays unattested and its deploy is refused too.
     let file = push_and_release(&server, &admin, root, "1.2.0");
-    let rogue = attest(&server, &admin, &root.join("rogue.key"), "1.2.0", &file);
+    let file = file.to_str().unwrap();
+    let rogue = attest(&server, &admin, &root.join("rogue.key"), "1.2.0", file);
     assert_eq!(rogue.code(), 1, "{rogue:?}");
     assert!(
         rogue

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use slipway_testkit::server::SpawnedServer;
 
-use super::support::{BIN, json};
+use super::support::{BIN, json, push_and_release};
 
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
@@ -146,25 +146,7 @@ fn schedule_shows_the_next_slot_and_a_deploy_in_a_freeze_waits_for_it() {
     );
 
     // A deploy into the freeze waits for that slot, with the reason.
-    let artifact = root.join("idp.tar.gz");
-    std::fs::write(&artifact, "a build").unwrap();
-    server
-        .cli(
-            &admin,
-            &[
-                "artifact",
-                "push",
-                artifact.to_str().unwrap(),
-                "--service",
-                "idp",
-                "--version",
-                "1.0.0",
-            ],
-        )
-        .success();
-    server
-        .cli(&admin, &["release", "create", "idp", "--version", "1.0.0"])
-        .success();
+    push_and_release(&server, &admin, root, "1.0.0");
     let deployed = json(
         &server
             .cli(

@@ -269,6 +269,47 @@ pub(crate) fn phase(server: &SpawnedServer, token: &str, id: &str) -> serde_json
     json(&status.stdout)["phase"].clone()
 }
 
+/// Writes `DIR/idp-VERSION.tar.gz` and pushes it as VERSION of idp (with its source `commit`,
+/// if given); returns the file.
+pub(crate) fn push_build(
+    server: &SpawnedServer,
+    token: &str,
+    dir: &Path,
+    version: &str,
+    commit: Option<&str>,
+) -> PathBuf {
+    let file = dir.join(format!("idp-{version}.tar.gz"));
+    std::fs::write(&file, format!("build {version}")).unwrap();
+    let mut args = vec![
+        "artifact",
+        "push",
+        file.to_str().unwrap(),
+        "--service",
+        "idp",
+        "--version",
+        version,
+    ];
+    if let Some(commit) = commit {
+        args.extend(["--commit", commit]);
+    }
+    server.cli(token, &args).success();
+    file
+}
+
+/// [`push_build`], then the next release of it.
+pub(crate) fn push_and_release(
+    server: &SpawnedServer,
+    token: &str,
+    dir: &Path,
+    version: &str,
+) -> PathBuf {
+    let file = push_build(server, token, dir, version, None);
+    server
+        .cli(token, &["release", "create", "idp", "--version", version])
+        .success();
+    file
+}
+
 /// A fleet run by a shell script, the way teams drive theirs: one file per release with its
 /// instance count, one directory per environment. `launch` is idempotent by effect key even when two runs overlap (a run
 /// orphaned by a killed server and its retry): `mkdir` is atomic, the loser waits for the
