@@ -64,6 +64,7 @@ fn spec(id: i64) -> DeploySpec {
                 },
             ),
         ]),
+        config: Default::default(),
     };
     let environment = EnvironmentConfig {
         name: "prod".to_owned(),
@@ -95,6 +96,7 @@ fn spec(id: i64) -> DeploySpec {
         version: format!("1.{n}.0"),
         artifact: format!("sha256:{n:064x}"),
         config: format!("config-{n}"),
+        config_version: None,
     };
     let request = DeployRequest {
         service: &service,

@@ -32,8 +32,13 @@ pub struct ReleaseRef {
     pub version: String,
     /// `sha256:…` digest of the artifact in the cache.
     pub artifact: String,
-    /// Hash of the pinned config version.
+    /// Hash of the pinned config: the service's settings in `slipway.toml` and, when there is
+    /// one, the config version's sealed content.
     pub config: String,
+    /// The config version (settings and secrets) the release runs with, when the service has
+    /// one in the environment. A rollback brings it back with the artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_version: Option<u64>,
 }
 
 /// The `(major, minor)` of a release label: `RC 112` is `(112, 0)`, `RC 112.1` is `(112, 1)`.

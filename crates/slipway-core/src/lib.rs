@@ -12,4 +12,5 @@ pub mod plan;
 pub mod provenance;
 pub mod runbook;
 pub mod schedule;
+pub mod settings;
 pub mod time;

@@ -146,6 +146,20 @@ pub trait Notifier: Send + Sync {
     ) -> Result<(), PluginError>;
 }
 
+/// Where targets read the values of a pinned config version (`ReleaseRef::config_version`) when
+/// they start instances or tasks. The values exist in clear only in the caller's memory: a
+/// target passes them to the processes it starts and never logs, records or returns them.
+#[async_trait]
+pub trait ConfigSource: Send + Sync {
+    /// Version `version` of `service`'s config in `environment`, decrypted.
+    async fn values(
+        &self,
+        service: &str,
+        environment: &str,
+        version: u64,
+    ) -> Result<slipway_core::settings::Values, PluginError>;
+}
+
 /// A check run in preflight before a deploy acts (windows, provenance, checklists…).
 #[async_trait]
 pub trait PreflightCheck: Send + Sync {

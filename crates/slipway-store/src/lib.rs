@@ -10,6 +10,7 @@ mod checklist;
 mod error;
 mod locks;
 mod provenance;
+mod settings;
 mod store;
 
 pub use catalog::{
@@ -19,4 +20,5 @@ pub use checklist::{ItemPlace, TickAction, TickRecord};
 pub use error::{StoreError, redact_url};
 pub use locks::Lock;
 pub use provenance::{AttestationPut, AttestationRecord, NewAttestation};
+pub use settings::{ConfigVersionRecord, NewConfigVersion};
 pub use store::*;

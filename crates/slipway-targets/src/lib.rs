@@ -79,6 +79,9 @@ pub struct TargetContext {
     pub proxy: Option<Proxy>,
     /// Timings of `local` targets.
     pub local: LocalTiming,
+    /// Where launches and tasks read the values of a pinned config version; without one, a
+    /// release that pins a version fails to launch (its settings would be missing).
+    pub config: Option<Arc<dyn slipway_engine::plugin::ConfigSource>>,
 }
 
 /// A built driver, keeping its concrete type for the host (which stops or closes a local

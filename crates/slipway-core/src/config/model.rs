@@ -37,6 +37,9 @@ pub struct Config {
     pub calendars: BTreeMap<String, crate::ics::Calendar>,
     /// `[provenance]`: the CI keys whose signatures prove where an artifact came from.
     pub provenance: ProvenanceConfig,
+    /// `[secrets]`: where the master key of config versions is.
+    #[serde(default)]
+    pub secrets: SecretsConfig,
 }
 
 impl Config {
@@ -165,6 +168,78 @@ pub struct ServiceConfig {
     pub health: HealthCheck,
     /// Pools by name, sorted by name (a BTreeMap, so plans derived from it are stable).
     pub pools: BTreeMap<String, Pool>,
+    /// `[service.config]`: the rules its config versions (settings and secrets) must meet.
+    #[serde(default, skip_serializing_if = "ConfigRules::is_empty")]
+    pub config: ConfigRules,
+}
+
+/// `[service.config]`: a rule per key of the service's config versions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigRules {
+    pub keys: BTreeMap<String, KeyRule>,
+}
+
+impl ConfigRules {
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// The rule of one key: `QUEUE = { required = true, type = "string", pattern = "…",
+/// allowed = […], unique = "services", group = "queues", secret = false }`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRule {
+    /// Every version must set it.
+    pub required: bool,
+    /// What its value must parse as.
+    pub kind: ValueKind,
+    /// A regular expression the whole value must match.
+    pub pattern: Option<String>,
+    /// The only values it may take (empty: any).
+    pub allowed: Vec<String>,
+    /// Where no other config version may hold the same value.
+    pub unique: Option<Uniqueness>,
+    /// Keys of one uniqueness group are compared with each other (default: the key's name), so
+    /// `JOBS_QUEUE` of one service and `QUEUE` of another can be kept apart.
+    pub group: Option<String>,
+    /// Whether the value is a secret; `None` lets `config set` decide (`--secret`, or a name
+    /// that looks like one).
+    pub secret: Option<bool>,
+}
+
+/// The type a config value must have.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueKind {
+    #[default]
+    String,
+    Int,
+    Bool,
+    Url,
+    Duration,
+}
+
+/// Where a value must be unique.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Uniqueness {
+    /// No other service holds it in the same environment.
+    Services,
+    /// The same service holds it in no other environment.
+    Environments,
+    /// No other service or environment holds it.
+    Everywhere,
+}
+
+/// `[secrets]`: the master key that wraps each config version's data key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretsConfig {
+    /// File holding the master key (32 random bytes, base64 or hex); relative to the config
+    /// file. The `SLIPWAY_MASTER_KEY` environment variable, when set, is used instead.
+    pub key_file: Option<String>,
+    /// Keys used before, still accepted to read versions until `slipway config rotate-key`
+    /// re-wraps them under the current key.
+    pub previous_key_files: Vec<String>,
 }
 
 /// How a target decides an instance is healthy.
@@ -253,6 +328,21 @@ pub struct CommandTargetConfig {
     pub shell: String,
     /// Directory the commands run in, as written; the caller resolves a relative one.
     pub workdir: Option<String>,
+    /// How `launch` and `task` receive the pinned config version (`config = "env"` or `"file"`).
+    #[serde(default)]
+    pub config: ConfigDelivery,
+}
+
+/// How a `command` target hands a config version to its scripts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigDelivery {
+    /// As environment variables of `launch` and `task` (default).
+    #[default]
+    Env,
+    /// As an env file (`KEY=value` lines, mode 0600) named by `SLIPWAY_CONFIG_FILE` and the
+    /// `{config_file}` placeholder, removed when the command ends.
+    File,
 }
 
 impl CommandTargetConfig {

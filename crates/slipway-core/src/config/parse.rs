@@ -15,10 +15,10 @@ use crate::time::Span;
 use super::error::{ConfigError, ConfigErrorKind, ConfigErrors};
 use super::model::{
     Analysis, ApprovalPolicy, CalendarFile, CanaryPolicy, Check, CheckKind, CommandOperation,
-    CommandTargetConfig, CommandTemplate, Comparison, Config, EnvironmentConfig, GrafanaMarkers,
-    HealthCheck, KNOWN_TARGETS, Markers, MetricSourceKind, Placeholder, Policy, Pool,
-    PrometheusConfig, ProvenanceConfig, ProvenanceRequirement, ProxyListener, ServerConfig,
-    ServiceConfig, Staffing, Threshold,
+    CommandTargetConfig, CommandTemplate, Comparison, Config, ConfigDelivery, ConfigRules,
+    EnvironmentConfig, GrafanaMarkers, HealthCheck, KNOWN_TARGETS, Markers, MetricSourceKind,
+    Placeholder, Policy, Pool, PrometheusConfig, ProvenanceConfig, ProvenanceRequirement,
+    ProxyListener, SecretsConfig, ServerConfig, ServiceConfig, Staffing, Threshold,
 };
 use super::suggest;
 use super::values::{self, DURATION_HINT, Problem};
@@ -553,6 +553,7 @@ impl Checker<'_> {
             checklist,
             calendars: BTreeMap::new(),
             provenance,
+            secrets: SecretsConfig::default(),
         }
     }
 
@@ -767,6 +768,7 @@ impl Checker<'_> {
             migrate,
             health,
             pools,
+            config: ConfigRules::default(),
         };
         (service, name_at)
     }
@@ -1241,6 +1243,7 @@ impl Checker<'_> {
             timeout,
             shell,
             workdir,
+            config: ConfigDelivery::default(),
         })
     }
 

@@ -49,6 +49,7 @@ pub(crate) fn service() -> ServiceConfig {
                 },
             ),
         ]),
+        config: Default::default(),
     }
 }
 
@@ -101,6 +102,7 @@ pub(crate) fn release(number: u32) -> ReleaseRef {
         version: format!("1.{number}.0"),
         artifact: format!("sha256:{number:064x}"),
         config: format!("config-{number}"),
+        config_version: None,
     }
 }
 

@@ -21,6 +21,7 @@ fn release(number: u32) -> ReleaseRef {
         version: format!("1.{number}.0"),
         artifact: format!("sha256:{number:064x}"),
         config: format!("config-{number}"),
+        config_version: None,
     }
 }
 
@@ -38,6 +39,7 @@ fn deploy() -> Deploy {
                 traffic: true,
             },
         )]),
+        config: Default::default(),
     };
     let environment = EnvironmentConfig {
         name: "prod".to_owned(),

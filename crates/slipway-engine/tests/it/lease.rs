@@ -29,6 +29,7 @@ fn spec(id: DeployId, now: Time) -> DeploySpec {
                 traffic: true,
             },
         )]),
+        config: Default::default(),
     };
     let environment = EnvironmentConfig {
         name: "prod".to_owned(),

@@ -50,6 +50,7 @@ fn deploy(config: &Config, environment: &str) -> Deploy {
             version: "1.4.0".to_owned(),
             artifact: DIGEST.to_owned(),
             config: "config-7".to_owned(),
+            config_version: None,
         },
         previous: None,
         requested_by: "alice".to_owned(),

@@ -64,6 +64,7 @@ impl Scenario {
             migrate: rng.random_bool(0.5).then(|| "bin/migrate".to_owned()),
             health: HealthCheck::default(),
             pools,
+            config: Default::default(),
         };
         let protected = rng.random_bool(0.5);
         let minutes = |rng: &mut StdRng, max: u64| Span::from_secs(60 * rng.random_range(1..=max));

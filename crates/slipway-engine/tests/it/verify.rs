@@ -67,6 +67,7 @@ fn scenario() -> Scenario {
                 traffic: true,
             },
         )]),
+        config: Default::default(),
     };
     let policy = Policy {
         bake: Span::from_secs(10 * 60),

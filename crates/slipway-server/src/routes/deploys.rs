@@ -137,6 +137,7 @@ pub(crate) async fn create_deploy(
             version: release.version.clone(),
             artifact: release.artifact.clone(),
             config: config_hash(service),
+            config_version: None,
         },
         previous,
         requested_by: caller.user.name.clone(),

@@ -43,6 +43,7 @@ pub(crate) fn service(name: &str) -> ServiceConfig {
                 traffic: true,
             },
         )]),
+        config: Default::default(),
     }
 }
 
@@ -84,6 +85,7 @@ pub(crate) fn release(number: u32) -> ReleaseRef {
         version: format!("1.{number}.0"),
         artifact: format!("sha256:{number:064x}"),
         config: format!("config-{number}"),
+        config_version: None,
     }
 }
 

@@ -298,6 +298,7 @@ pub(crate) fn release_with(n: u32, digest: String) -> ReleaseRef {
         version: format!("1.{n}.0"),
         artifact: digest,
         config: format!("config-{n}"),
+        config_version: None,
     }
 }
 

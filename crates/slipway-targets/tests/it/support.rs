@@ -100,6 +100,7 @@ pub(crate) fn release(n: u32) -> ReleaseRef {
         version: format!("1.{n}.0"),
         artifact: format!("sha256:{n:064x}"),
         config: format!("config-{n}"),
+        config_version: None,
     }
 }
 

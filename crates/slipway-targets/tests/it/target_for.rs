@@ -22,6 +22,7 @@ fn context() -> TargetContext {
         services: Vec::new(),
         proxy: None,
         local: LocalTiming::default(),
+        config: None,
     }
 }
 

@@ -109,6 +109,7 @@ fn deploy(purpose: Purpose, reason: Option<&str>) -> Deploy {
         migrate: None,
         health: HealthCheck::default(),
         pools: Pool::default_pools(),
+        config: Default::default(),
     };
     let environment = EnvironmentConfig {
         name: "prod".to_owned(),

@@ -250,6 +250,7 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
         services: config.services.clone(),
         proxy: Some(proxy.clone()),
         local: LocalTiming::default(),
+        config: None,
     };
     let (mut plugins, drivable, local_targets) = plugins(&config, &context).await?;
     plugins
