@@ -3,7 +3,9 @@
 //! reviewers and rotates the master key.
 
 mod keyring;
+mod preflight;
 mod vault;
 
 pub use keyring::{KEY_BYTES, KeyError, Keyring, MasterKey};
+pub use preflight::ConfigCheck;
 pub use vault::{MASTER_KEY_VARIABLE, Vault, VaultError, digest, load_keyring};

@@ -7,8 +7,8 @@ use std::path::Path;
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
-use slipway_core::config::SecretsConfig;
-use slipway_core::settings::{Sealed, Values};
+use slipway_core::config::{Config, SecretsConfig, ServiceConfig};
+use slipway_core::settings::{Finding, Holder, Sealed, Values, check_unique, validate};
 use slipway_core::time::Time;
 use slipway_engine::plugin::{ConfigSource, PluginError};
 use slipway_store::{Store, StoreError};
@@ -109,6 +109,11 @@ impl Vault {
         })
     }
 
+    /// The store the vault keeps its versions in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The id of the master key new versions are sealed under.
     pub fn key_id(&self) -> &str {
         self.keyring.current_id()
@@ -163,6 +168,56 @@ impl Vault {
                 version,
             })?;
         Ok(self.open_values(service, environment, &record.sealed)?)
+    }
+
+    /// What is wrong with `values` as `service`'s config in `environment`: the service's rules
+    /// (`[service.config]`), and values that must be unique but are held by the newest config
+    /// version of another service or environment. Findings never show a secret's value.
+    pub async fn findings(
+        &self,
+        config: &Config,
+        service: &ServiceConfig,
+        environment: &str,
+        values: &Values,
+    ) -> Result<Vec<Finding>, VaultError> {
+        let mut findings = validate(&service.config, values);
+        if service
+            .config
+            .keys
+            .values()
+            .all(|rule| rule.unique.is_none())
+        {
+            return Ok(findings);
+        }
+        let mut opened = Vec::new();
+        for record in self.store.latest_config_versions().await? {
+            let Some(other) = config.service(&record.service) else {
+                continue;
+            };
+            let same = record.service == service.name && record.environment == environment;
+            if same || other.config.keys.values().all(|rule| rule.unique.is_none()) {
+                continue;
+            }
+            let values = self.open_values(&record.service, &record.environment, &record.sealed)?;
+            opened.push((record, other, values));
+        }
+        let others: Vec<Holder<'_>> = opened
+            .iter()
+            .map(|(record, other, values)| Holder {
+                service: &record.service,
+                environment: &record.environment,
+                rules: &other.config,
+                values,
+            })
+            .collect();
+        let candidate = Holder {
+            service: &service.name,
+            environment,
+            rules: &service.config,
+            values,
+        };
+        findings.extend(check_unique(&candidate, &others));
+        Ok(findings)
     }
 
     /// Re-wraps every stored data key under the current master key (values untouched);

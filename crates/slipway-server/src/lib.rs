@@ -87,6 +87,9 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub settings: Settings,
+    /// Seals and opens config versions; `None` when no master key is configured (config
+    /// commands then say how to configure one).
+    pub vault: Option<Arc<slipway_secrets::Vault>>,
 }
 
 impl AppState {

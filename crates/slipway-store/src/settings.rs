@@ -25,6 +25,10 @@ pub struct NewConfigVersion {
     /// Whether it can be deployed without another engineer's approval (unprotected
     /// environments): then it is recorded as approved by `by` at creation.
     pub approved: bool,
+    /// The newest version when the change was made from it (`None`: there was none). When
+    /// another version was written since, nothing is written and the answer is `AlreadyExists`
+    /// (the change would silently drop the other one's).
+    pub parent: Option<u64>,
 }
 
 /// A stored config version.

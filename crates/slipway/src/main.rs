@@ -91,6 +91,9 @@ enum Command {
     Checklist(commands::checklist::Args),
     /// Print a service's runbook, rendered as Markdown from slipway.toml.
     Runbook(commands::runbook::Args),
+    /// A service's settings and secrets per environment, as reviewed, immutable versions.
+    #[command(subcommand)]
+    Config(commands::config::Command),
     /// Verify or export the audit trail.
     #[command(subcommand)]
     Audit(audit::Command),
@@ -172,6 +175,7 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Rollback(args) => deploy::rollback(args, &client()?, output).await,
         Command::Checklist(args) => commands::checklist::run(args, &client()?, output).await,
         Command::Runbook(args) => commands::runbook::run(args, client, output).await,
+        Command::Config(command) => commands::config::run(command, client, output).await,
         Command::Audit(command) => audit::run(command, &client()?, output).await,
         Command::Schedule(args) => commands::schedule::run(args, &client()?, output).await,
         Command::Logs(args) => commands::logs::run(args, &client()?, output).await,

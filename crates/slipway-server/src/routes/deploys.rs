@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use slipway_core::config::ServiceConfig;
+use slipway_core::config::{EnvironmentConfig, ServiceConfig};
 use slipway_core::decide::start;
 use slipway_core::deploy::{
     DeployId, DeployRequest, DeployResult, DeploySpec, Input, RejectionCode, ReleaseRef, Role,
@@ -52,6 +52,9 @@ pub(crate) struct NewDeployBody {
     /// confirms (`POST /api/v1/deploys/{id}/break-glass`). Needs a `reason`; announced loudly.
     #[serde(default)]
     break_glass: bool,
+    /// The config version to pin; the newest by default (it must be reviewed where the
+    /// environment is protected).
+    config: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -102,8 +105,63 @@ pub(crate) async fn create_deploy(
                 )
             })?,
     };
-    check_cached(
+    let reason = body.reason.filter(|r| !r.trim().is_empty());
+    if body.break_glass && reason.is_none() {
+        return Err(
+            ApiError::bad_request("reason_required", "break-glass needs a reason")
+                .with_hint("say what is on fire: --break-glass --reason \"…\""),
+        );
+    }
+    let started = start_deploy(
         &state,
+        &caller,
+        StartDeploy {
+            service,
+            environment,
+            release,
+            config: body.config,
+            origin,
+            reason,
+            wait_for_slot: body.wait,
+            break_glass: body.break_glass,
+        },
+    )
+    .await?;
+    Ok(started)
+}
+
+/// A release deploy to start, its checks done by [`start_deploy`].
+pub(crate) struct StartDeploy<'a> {
+    pub(crate) service: &'a ServiceConfig,
+    pub(crate) environment: &'a EnvironmentConfig,
+    pub(crate) release: ReleaseRecord,
+    /// The config version asked for; the newest by default.
+    pub(crate) config: Option<u64>,
+    pub(crate) origin: Option<String>,
+    pub(crate) reason: Option<String>,
+    pub(crate) wait_for_slot: bool,
+    pub(crate) break_glass: bool,
+}
+
+/// Checks that the release can go to the environment now (cached artifact, newer than what
+/// runs, unlocked, idle, a config version that may be deployed) and creates its deploy.
+pub(crate) async fn start_deploy(
+    state: &AppState,
+    caller: &Caller,
+    wanted: StartDeploy<'_>,
+) -> ApiResult<(StatusCode, Json<DeployView>)> {
+    let StartDeploy {
+        service,
+        environment,
+        release,
+        config,
+        origin,
+        reason,
+        wait_for_slot,
+        break_glass,
+    } = wanted;
+    check_cached(
+        state,
         &service.name,
         &release.label,
         &release.version,
@@ -118,15 +176,10 @@ pub(crate) async fn create_deploy(
         check_replaces(&release, previous, &environment.name)?;
         check_order(&release, previous, &service.name, &environment.name)?;
     }
-    check_unlocked(&state, &service.name, &environment.name).await?;
-    check_idle(&state, &service.name, &environment.name).await?;
-    let reason = body.reason.filter(|r| !r.trim().is_empty());
-    if body.break_glass && reason.is_none() {
-        return Err(
-            ApiError::bad_request("reason_required", "break-glass needs a reason")
-                .with_hint("say what is on fire: --break-glass --reason \"…\""),
-        );
-    }
+    check_unlocked(state, &service.name, &environment.name).await?;
+    check_idle(state, &service.name, &environment.name).await?;
+    let (config_version, config) =
+        super::config::pin_config(state, service, &environment.name, config).await?;
     let now = state.clock.now();
     let request = DeployRequest {
         service,
@@ -136,14 +189,13 @@ pub(crate) async fn create_deploy(
             label: release.label.clone(),
             version: release.version.clone(),
             artifact: release.artifact.clone(),
-            config: config_hash(service),
-            config_version: None,
+            config,
+            config_version,
         },
         previous,
         requested_by: caller.user.name.clone(),
         reason,
     };
-    let (wait_for_slot, break_glass) = (body.wait, body.break_glass);
     let (commit, authors) = (release.commit.clone(), release.authors.clone());
     let (id, created) = state
         .store
@@ -159,7 +211,7 @@ pub(crate) async fn create_deploy(
         })
         .await?;
     state.store.wake_handle().notify_one();
-    let view = read_deploy(&state, id).await?;
+    let view = read_deploy(state, id).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -224,7 +276,11 @@ fn check_order(
 }
 
 /// Refuses a deploy while someone holds the environment's lock (`slipway lock`).
-async fn check_unlocked(state: &AppState, service: &str, environment: &str) -> ApiResult<()> {
+pub(crate) async fn check_unlocked(
+    state: &AppState,
+    service: &str,
+    environment: &str,
+) -> ApiResult<()> {
     let Some(lock) = state.store.lock_of(service, environment).await? else {
         return Ok(());
     };
@@ -245,7 +301,11 @@ async fn check_unlocked(state: &AppState, service: &str, environment: &str) -> A
 
 /// Refuses a second deploy of a service to an environment while one runs. (Two requests at
 /// once can both pass this; preflight's lock check then fails the later one.)
-async fn check_idle(state: &AppState, service: &str, environment: &str) -> ApiResult<()> {
+pub(crate) async fn check_idle(
+    state: &AppState,
+    service: &str,
+    environment: &str,
+) -> ApiResult<()> {
     let Some(running) = state.store.active_deploy(service, environment).await? else {
         return Ok(());
     };
@@ -281,7 +341,7 @@ fn check_cached(
 }
 
 /// Refuses a deploy to an environment whose target this server cannot drive.
-fn check_drivable(state: &AppState, environment: &str, target: &str) -> ApiResult<()> {
+pub(crate) fn check_drivable(state: &AppState, environment: &str, target: &str) -> ApiResult<()> {
     if state.settings.drivable.contains(environment) {
         return Ok(());
     }
@@ -296,7 +356,10 @@ fn check_drivable(state: &AppState, environment: &str, target: &str) -> ApiResul
 
 /// The deploy origin an `Idempotency-Key` header asks for: scoped to the caller, so two people
 /// cannot collide.
-fn idempotency_origin(caller: &Caller, headers: &HeaderMap) -> ApiResult<Option<String>> {
+pub(crate) fn idempotency_origin(
+    caller: &Caller,
+    headers: &HeaderMap,
+) -> ApiResult<Option<String>> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -320,7 +383,7 @@ async fn load(state: &AppState, id: i64) -> ApiResult<StoredDeploy> {
 }
 
 /// A deploy as the API shows it, with the rollback deploy that took over from it, if any.
-async fn read_deploy(state: &AppState, id: DeployId) -> ApiResult<DeployView> {
+pub(crate) async fn read_deploy(state: &AppState, id: DeployId) -> ApiResult<DeployView> {
     let stored = load(state, id.0).await?;
     let mut view = DeployView::new(&stored.deploy, state.clock.now());
     if stored.deploy.progress.unwind.is_some() {

@@ -3,6 +3,7 @@
 mod audit;
 mod catalog;
 mod checklists;
+mod config;
 mod deploys;
 mod locks;
 mod logs;
@@ -88,6 +89,14 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(checklists::untick))
         .routes(routes!(runbook::get_runbook))
         .routes(routes!(schedule::get_schedule))
+        .routes(routes!(config::get_config, config::change_config))
+        .routes(routes!(config::list_versions))
+        .routes(routes!(config::diff_versions))
+        .routes(routes!(config::approve_version))
+        .routes(routes!(config::export))
+        .routes(routes!(config::recycle))
+        .routes(routes!(config::fingerprint))
+        .routes(routes!(config::rotate_key))
 }
 
 /// The OpenAPI 3.1 document of the API, generated from the routes.

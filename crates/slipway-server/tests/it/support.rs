@@ -97,6 +97,7 @@ impl Api {
                 logs_dir: Some(dir.path().join("logs")),
                 ..Settings::default()
             },
+            vault: None,
         });
         Api {
             router: app(state.clone()),

@@ -58,6 +58,10 @@ pub(crate) struct DeployArgs {
     /// staffing, provenance and checklists are overridden and marked in the audit trail.
     #[arg(long, requires = "reason")]
     break_glass: bool,
+    /// The config version to pin; the newest by default (reviewed, where the environment is
+    /// protected).
+    #[arg(long, value_name = "N")]
+    config_version: Option<u64>,
     #[command(flatten)]
     follow: FollowArgs,
 }
@@ -70,15 +74,27 @@ pub(crate) async fn deploy(args: &DeployArgs, client: &Client, output: Output) -
         "reason": args.reason,
         "wait": !args.no_wait,
         "break_glass": args.break_glass,
+        "config": args.config_version,
     });
+    start(client, "/api/v1/deploys", &body, &args.follow, output).await
+}
+
+/// Posts a request that starts a deploy, prints it, and follows it when asked.
+pub(crate) async fn start(
+    client: &Client,
+    path: &str,
+    body: &serde_json::Value,
+    follow_args: &FollowArgs,
+    output: Output,
+) -> Result<ExitCode> {
     // One retry after a connection failure, with the same key: the server returns the deploy
     // the first attempt created, if it got that far, instead of starting a second one.
     let key = slipway_server::auth::random_hex(16);
     let request = || {
         client
-            .request(Method::POST, "/api/v1/deploys")
+            .request(Method::POST, path)
             .header("Idempotency-Key", &key)
-            .json(&body)
+            .json(body)
     };
     let deploy: DeployView = match client.send(request()).await {
         Err(error) if Client::is_unreachable(&error) => {
@@ -87,7 +103,7 @@ pub(crate) async fn deploy(args: &DeployArgs, client: &Client, output: Output) -
         }
         other => other?,
     };
-    if !args.follow.follow {
+    if !follow_args.follow {
         match output {
             Output::Json => print_json(&deploy),
             Output::Text => {
@@ -102,7 +118,7 @@ pub(crate) async fn deploy(args: &DeployArgs, client: &Client, output: Output) -
         println!("{}", headline(&deploy));
         print_steps(&deploy);
     }
-    follow(client, deploy.id, &args.follow, output).await
+    follow(client, deploy.id, follow_args, output).await
 }
 
 fn headline(deploy: &DeployView) -> String {

@@ -4,6 +4,7 @@ pub(crate) mod artifact;
 pub(crate) mod audit;
 pub(crate) mod check_config;
 pub(crate) mod checklist;
+pub(crate) mod config;
 pub(crate) mod demo;
 pub(crate) mod deploy;
 pub(crate) mod init;

@@ -25,6 +25,7 @@ use slipway_engine::preflight::checklist::ChecklistCheck;
 use slipway_engine::preflight::provenance::ProvenanceCheck;
 use slipway_engine::preflight::schedule::ScheduleCheck;
 use slipway_engine::{Engine, EngineConfig, Plugins};
+use slipway_secrets::{ConfigCheck, MASTER_KEY_VARIABLE, Vault, load_keyring};
 use slipway_server::auth::{new_token, token_hash};
 use slipway_server::{AppState, Blobs, ExtraMetrics, Metrics, Settings, Shared};
 use slipway_store::Store;
@@ -194,6 +195,33 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The vault of config versions, when a master key is configured (`SLIPWAY_MASTER_KEY` or
+/// `[secrets] key_file`).
+async fn open_vault(
+    config: &Config,
+    config_dir: &Path,
+    store: &Store,
+) -> Result<Option<Arc<Vault>>> {
+    let variable = std::env::var(MASTER_KEY_VARIABLE).ok();
+    let keyring =
+        load_keyring(&config.secrets, config_dir, variable.as_deref()).map_err(|error| {
+            Failure::new("master_key_unusable", error.to_string()).hint(
+                "write a key with `slipway config keygen --out master.key` and name it in \
+             [secrets] key_file, or set SLIPWAY_MASTER_KEY",
+            )
+        })?;
+    let Some(keyring) = keyring else {
+        return Ok(None);
+    };
+    let vault = Vault::open(store.clone(), keyring).await.map_err(|error| {
+        Failure::new("master_key_unusable", error.to_string()).hint(
+            "start with the master key the stored config versions were sealed under (or list \
+             it in [secrets] previous_key_files)",
+        )
+    })?;
+    Ok(Some(Arc::new(vault)))
+}
+
 /// Starts the control plane in this process: binds the API's and the proxy's ports (a taken
 /// one fails before anything is opened or created), opens the data directory, the store and
 /// the proxy, builds every environment's target (a `local` one adopts the instances a previous
@@ -243,6 +271,7 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
                 .hint("the file keeps the proxy's routing; fix or remove it and start again")
         })?;
 
+    let vault = open_vault(&config, &config_dir, &store).await?;
     let context = TargetContext {
         data_dir: data_dir.clone(),
         artifact_dir: blobs.root().to_owned(),
@@ -250,7 +279,9 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
         services: config.services.clone(),
         proxy: Some(proxy.clone()),
         local: LocalTiming::default(),
-        config: None,
+        config: vault
+            .clone()
+            .map(|vault| vault as Arc<dyn slipway_engine::plugin::ConfigSource>),
     };
     let (mut plugins, drivable, local_targets) = plugins(&config, &context).await?;
     plugins
@@ -266,6 +297,10 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
     plugins
         .preflight
         .push(Arc::new(ProvenanceCheck::new(store.clone(), &config)));
+    if let Some(vault) = &vault {
+        let check = ConfigCheck::new(Arc::clone(vault), Arc::new(config.clone()));
+        plugins.preflight.push(Arc::new(check));
+    }
 
     let metrics_proxy = proxy.clone();
     let state = AppState::new(Shared {
@@ -282,6 +317,7 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
             extra_metrics: Some(ExtraMetrics(Arc::new(move || metrics_proxy.metrics_text()))),
             ..Settings::default()
         },
+        vault,
     });
     let engine = Engine::new(
         store.clone(),
