@@ -135,13 +135,33 @@ impl SpawnedServer {
 
     /// Runs `slipway ARGS` against this server with `token`.
     pub fn cli(&self, token: &str, args: &[&str]) -> CliOutput {
-        let output = Command::new(&self.bin)
+        self.cli_with_stdin(token, args, None)
+    }
+
+    /// [`SpawnedServer::cli`] with `input` written to its stdin (then closed).
+    pub fn cli_with_stdin(&self, token: &str, args: &[&str], input: Option<&str>) -> CliOutput {
+        use std::io::Write;
+        let mut child = Command::new(&self.bin)
             .args(args)
             .env("SLIPWAY_SERVER", &self.url)
             .env("SLIPWAY_TOKEN", token)
             .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot run slipway {args:?}: {error}"));
+        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+            stdin
+                .write_all(input.as_bytes())
+                .unwrap_or_else(|error| panic!("cannot write to slipway {args:?}: {error}"));
+        }
+        let output = child
+            .wait_with_output()
             .unwrap_or_else(|error| panic!("cannot run slipway {args:?}: {error}"));
         CliOutput {
             status: output.status,

@@ -3,6 +3,7 @@
 mod check_config;
 mod checklist;
 mod cli;
+mod config;
 mod demo;
 mod e2e;
 mod guards;
