@@ -8,6 +8,8 @@
 //! - `DEMO_VERSION` / `version` — the version shown (default: `SLIPWAY_VERSION`, else `dev`);
 //! - `DEMO_ERROR_RATE` / `error_rate` — share of `/` and `/api/hello` answered 500 (0.0–1.0);
 //! - `DEMO_LATENCY_MS` / `latency_ms` — added to every answer but `/up`;
+//! - `DEMO_GREETING` / `greeting` — who `/api/hello` greets (default `world`); the demo sets it
+//!   through a config version and recycles it;
 //! - `DEMO_LOG_REQUESTS=1` — print a line on stdout as each request starts.
 //!
 //! SIGTERM or SIGINT: stop accepting, finish the requests in flight, exit 0.
@@ -27,6 +29,7 @@ use axum::routing::get;
 struct Settings {
     port: u16,
     version: String,
+    greeting: String,
     error_rate: f64,
     latency: Duration,
     log_requests: bool,
@@ -72,9 +75,17 @@ fn settings() -> Result<Settings> {
     if !(0.0..=60_000.0).contains(&latency_ms) {
         bail!("the added latency must be 0 to 60000 ms, not {latency_ms}");
     }
+    let greeting = env("DEMO_GREETING")
+        .or_else(|| {
+            file.get("greeting")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "world".to_owned());
     Ok(Settings {
         port,
         version,
+        greeting,
         error_rate,
         latency: Duration::from_millis(latency_ms as u64),
         log_requests: env("DEMO_LOG_REQUESTS").is_some_and(|v| v == "1"),
@@ -111,19 +122,27 @@ async fn page(State(settings): State<Arc<Settings>>) -> Response {
         let version = &settings.version;
         Html(format!(
             "<!doctype html><title>slipway demo {version}</title>\
-             <h1>slipway demo</h1><p>This instance runs version <strong id=\"version\">{version}</strong>.</p>\n"
+             <h1>slipway demo</h1><p>This instance runs version <strong id=\"version\">{version}</strong> \
+             and greets <strong id=\"greeting\">{}</strong>.</p>\n",
+            escape(&settings.greeting)
         ))
         .into_response()
     })
     .await
 }
 
+/// `text` safe inside HTML.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 async fn hello(State(settings): State<Arc<Settings>>) -> Response {
     answer(&settings, "/api/hello", || {
-        let body = format!(
-            "{{\"hello\":\"world\",\"version\":\"{}\"}}\n",
-            settings.version
-        );
+        let body = serde_json::json!({ "hello": settings.greeting, "version": settings.version });
+        let body = format!("{body}\n");
         ([("content-type", "application/json")], body).into_response()
     })
     .await

@@ -2,7 +2,9 @@
 //!
 //! It starts an embedded control plane in a temporary directory, pushes three versions of the
 //! demo service, and drives them through the API as a team would: v1 first; v2 through canary,
-//! surge (the 50/50 state), bake, a confirmed scale-in; then v3, which fails a fifth of its
+//! surge (the 50/50 state), bake, a confirmed scale-in; then a config change — a new greeting
+//! and a secret API key — reviewed by a second person (the secret shown only by fingerprint)
+//! and rolled out with the same artifact ("config recycle"); then v3, which fails a fifth of its
 //! requests, is caught by slipway's checks on its canary and rolled back automatically. Two
 //! people take part — alice deploys, bob approves and says go — and a light load runs through slipway's
 //! proxy the whole time, so the end can say how many requests failed and why.
@@ -36,6 +38,10 @@ pub(crate) struct Args {
 const CONFIG: &str = r#"
 [server]
 listen = "127.0.0.1:0"
+
+# Config versions are sealed under this key; the demo writes a fresh one.
+[secrets]
+key_file = "master.key"
 
 [[service]]
 name = "demo"
@@ -84,6 +90,7 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
     say(&format!("working in {}", dir.display()));
     let config_path = dir.join("slipway.toml");
     std::fs::write(&config_path, CONFIG)?;
+    write_master_key(&dir.join("master.key"))?;
     let config = parse_config("slipway.toml", CONFIG).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let running = super::serve::start(StartOptions {
@@ -141,16 +148,9 @@ async fn story(running: &Running, dir: &Path, started: Instant) -> Result<()> {
     for (version, error_rate) in VERSIONS {
         let artifact = demo_artifact(dir, &slipway, version, error_rate)?;
         push(&alice, &artifact, version).await?;
-        let release: serde_json::Value = alice
-            .post(
-                "/api/v1/releases",
-                &json!({"service": "demo", "version": version}),
-            )
-            .await?;
         say(&format!(
-            "alice pushed {version} (error rate {:.0}%) and released it as {}",
-            error_rate * 100.0,
-            release["label"].as_str().unwrap_or("?")
+            "alice pushed {version} (error rate {:.0}%)",
+            error_rate * 100.0
         ));
     }
 
@@ -160,13 +160,15 @@ async fn story(running: &Running, dir: &Path, started: Instant) -> Result<()> {
         "two clients send {proxy}/api/hello about 40 requests a second from now on"
     ));
     let load = Load::start(&proxy);
-    let v1 = deploy(&alice, &bob, "RC 1").await?;
+    let v1 = deploy(&alice, &bob, "v1").await?;
     expect(&v1, "succeeded")?;
     let before = load.counts();
     say(&format!("v1 serves at {proxy}/"));
-    let v2 = deploy(&alice, &bob, "RC 2").await?;
+    let v2 = deploy(&alice, &bob, "v2").await?;
     expect(&v2, "succeeded")?;
-    let v3 = deploy(&alice, &bob, "RC 3").await?;
+    let recycled = recycle_config(&alice, &bob, &proxy).await?;
+    expect(&recycled, "succeeded")?;
+    let v3 = deploy(&alice, &bob, "v3").await?;
     expect(&v3, "rolled_back")?;
     let after = load.stop().await;
     let (total, injected, dropped) = (after.0 - before.0, after.1 - before.1, after.2 - before.2);
@@ -182,6 +184,23 @@ async fn story(running: &Running, dir: &Path, started: Instant) -> Result<()> {
     ));
     say(&format!("{:.0} s so far", started.elapsed().as_secs_f64()));
     Ok(())
+}
+
+/// A new master key for the demo's config versions (kept when the directory is reused).
+fn write_master_key(path: &Path) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let (_, text) = slipway_secrets::MasterKey::generate();
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(mut file) => Ok(writeln!(file, "{}", *text)?),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("cannot write {}", path.display())),
+    }
 }
 
 fn client(url: &str, token: &str) -> Result<Client> {
@@ -243,13 +262,82 @@ async fn push(client: &Client, file: &Path, version: &str) -> Result<()> {
 
 /// Deploys `release` to prod and plays the people: bob approves and says go, alice confirms
 /// scale-in. slipway checks the numbers every second and rolls back on its own.
-async fn deploy(alice: &Client, bob: &Client, release: &str) -> Result<DeployView> {
+/// Releases `version` and deploys it to prod.
+async fn deploy(alice: &Client, bob: &Client, version: &str) -> Result<DeployView> {
+    let release: serde_json::Value = alice
+        .post(
+            "/api/v1/releases",
+            &json!({"service": "demo", "version": version}),
+        )
+        .await?;
+    let label = release["label"].as_str().unwrap_or("?");
+    say(&format!("alice releases {version} as {label}"));
     let created: DeployView = alice
         .post(
             "/api/v1/deploys",
-            &json!({"service": "demo", "environment": "prod", "release": release}),
+            &json!({"service": "demo", "environment": "prod", "release": label}),
         )
         .await?;
+    drive(alice, bob, created).await
+}
+
+/// "Config recycle": alice changes the greeting and adds a partner API key (a secret) in a new
+/// config version; bob reviews the diff, where the key shows only as a fingerprint, and
+/// approves it; alice rolls it out with the artifact that runs — no new build, no migration.
+async fn recycle_config(alice: &Client, bob: &Client, proxy: &str) -> Result<DeployView> {
+    let key = slipway_server::auth::random_hex(16);
+    let change = json!({
+        "set": {
+            "DEMO_GREETING": { "value": "slipway" },
+            "PARTNER_API_KEY": { "value": key, "secret": true },
+        },
+        "message": "greet slipway; partner API key",
+    });
+    let version: serde_json::Value = alice.post("/api/v1/config/demo/prod", &change).await?;
+    let number = version["version"].as_u64().unwrap_or(0);
+    say(&format!(
+        "alice sets DEMO_GREETING and the secret PARTNER_API_KEY in prod: config version {number}, awaiting review"
+    ));
+    let diff: serde_json::Value = bob.get("/api/v1/config/demo/prod/diff").await?;
+    for change in diff["changes"].as_array().into_iter().flatten() {
+        let after = &change["after"];
+        let shown = match after["kind"].as_str() {
+            Some("secret") => format!("<secret {}>", after["fingerprint"].as_str().unwrap_or("?")),
+            _ => format!("{:?}", after["value"].as_str().unwrap_or("")),
+        };
+        say(&format!(
+            "  bob reviews the diff: + {} = {shown}",
+            change["key"].as_str().unwrap_or("?")
+        ));
+    }
+    let _: serde_json::Value = bob
+        .post(
+            &format!("/api/v1/config/demo/prod/versions/{number}/approve"),
+            &json!({}),
+        )
+        .await?;
+    say(&format!("  bob approves config version {number}"));
+    let created: DeployView = alice
+        .post("/api/v1/config/demo/prod/recycle", &json!({}))
+        .await?;
+    say(&format!(
+        "alice recycles the config: {} is a `config` release of {} (no migration)",
+        created.release.label, created.release.version
+    ));
+    let deploy = drive(alice, bob, created).await?;
+    if deploy.phase.result.as_deref() == Some("succeeded") {
+        let hello = reqwest::get(format!("{proxy}/api/hello"))
+            .await?
+            .text()
+            .await?;
+        say(&format!("{proxy}/api/hello now answers {}", hello.trim()));
+    }
+    Ok(deploy)
+}
+
+/// Follows a created deploy to its end, printing its steps and checks: bob approves and says
+/// go, alice confirms scale-in.
+async fn drive(alice: &Client, bob: &Client, created: DeployView) -> Result<DeployView> {
     let id = created.id;
     say(&format!(
         "alice starts deploy {id}: {} ({}) to prod — plan: {}",

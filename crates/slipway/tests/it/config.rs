@@ -113,7 +113,9 @@ impl Receiver {
                 match listener.accept() {
                     Ok((mut stream, _)) => {
                         stream.set_nonblocking(false).unwrap();
-                        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                        stream
+                            .set_read_timeout(Some(Duration::from_secs(5)))
+                            .unwrap();
                         let request = read_request(&mut stream);
                         let _ = stream.write_all(
                             b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -215,7 +217,11 @@ fn keygen(root: &Path, name: &str) -> PathBuf {
         .args(["config", "keygen", "--out", file.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     file
 }
 
@@ -243,11 +249,20 @@ fn id_of(out: &CliOutput) -> String {
 fn approve_and_finish(seen: &mut Seen, server: &SpawnedServer, alice: &str, bob: &str, id: &str) {
     wait_until(Duration::from_secs(60), "the approval step", || {
         let deploy = api_get(server, alice, &format!("/api/v1/deploys/{id}"));
-        assert_ne!(deploy["phase"]["state"], "finished", "{deploy}\n{}", server.log());
+        assert_ne!(
+            deploy["phase"]["state"],
+            "finished",
+            "{deploy}\n{}",
+            server.log()
+        );
         deploy["phase"]["waiting_for"] == "approvals"
     });
     seen.cli(server, bob, &["approve", id]).success();
-    let followed = seen.cli(server, alice, &["status", id, "--follow", "--timeout", "90s"]);
+    let followed = seen.cli(
+        server,
+        alice,
+        &["status", id, "--follow", "--timeout", "90s"],
+    );
     assert_eq!(followed.code(), 0, "{}\n{}", followed.stdout, server.log());
 }
 
@@ -287,25 +302,45 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
     let hook = Receiver::start();
     let proxy_port = free_port();
     let proxy: SocketAddr = format!("127.0.0.1:{proxy_port}").parse().unwrap();
-    std::fs::write(root.join("slipway.toml"), config(root, proxy_port, hook.addr)).unwrap();
+    std::fs::write(
+        root.join("slipway.toml"),
+        config(root, proxy_port, hook.addr),
+    )
+    .unwrap();
     let server = SpawnedServer::start(
         Path::new(BIN),
         &root.join("slipway.toml"),
         &root.join("data"),
     );
-    let (alice, bob) = (user(&server, "alice", "deployer"), user(&server, "bob", "approver"));
+    let (alice, bob) = (
+        user(&server, "alice", "deployer"),
+        user(&server, "bob", "approver"),
+    );
     let mut seen = Seen::default();
     let env = ["--env", "prod"];
 
     // Set: a plain value, then the secret from stdin. Each is a version awaiting review.
     let set = seen
-        .cli(&server, &alice, &["config", "set", "idp", env[0], env[1], "GREETING=hello"])
+        .cli(
+            &server,
+            &alice,
+            &["config", "set", "idp", env[0], env[1], "GREETING=hello"],
+        )
         .success();
     assert!(set.stdout.contains("awaits review"), "{}", set.stdout);
     seen.cli_with_stdin(
         &server,
         &alice,
-        &["config", "set", "idp", "--env", "prod", "API_KEY", "-m", "vendor key"],
+        &[
+            "config",
+            "set",
+            "idp",
+            "--env",
+            "prod",
+            "API_KEY",
+            "-m",
+            "vendor key",
+        ],
         Some(CANARY),
     )
     .success();
@@ -318,28 +353,91 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
     assert_eq!(fingerprint.len(), 16, "{fingerprint}");
 
     // Review: the diff shows the secret by the fingerprint alice can confirm, not its value.
-    let diff = seen.cli(&server, &bob, &["config", "diff", "idp", "--env", "prod"]).success();
-    assert!(diff.stdout.contains(&format!("+ API_KEY = <secret {fingerprint}>")), "{}", diff.stdout);
-    assert!(diff.stdout.contains("+ GREETING = \"hello\""), "{}", diff.stdout);
-    let own = seen.cli(&server, &alice, &["config", "approve", "idp", "--env", "prod", "--version", "2"]);
-    assert_ne!(own.code(), 0, "an author approved their own change: {}", own.stdout);
+    let diff = seen
+        .cli(&server, &bob, &["config", "diff", "idp", "--env", "prod"])
+        .success();
+    assert!(
+        diff.stdout
+            .contains(&format!("+ API_KEY = <secret {fingerprint}>")),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout.contains("+ GREETING = \"hello\""),
+        "{}",
+        diff.stdout
+    );
+    let own = seen.cli(
+        &server,
+        &alice,
+        &[
+            "config",
+            "approve",
+            "idp",
+            "--env",
+            "prod",
+            "--version",
+            "2",
+        ],
+    );
+    assert_ne!(
+        own.code(),
+        0,
+        "an author approved their own change: {}",
+        own.stdout
+    );
     assert!(own.stderr.contains("another engineer"), "{}", own.stderr);
 
     // A deploy of an unreviewed version is refused before anything starts.
     let artifact = root.join("idp-1.py");
     std::fs::write(&artifact, APP).unwrap();
     let file = artifact.to_str().unwrap();
-    seen.cli(&server, &alice, &["artifact", "push", file, "--service", "idp", "--version", "1"])
-        .success();
-    seen.cli(&server, &alice, &["release", "create", "idp", "--version", "1"]).success();
+    seen.cli(
+        &server,
+        &alice,
+        &[
+            "artifact",
+            "push",
+            file,
+            "--service",
+            "idp",
+            "--version",
+            "1",
+        ],
+    )
+    .success();
+    seen.cli(
+        &server,
+        &alice,
+        &["release", "create", "idp", "--version", "1"],
+    )
+    .success();
     let refused = seen.cli(&server, &alice, &["deploy", "idp", "--env", "prod"]);
     assert_ne!(refused.code(), 0, "{}", refused.stdout);
-    assert!(refused.stderr.contains("awaits review"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("awaits review"),
+        "{}",
+        refused.stderr
+    );
     assert!(refused.stderr.contains("hint: "), "{}", refused.stderr);
 
-    seen.cli(&server, &bob, &["config", "approve", "idp", "--env", "prod", "--version", "2"])
+    seen.cli(
+        &server,
+        &bob,
+        &[
+            "config",
+            "approve",
+            "idp",
+            "--env",
+            "prod",
+            "--version",
+            "2",
+        ],
+    )
+    .success();
+    let started = seen
+        .cli(&server, &alice, &["deploy", "idp", "--env", "prod"])
         .success();
-    let started = seen.cli(&server, &alice, &["deploy", "idp", "--env", "prod"]).success();
     let first = id_of(&started);
     approve_and_finish(&mut seen, &server, &alice, &bob, &first);
     assert_eq!(
@@ -348,11 +446,33 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
     );
 
     // Config recycle: a new greeting, reviewed, rolled out with the same artifact; no migration.
-    seen.cli(&server, &alice, &["config", "set", "idp", "--env", "prod", "GREETING=bonjour"])
+    seen.cli(
+        &server,
+        &alice,
+        &["config", "set", "idp", "--env", "prod", "GREETING=bonjour"],
+    )
+    .success();
+    seen.cli(
+        &server,
+        &bob,
+        &[
+            "config",
+            "approve",
+            "idp",
+            "--env",
+            "prod",
+            "--version",
+            "3",
+        ],
+    )
+    .success();
+    let recycled = seen
+        .cli(
+            &server,
+            &alice,
+            &["config", "recycle", "idp", "--env", "prod"],
+        )
         .success();
-    seen.cli(&server, &bob, &["config", "approve", "idp", "--env", "prod", "--version", "3"])
-        .success();
-    let recycled = seen.cli(&server, &alice, &["config", "recycle", "idp", "--env", "prod"]).success();
     let second = id_of(&recycled);
     assert!(!recycled.stdout.contains("migrate"), "{}", recycled.stdout);
     approve_and_finish(&mut seen, &server, &alice, &bob, &second);
@@ -361,27 +481,62 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
         format!("greeting=bonjour key={} config=3", short_hash(CANARY))
     );
     let migrations = std::fs::read_to_string(root.join("migrations")).unwrap();
-    assert_eq!(migrations.lines().count(), 1, "the recycle ran the migration again");
+    assert_eq!(
+        migrations.lines().count(),
+        1,
+        "the recycle ran the migration again"
+    );
 
     // Rollback: the release that ran before comes back with the config it ran with.
     let rolled = seen.cli(
         &server,
         &alice,
-        &["rollback", "idp", "--env", "prod", "--reason", "greeting", "--follow", "--timeout", "90s"],
+        &[
+            "rollback",
+            "idp",
+            "--env",
+            "prod",
+            "--reason",
+            "greeting",
+            "--follow",
+            "--timeout",
+            "90s",
+        ],
     );
-    assert_eq!(rolled.code(), 0, "{}\n{}\n{}", rolled.stdout, rolled.stderr, server.log());
+    assert_eq!(
+        rolled.code(),
+        0,
+        "{}\n{}\n{}",
+        rolled.stdout,
+        rolled.stderr,
+        server.log()
+    );
     assert_eq!(
         served(proxy),
         format!("greeting=hello key={} config=2", short_hash(CANARY))
     );
 
     // Everything the API shows about it.
-    seen.cli(&server, &bob, &["config", "history", "idp", "--env", "prod"]).success();
-    seen.cli(&server, &bob, &["config", "get", "idp", "--env", "prod"]).success();
-    seen.cli(&server, &bob, &["config", "export", "idp", "--env", "prod", "--version", "2"])
+    seen.cli(
+        &server,
+        &bob,
+        &["config", "history", "idp", "--env", "prod"],
+    )
+    .success();
+    seen.cli(&server, &bob, &["config", "get", "idp", "--env", "prod"])
         .success();
+    seen.cli(
+        &server,
+        &bob,
+        &["config", "export", "idp", "--env", "prod", "--version", "2"],
+    )
+    .success();
     let secret_get = seen
-        .cli(&server, &bob, &["config", "get", "idp", "--env", "prod", "API_KEY"])
+        .cli(
+            &server,
+            &bob,
+            &["config", "get", "idp", "--env", "prod", "API_KEY"],
+        )
         .success();
     assert_eq!(secret_get.stdout.trim(), format!("<secret {fingerprint}>"));
     for path in [
@@ -398,7 +553,11 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
     for deploy in deploys["items"].as_array().unwrap() {
         let id = deploy["id"].as_i64().unwrap();
         seen.api(&server, &bob, &format!("/api/v1/deploys/{id}"));
-        seen.api(&server, &bob, &format!("/api/v1/deploys/{id}/events?limit=1000"));
+        seen.api(
+            &server,
+            &bob,
+            &format!("/api/v1/deploys/{id}/events?limit=1000"),
+        );
     }
     seen.cli(&server, &bob, &["audit", "verify"]).success();
     wait_until(Duration::from_secs(30), "the webhook notifications", || {

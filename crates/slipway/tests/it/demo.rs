@@ -22,7 +22,8 @@ fn processes_under(dir: &std::path::Path) -> Vec<String> {
 }
 
 #[test]
-fn demo_deploys_v1_and_v2_its_checks_roll_back_v3_and_it_leaves_nothing_running() {
+fn demo_deploys_v1_and_v2_recycles_a_reviewed_config_its_checks_roll_back_v3_and_it_leaves_nothing_running()
+ {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("demo");
     let output = Command::new(BIN)
@@ -42,9 +43,15 @@ fn demo_deploys_v1_and_v2_its_checks_roll_back_v3_and_it_leaves_nothing_running(
         "deploy 2: step 4 surge started",
         "the 50/50 state held; alice confirms scale-in of deploy 2",
         "deploy 2: finished: succeeded",
-        "bob approves deploy 3",
-        "deploy 3: ROLLING BACK (failure): canary check failed: error_rate",
-        "deploy 3: finished: rolled_back",
+        "bob reviews the diff: + DEMO_GREETING = \"slipway\"",
+        "bob reviews the diff: + PARTNER_API_KEY = <secret ",
+        "bob approves config version 1",
+        "is a `config` release of v2 (no migration)",
+        "deploy 3: finished: succeeded",
+        "answers {\"hello\":\"slipway\"",
+        "bob approves deploy 4",
+        "deploy 4: ROLLING BACK (failure): canary check failed: error_rate",
+        "deploy 4: finished: rolled_back",
         "(limit <= 2.0%",
         "0 failed for any other reason",
     ] {
