@@ -584,3 +584,182 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
     }
     assert_eq!(leaks, ["control"], "the secret leaked");
 }
+
+const RULES: &str = r##"
+[server]
+data_dir = "data"
+
+[secrets]
+key_file = "#KEY#"
+#PREVIOUS#
+
+[[service]]
+name = "idp"
+start = "exec python3 app"
+
+[service.config]
+QUEUE = { unique = "services" }
+WORKERS = { type = "int" }
+
+[[service]]
+name = "pivcac"
+start = "exec python3 app"
+
+[service.config]
+JOBS_QUEUE = { unique = "services", group = "QUEUE" }
+
+[environment.staging]
+"##;
+
+fn start_with_keys(root: &Path, key: &str, previous: &[&str]) -> SpawnedServer {
+    let previous = if previous.is_empty() {
+        String::new()
+    } else {
+        let quoted: Vec<String> = previous.iter().map(|p| format!("{p:?}")).collect();
+        format!("previous_key_files = [{}]", quoted.join(", "))
+    };
+    let config = RULES.replace("#KEY#", key).replace("#PREVIOUS#", &previous);
+    std::fs::write(root.join("slipway.toml"), config).unwrap();
+    SpawnedServer::start(
+        Path::new(BIN),
+        &root.join("slipway.toml"),
+        &root.join("data"),
+    )
+}
+
+fn refused(out: &CliOutput, expected: &[&str]) {
+    assert_ne!(out.code(), 0, "accepted: {}", out.stdout);
+    for text in expected {
+        assert!(
+            out.stderr.contains(text),
+            "`{text}` missing in: {}",
+            out.stderr
+        );
+    }
+    assert!(out.stderr.contains("hint: "), "{}", out.stderr);
+}
+
+#[test]
+fn config_rules_env_files_and_master_key_rotation_through_the_cli() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    keygen(root, "master.key");
+    let mut server = start_with_keys(root, "master.key", &[]);
+    let admin = server.admin_token.clone();
+    let set = |server: &SpawnedServer, args: &[&str]| {
+        let mut all = vec!["config", "set"];
+        all.extend_from_slice(args);
+        server.cli(&admin, &all)
+    };
+
+    // Rules at `config set`: a queue another service holds, a type, a reserved name.
+    set(&server, &["idp", "--env", "staging", "QUEUE=jobs"]).success();
+    refused(
+        &set(&server, &["pivcac", "--env", "staging", "JOBS_QUEUE=jobs"]),
+        &["idp", "staging", "QUEUE"],
+    );
+    set(
+        &server,
+        &["pivcac", "--env", "staging", "JOBS_QUEUE=jobs-pivcac"],
+    )
+    .success();
+    refused(
+        &set(&server, &["idp", "--env", "staging", "WORKERS=many"]),
+        &["WORKERS"],
+    );
+    refused(
+        &set(&server, &["idp", "--env", "staging", "PORT=8080"]),
+        &["PORT"],
+    );
+    refused(
+        &server.cli(
+            &admin,
+            &["config", "unset", "idp", "--env", "staging", "NOPE"],
+        ),
+        &["NOPE", "QUEUE"],
+    );
+    refused(
+        &server.cli(
+            &admin,
+            &["config", "set", "nope", "--env", "staging", "A=1"],
+        ),
+        &["unknown service `nope`"],
+    );
+
+    // An env file in; plain values come back out, the secret only as a comment.
+    let secret = "env-file-secret-9d1c";
+    std::fs::write(
+        root.join("idp.env"),
+        format!(
+            "# from the old box\nWORKERS=4\nexport GREETING=\"two words\"\nDB_PASSWORD={secret}\n"
+        ),
+    )
+    .unwrap();
+    let imported = server
+        .cli(
+            &admin,
+            &[
+                "config",
+                "import",
+                "idp",
+                "--env",
+                "staging",
+                root.join("idp.env").to_str().unwrap(),
+            ],
+        )
+        .success();
+    assert!(
+        imported.stdout.contains("+ DB_PASSWORD = <secret "),
+        "{}",
+        imported.stdout
+    );
+    let exported = server
+        .cli(&admin, &["config", "export", "idp", "--env", "staging"])
+        .success()
+        .stdout;
+    assert!(exported.contains("GREETING=\"two words\""), "{exported}");
+    assert!(exported.contains("WORKERS=4"), "{exported}");
+    assert!(exported.contains("QUEUE=jobs"), "{exported}");
+    assert!(exported.contains("# DB_PASSWORD"), "{exported}");
+    assert!(!exported.contains(secret), "{exported}");
+    let history = server
+        .cli(&admin, &["config", "history", "idp", "--env", "staging"])
+        .success()
+        .stdout;
+    assert!(
+        history.contains("DB_PASSWORD, GREETING, WORKERS"),
+        "{history}"
+    );
+    let before = server
+        .cli(
+            &admin,
+            &["config", "get", "idp", "--env", "staging", "DB_PASSWORD"],
+        )
+        .success()
+        .stdout;
+
+    // Rotation: a new key, the old one still readable, then every data key re-wrapped.
+    server.terminate(Duration::from_secs(20));
+    keygen(root, "master-2.key");
+    let mut server = start_with_keys(root, "master-2.key", &[]);
+    refused(
+        &server.cli(&admin, &["config", "get", "idp", "--env", "staging"]),
+        &["cannot be opened", "previous_key_files"],
+    );
+    server.terminate(Duration::from_secs(20));
+    let mut server = start_with_keys(root, "master-2.key", &["master.key"]);
+    let rotated = server.cli(&admin, &["config", "rotate-key"]).success();
+    assert!(rotated.stdout.contains("re-wrapped"), "{}", rotated.stdout);
+    server.terminate(Duration::from_secs(20));
+    let mut server = start_with_keys(root, "master-2.key", &[]);
+    let after = server
+        .cli(
+            &admin,
+            &["config", "get", "idp", "--env", "staging", "DB_PASSWORD"],
+        )
+        .success()
+        .stdout;
+    assert_eq!(after, before, "the fingerprint changed with the master key");
+    set(&server, &["idp", "--env", "staging", "WORKERS=5"]).success();
+    server.terminate(Duration::from_secs(20));
+}
