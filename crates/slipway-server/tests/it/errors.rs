@@ -273,3 +273,42 @@ async fn lost_database_answers_503_without_detail() {
     assert_eq!(health["status"], "degraded");
     api.stop().await;
 }
+
+#[tokio::test]
+async fn config_routes_without_a_master_key_say_how_to_configure_one_and_deploys_still_work() {
+    let api = Api::start().await;
+    let token = api.user("alice", "deployer").await;
+    let body = json!({"set": {"QUEUE": {"value": "jobs"}}});
+    for (method, path, body) in [
+        (Method::POST, "/api/v1/config/idp/staging", Some(body)),
+        (Method::GET, "/api/v1/config/idp/staging", None),
+        (Method::GET, "/api/v1/config/idp/staging/diff", None),
+        (
+            Method::POST,
+            "/api/v1/config/fingerprint",
+            Some(json!({"value": "x"})),
+        ),
+    ] {
+        let (status, answer) = api.call(method, path, Some(&token), body).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{path}: {answer}");
+        assert_eq!(error_code(&answer), "no_master_key", "{path}");
+        let hint = answer["error"]["hint"].as_str().unwrap();
+        assert!(hint.contains("slipway config keygen"), "{hint}");
+    }
+    // No config versions: a deploy pins none and starts as before.
+    api.release(&token, "idp", "1.0.0").await;
+    let (status, deploy) = api
+        .call(
+            Method::POST,
+            "/api/v1/deploys",
+            Some(&token),
+            Some(json!({"service": "idp", "environment": "staging"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{deploy}");
+    assert!(
+        deploy["release"].get("config_version").is_none(),
+        "{deploy}"
+    );
+    api.stop().await;
+}
