@@ -45,10 +45,11 @@ pub(crate) struct Path<T>(pub(crate) T);
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
-            JsonRejection::JsonDataError(error) => {
-                ApiError::bad_request("invalid_body", strip_axum_prefix(&error.body_text()))
-                    .with_hint("the OpenAPI document at /api/openapi.json describes every body")
-            }
+            JsonRejection::JsonDataError(error) => ApiError::bad_request(
+                "invalid_body",
+                mask_strings(&strip_axum_prefix(&error.body_text())),
+            )
+            .with_hint("the OpenAPI document at /api/openapi.json describes every body"),
             JsonRejection::JsonSyntaxError(error) => {
                 ApiError::bad_request("malformed_json", strip_axum_prefix(&error.body_text()))
                     .with_hint("send one JSON object")
@@ -86,6 +87,42 @@ impl From<PathRejection> for ApiError {
         ApiError::bad_request("invalid_path", strip_axum_prefix(&rejection.body_text()))
             .with_hint("deploy ids are numbers: /api/v1/deploys/12")
     }
+}
+
+/// serde quotes a string it did not expect (`invalid type: string "…", expected …`): the
+/// string may be a secret sent in the wrong place, so it is not repeated back (nor logged).
+fn mask_strings(text: &str) -> String {
+    let mut masked = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("string \"") {
+        let (head, tail) = rest.split_at(at + "string \"".len());
+        masked.push_str(head);
+        // The closing quote: the first one not escaped by a backslash.
+        let mut escaped = false;
+        let end = tail.char_indices().find_map(|(i, c)| match c {
+            '\\' if !escaped => {
+                escaped = true;
+                None
+            }
+            '"' if !escaped => Some(i),
+            _ => {
+                escaped = false;
+                None
+            }
+        });
+        match end {
+            Some(end) => {
+                masked.push_str("…\"");
+                rest = &tail[end + 1..];
+            }
+            None => {
+                masked.push('…');
+                rest = "";
+            }
+        }
+    }
+    masked.push_str(rest);
+    masked
 }
 
 /// axum's messages start with "Failed to deserialize …: "; the part after says what is wrong.

@@ -91,14 +91,32 @@ pub(crate) struct DiffView {
     findings: Vec<Finding>,
 }
 
-/// One value to set.
+/// One value to set: `"value"`, or `{"value", "secret"?}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum SetValue {
+    Value(String),
+    Flagged(FlaggedValue),
+}
+
+/// A value with whether it is a secret.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct SetValue {
+pub(crate) struct FlaggedValue {
     value: String,
-    /// Whether it is a secret; by default the rule in slipway.toml decides, else a name that
-    /// looks like a secret's (`*_KEY`, `*TOKEN*`, `*PASSWORD*`…).
+    /// Whether it is a secret. By default: a secret if the key was one in the version before,
+    /// or its rule in slipway.toml says so, or its name looks like a secret's (`*_KEY`,
+    /// `*TOKEN*`, `*PASSWORD*`…). `false` makes a key plain unless its rule says `secret = true`.
     secret: Option<bool>,
+}
+
+impl SetValue {
+    fn into_parts(self) -> (String, Option<bool>) {
+        match self {
+            SetValue::Value(value) => (value, None),
+            SetValue::Flagged(FlaggedValue { value, secret }) => (value, secret),
+        }
+    }
 }
 
 /// A change that makes a new version.
@@ -437,20 +455,26 @@ pub(crate) async fn change_config(
             )));
         }
     }
+    if body.set.is_empty() && body.unset.is_empty() && !body.replace {
+        return Err(
+            ApiError::bad_request("empty_change", "the change sets and unsets nothing")
+                .with_hint("name keys to set (KEY=VALUE) or to unset"),
+        );
+    }
     for (key, set) in body.set {
+        let (value, flag) = set.into_parts();
         check_key(&key).map_err(|problem| {
             ApiError::bad_request("invalid_key", problem)
                 .with_hint("keys are environment variable names, e.g. QUEUE_NAME")
         })?;
-        check_value(&key, &set.value).map_err(|problem| {
+        check_value(&key, &value).map_err(|problem| {
             ApiError::bad_request("invalid_value", problem)
                 .with_hint("keep files out of config; store a path or URL to them instead")
         })?;
-        let flagged = set.secret.unwrap_or(false);
-        let secret = match (
-            set.secret,
-            service.config.keys.get(&key).and_then(|r| r.secret),
-        ) {
+        let rule = service.config.keys.get(&key).and_then(|r| r.secret);
+        // A secret stays one unless a person says otherwise: omitting --secret when changing
+        // it must not show the new value to every reviewer.
+        let secret = match (flag, rule) {
             (Some(false), Some(true)) => {
                 return Err(ApiError::bad_request(
                     "secret_required",
@@ -458,16 +482,13 @@ pub(crate) async fn change_config(
                 )
                 .with_hint("set it without --plain; slipway.toml says `secret = true`"));
             }
-            (Some(given), None) => given,
-            _ => is_secret(&service.config, &key, flagged),
+            (Some(given), _) => given,
+            (None, _) => {
+                before.get(&key).is_some_and(|entry| entry.secret)
+                    || is_secret(&service.config, &key, false)
+            }
         };
-        after.insert(
-            key,
-            Entry {
-                value: set.value,
-                secret,
-            },
-        );
+        after.insert(key, Entry { value, secret });
     }
     let changed = changes(vault, &before, &after);
     if changed.is_empty() && latest.is_some() {
@@ -808,17 +829,16 @@ pub(crate) async fn pin_config(
     version: Option<u64>,
 ) -> ApiResult<(Option<u64>, String)> {
     let settings_hash = super::deploys::config_hash(service);
-    let record = match (version, &state.vault) {
-        (Some(number), _) => {
+    let record = match version {
+        Some(number) => {
             Some(version_or_latest(state, &service.name, environment, Some(number)).await?)
         }
-        (None, Some(_)) => {
+        None => {
             state
                 .store
                 .latest_config_version(&service.name, environment)
                 .await?
         }
-        (None, None) => None,
     };
     let Some(record) = record else {
         let found = settings::validate(&service.config, &Values::new());

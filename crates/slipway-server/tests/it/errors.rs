@@ -312,3 +312,26 @@ async fn config_routes_without_a_master_key_say_how_to_configure_one_and_deploys
     );
     api.stop().await;
 }
+
+#[tokio::test]
+async fn a_string_sent_where_it_does_not_belong_is_not_repeated_in_the_error() {
+    let api = Api::start().await;
+    let token = api.user("alice", "deployer").await;
+    let canary = "hunter2-\\\"quoted\\\"-canary";
+    let body = format!(r#"{{"service": "idp", "environment": "staging", "wait": "{canary}"}}"#);
+    let request = axum::http::Request::post("/api/v1/deploys")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    let (status, answer) = api.send(request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(error_code(&answer), "invalid_body");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("expected a boolean"), "{message}");
+    assert!(
+        !message.contains("hunter2") && !message.contains("canary"),
+        "{message}"
+    );
+    api.stop().await;
+}
