@@ -1,6 +1,7 @@
 //! Durable state for slipway: deploys, the hash-chained event log, the outbox of effects,
-//! operator intents, engine leases and the catalog (users, tokens, artifacts, releases) — on
-//! SQLite (default) or PostgreSQL, behind one type.
+//! operator intents, engine leases, the catalog (users, tokens, artifacts, releases) and config
+//! versions (sealed, immutable, numbered per service and environment) — on SQLite (default) or
+//! PostgreSQL, behind one type.
 //!
 //! Every write that changes a deploy stores its new state, its events and its effects in one
 //! transaction, and checks the writer's lease fencing token in that same transaction.

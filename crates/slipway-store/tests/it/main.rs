@@ -5,6 +5,7 @@
 mod catalog;
 mod chain;
 mod checklist;
+mod config;
 mod decisions;
 mod history;
 mod leases;
