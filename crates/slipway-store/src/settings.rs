@@ -31,9 +31,9 @@ pub struct NewConfigVersion {
     /// Whether it can be deployed without another engineer's approval (unprotected
     /// environments): then it is recorded as approved by `by` at creation.
     pub approved: bool,
-    /// The newest version when the change was made from it (`None`: there was none). When
-    /// another version was written since, nothing is written and the answer is `AlreadyExists`
-    /// (the change would silently drop the other one's).
+    /// The newest version's number when the change was made from it (`Some(0)`: there was
+    /// none). When another version was written since, nothing is written and the answer is
+    /// `AlreadyExists` (the change would silently drop the other one's). `None` skips the check.
     pub parent: Option<u64>,
 }
 
@@ -172,6 +172,19 @@ impl Store {
         .as_ref()
         .map(decode_number)
         .transpose()?;
+        if let Some(parent) = new.parent
+            && parent != last.unwrap_or(0)
+        {
+            return Err(StoreError::AlreadyExists {
+                what: "newer config version",
+                name: format!(
+                    "{} of {} in {} (the change was made from version {parent})",
+                    last.unwrap_or(0),
+                    new.service,
+                    new.environment
+                ),
+            });
+        }
         let number = last.unwrap_or(0) + 1;
         let (approved_by, approved_at) = if new.approved {
             (Some(new.by.clone()), Some(now))

@@ -522,7 +522,7 @@ pub(crate) async fn change_config(
         by: caller.user.name.clone(),
         message: body.message.filter(|m| !m.trim().is_empty()),
         approved: !needs_review,
-        parent: number,
+        parent: Some(number.unwrap_or(0)),
     };
     let record = match state
         .store

@@ -31,6 +31,7 @@ fn new_version(service: &str, environment: &str, n: u8) -> NewConfigVersion {
         by: "alice".to_owned(),
         message: Some(format!("change {n}")),
         approved: false,
+        parent: None,
     }
 }
 
@@ -250,6 +251,7 @@ async fn a_config_version_is_approved_once() {
             .create_config_version(
                 &NewConfigVersion {
                     approved: true,
+                    parent: None,
                     ..new_version("idp", "staging", 2)
                 },
                 T0,
@@ -616,6 +618,37 @@ async fn the_first_secret_key_written_is_kept() {
         }
         let stored = store.secret_key("other").await.unwrap().unwrap();
         assert!(kept.iter().all(|k| k == &stored), "{kept:?} vs {stored:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_change_made_from_an_older_version_is_refused_and_writes_nothing() {
+    on_each_backend("config_parent", async |db| {
+        let store = &db.store;
+        // Two people read "no version yet"; the first one's change is written.
+        let first = NewConfigVersion {
+            parent: Some(0),
+            ..new_version("idp", "prod", 1)
+        };
+        store.create_config_version(&first, T0).await.unwrap();
+        let late = NewConfigVersion {
+            parent: Some(0),
+            ..new_version("idp", "prod", 2)
+        };
+        let error = store.create_config_version(&late, T0).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::AlreadyExists { .. }),
+            "{error:?}"
+        );
+        assert_eq!(everything(store).await.len(), 1);
+        // Made again from version 1, it is version 2.
+        let again = NewConfigVersion {
+            parent: Some(1),
+            ..new_version("idp", "prod", 2)
+        };
+        let written = store.create_config_version(&again, T0).await.unwrap();
+        assert_eq!(written.number, 2);
     })
     .await;
 }
