@@ -178,6 +178,10 @@ pub struct ReleaseRefView {
     pub artifact: String,
     /// Hash of the configuration the release runs with.
     pub config: String,
+    /// The config version it runs with (`slipway config get --version N`), if the service has
+    /// config in the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_version: Option<u64>,
 }
 
 impl From<&ReleaseRef> for ReleaseRefView {
@@ -187,6 +191,7 @@ impl From<&ReleaseRef> for ReleaseRefView {
             version: release.version.clone(),
             artifact: release.artifact.clone(),
             config: release.config.clone(),
+            config_version: release.config_version,
         }
     }
 }

@@ -127,8 +127,13 @@ fn headline(deploy: &DeployView) -> String {
     } else {
         "deploy"
     };
+    let config = deploy
+        .release
+        .config_version
+        .map(|n| format!(", config version {n}"))
+        .unwrap_or_default();
     format!(
-        "{what} {}: {} {} ({}) to {}, requested by {}",
+        "{what} {}: {} {} ({}{config}) to {}, requested by {}",
         deploy.id,
         deploy.service,
         deploy.release.label,
