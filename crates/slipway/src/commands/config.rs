@@ -519,7 +519,7 @@ async fn get(
         .flatten()
         .map(|(key, value)| vec![key.clone(), shown(value)])
         .collect();
-    table(&["KEY", "VALUE"], rows.into_iter());
+    table(&["KEY", "VALUE"], rows);
     print_findings(&answer);
     Ok(ExitCode::SUCCESS)
 }

@@ -152,10 +152,7 @@ impl Drop for Receiver {
 fn read_request(stream: &mut std::net::TcpStream) -> String {
     let mut data = Vec::new();
     let mut buffer = [0u8; 8192];
-    loop {
-        let Ok(read) = stream.read(&mut buffer) else {
-            break;
-        };
+    while let Ok(read) = stream.read(&mut buffer) {
         if read == 0 {
             break;
         }
