@@ -910,3 +910,64 @@ proptest! {
         prop_assert_eq!(read, expected);
     }
 }
+
+/// The user documentation of rules and env files, whose examples must stay true.
+const DOCS: &str = include_str!("../../../../docs/config.md");
+
+/// The first fenced block of `language` after `heading` in [`DOCS`].
+fn docs_block(heading: &str, language: &str) -> &'static str {
+    let (_, section) = DOCS.split_once(heading).expect("the docs have the section");
+    let (_, block) = section
+        .split_once(&format!("```{language}\n"))
+        .expect("the section has the block");
+    block.split_once("```").expect("the block is closed").0
+}
+
+#[test]
+fn documented_rules_parse_and_catch_seed_003s_incident() {
+    // The example shows services only; any environment completes the file.
+    let text = format!("{}\n[environment.prod]\n", docs_block("## Rules", "toml"));
+    let config = parse_config("docs/config.md", &text).unwrap();
+    let queue = values(&[("QUEUE", plain("https://sqs.example/123/playbook-events"))]);
+    let jobs = values(&[(
+        "JOBS_QUEUE",
+        plain("https://sqs.example/123/playbook-events"),
+    )]);
+    let candidate = Holder {
+        service: "idp",
+        environment: "prod",
+        rules: &config.service("idp").unwrap().config,
+        values: &queue,
+    };
+    let other = Holder {
+        service: "pivcac",
+        environment: "prod",
+        rules: &config.service("pivcac").unwrap().config,
+        values: &jobs,
+    };
+    let findings = check_unique(&candidate, &[other]);
+    assert_eq!(findings.len(), 1);
+    let shown = format!("{}\n  hint: {}", findings[0].message, findings[0].hint);
+    assert!(DOCS.contains(&shown), "the docs do not show:\n{shown}");
+}
+
+#[test]
+fn documented_env_files_read_as_the_docs_say() {
+    let read = parse_env_file(docs_block("## Env files", "sh")).unwrap();
+    let read: BTreeMap<String, String> = read.into_iter().collect();
+    assert_eq!(read["GREETING"], "hello $USER");
+    assert_eq!(read["MOTD"], "line one\nline \"two\" costs $5");
+    assert_eq!(read["EMPTY"], "");
+    assert_eq!(read.len(), 6);
+    let written = docs_block("Writing one", "sh");
+    let versions = values(&[
+        ("SMTP_PASSWORD", secret(CANARY)),
+        ("LOG_LEVEL", plain("info")),
+        ("MOTD", plain("it costs $5\nand more")),
+        ("QUEUE", plain("https://sqs.example/123/events")),
+    ]);
+    assert_eq!(
+        format_env_file(&versions, &|_, _| "3f9a1c2e".to_owned()),
+        written
+    );
+}
