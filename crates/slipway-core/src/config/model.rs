@@ -412,6 +412,7 @@ impl CommandOperation {
                 Digest,
                 Artifact,
                 Config,
+                ConfigFile,
                 Count,
                 Pools,
                 Key,
@@ -437,6 +438,7 @@ impl CommandOperation {
                 Digest,
                 Artifact,
                 Config,
+                ConfigFile,
                 Task,
                 Key,
             ],
@@ -465,6 +467,9 @@ pub enum Placeholder {
     Artifact,
     /// Hash of the release's config version.
     Config,
+    /// Path of the env file holding the pinned config version, with `config = "file"` only
+    /// (`launch` and `task`).
+    ConfigFile,
     /// Total number of instances wanted, over all pools.
     Count,
     /// Instances wanted per pool: `web=2,worker=1`.
@@ -478,7 +483,7 @@ pub enum Placeholder {
 }
 
 impl Placeholder {
-    pub const ALL: [Placeholder; 13] = [
+    pub const ALL: [Placeholder; 14] = [
         Self::Service,
         Self::Environment,
         Self::Region,
@@ -487,6 +492,7 @@ impl Placeholder {
         Self::Digest,
         Self::Artifact,
         Self::Config,
+        Self::ConfigFile,
         Self::Count,
         Self::Pools,
         Self::Weights,
@@ -505,6 +511,7 @@ impl Placeholder {
             Self::Digest => "digest",
             Self::Artifact => "artifact",
             Self::Config => "config",
+            Self::ConfigFile => "config_file",
             Self::Count => "count",
             Self::Pools => "pools",
             Self::Weights => "weights",

@@ -15,16 +15,17 @@ use crate::time::Span;
 use super::error::{ConfigError, ConfigErrorKind, ConfigErrors};
 use super::model::{
     Analysis, ApprovalPolicy, CalendarFile, CanaryPolicy, Check, CheckKind, CommandOperation,
-    CommandTargetConfig, CommandTemplate, Comparison, Config, ConfigDelivery, ConfigRules,
-    EnvironmentConfig, GrafanaMarkers, HealthCheck, KNOWN_TARGETS, Markers, MetricSourceKind,
-    Placeholder, Policy, Pool, PrometheusConfig, ProvenanceConfig, ProvenanceRequirement,
-    ProxyListener, SecretsConfig, ServerConfig, ServiceConfig, Staffing, Threshold,
+    CommandTargetConfig, CommandTemplate, Comparison, Config, EnvironmentConfig, GrafanaMarkers,
+    HealthCheck, KNOWN_TARGETS, Markers, MetricSourceKind, Placeholder, Policy, Pool,
+    PrometheusConfig, ProvenanceConfig, ProvenanceRequirement, ProxyListener, ServerConfig,
+    ServiceConfig, Staffing, Threshold,
 };
 use super::suggest;
 use super::values::{self, DURATION_HINT, Problem};
 use crate::provenance::{PublicKey, TrustedKey};
 
 mod checklist;
+mod settings;
 
 /// Parses and validates the text of a `slipway.toml`.
 ///
@@ -75,9 +76,10 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "markers",
     "checklist",
     "provenance",
+    "secrets",
 ];
 const SERVER_KEYS: &[&str] = &["listen", "data_dir", "database"];
-const SERVICE_KEYS: &[&str] = &["name", "start", "migrate", "health", "pools"];
+const SERVICE_KEYS: &[&str] = &["name", "start", "migrate", "health", "pools", "config"];
 const HEALTH_KEYS: &[&str] = &[
     "path",
     "interval",
@@ -111,7 +113,7 @@ const ENVIRONMENT_KEYS: &[&str] = &[
     "provenance",
 ];
 const COMMAND_KEYS: &[&str] = &[
-    "launch", "traffic", "stop", "task", "observe", "timeout", "shell", "workdir",
+    "launch", "traffic", "stop", "task", "observe", "timeout", "shell", "workdir", "config",
 ];
 const APPROVAL_KEYS: &[&str] = &["required", "expires", "roles", "not_authors"];
 const GO_KEYS: &[&str] = &["by_other"];
@@ -543,6 +545,7 @@ impl Checker<'_> {
             environments: &environment_names,
         };
         let checklist = self.checklist(&root, &known);
+        let secrets = self.secrets(&root);
         Config {
             server,
             services,
@@ -553,7 +556,7 @@ impl Checker<'_> {
             checklist,
             calendars: BTreeMap::new(),
             provenance,
-            secrets: SecretsConfig::default(),
+            secrets,
         }
     }
 
@@ -762,13 +765,14 @@ impl Checker<'_> {
         let migrate = self.text(&table, "migrate");
         let health = self.health(&table);
         let pools = self.pools(&table);
+        let config = self.config_rules(&table);
         let service = ServiceConfig {
             name,
             start: start.unwrap_or_default(),
             migrate,
             health,
             pools,
-            config: ConfigRules::default(),
+            config,
         };
         (service, name_at)
     }
@@ -1230,6 +1234,12 @@ impl Checker<'_> {
             .text(&table, "shell")
             .unwrap_or_else(|| CommandTargetConfig::DEFAULT_SHELL.to_owned());
         let workdir = self.text(&table, "workdir");
+        let config = self.config_delivery(&table);
+        let used: Vec<(CommandOperation, Option<&CommandTemplate>)> = CommandOperation::ALL
+            .into_iter()
+            .zip(templates.iter().map(Option::as_ref))
+            .collect();
+        self.check_config_file_placeholder(&table, config, &used);
 
         let mut templates = templates.into_iter();
         let mut next = || templates.next().flatten();
@@ -1243,7 +1253,7 @@ impl Checker<'_> {
             timeout,
             shell,
             workdir,
-            config: ConfigDelivery::default(),
+            config,
         })
     }
 

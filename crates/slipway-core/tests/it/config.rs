@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use slipway_core::analysis::Metric;
 use slipway_core::config::{
-    ApprovalPolicy, CheckKind, CommandOperation, CommandTemplate, ConfigErrorKind, ConfigErrors,
-    FreezeKind, MetricSourceKind, Placeholder, Policy, Pool, ProvenanceRequirement, TemplatePart,
-    Threshold, parse_config,
+    ApprovalPolicy, CheckKind, CommandOperation, CommandTemplate, ConfigDelivery, ConfigErrorKind,
+    ConfigErrors, FreezeKind, KeyRule, MetricSourceKind, Placeholder, Policy, Pool,
+    ProvenanceRequirement, SecretsConfig, TemplatePart, Threshold, Uniqueness, ValueKind,
+    parse_config,
 };
 use slipway_core::deploy::Role;
 use slipway_core::time::Span;
@@ -951,7 +952,7 @@ fn unknown_key_in_the_command_table_suggests_the_nearest() {
             "stranger",
             with_commands(&format!("{REQUIRED_COMMANDS}\nenv = {{ A = \"1\" }}")),
             "error: slipway.toml:11:1: unknown key `env` in `command` of [environment.prod]\n  \
-             hint: known keys here: launch, traffic, stop, task, observe, timeout, shell, workdir",
+             hint: known keys here: launch, traffic, stop, task, observe, timeout, shell, workdir, config",
         ),
     ]);
 }
@@ -959,7 +960,7 @@ fn unknown_key_in_the_command_table_suggests_the_nearest() {
 #[test]
 fn unknown_placeholder_names_the_known_ones() {
     let launch_knows = "{service} {environment} {region} {label} {version} {digest} {artifact} \
-                        {config} {count} {pools} {key}";
+                        {config} {config_file} {count} {pools} {key}";
     assert_cases(&[
         (
             "typo",
@@ -1406,4 +1407,372 @@ fn unknown_approval_roles_and_go_keys_are_reported_with_a_hint() {
     assert!(go.contains("by_other"), "{go}");
     let go = errors(&with_env("go_no_go = \"yes\"")).to_string();
     assert!(go.contains("go_no_go = { by_other = false }"), "{go}");
+}
+
+// --- `[service.config]`, `[secrets]` and how a command target receives a config version.
+
+/// `idp` with the given `[service.config]` body: the table's header is line 5, its first rule
+/// line 6.
+fn with_rules(body: &str) -> String {
+    format!(
+        "[[service]]\nname = \"idp\"\nstart = \"s\"\n\n[service.config]\n{body}\n\n\
+         [environment.prod]\n"
+    )
+}
+
+#[test]
+fn service_config_rules_are_read_from_tables_and_inline_tables() {
+    let text = r#"
+[[service]]
+name = "idp"
+start = "s"
+config = { QUEUE = { unique = "services" } }
+
+[[service]]
+name = "pivcac"
+start = "s"
+
+[service.config]
+JOBS_QUEUE = { required = true, type = "url", pattern = 'https://.*', unique = "services", group = "queues" }
+LOG_LEVEL = { allowed = ["debug", "info"] }
+STRIPE_API_KEY = { secret = true, required = true }
+
+[service.config.TIMEOUT]
+type = "duration"
+allowed = ["30s", "1m"]
+
+[[service]]
+name = "plain"
+start = "s"
+
+[environment.prod]
+"#;
+    let config = parse_config("slipway.toml", text).unwrap();
+    let idp = &config.service("idp").unwrap().config;
+    assert_eq!(
+        idp.keys,
+        BTreeMap::from([(
+            "QUEUE".to_owned(),
+            KeyRule {
+                unique: Some(Uniqueness::Services),
+                ..KeyRule::default()
+            }
+        )])
+    );
+    let pivcac = &config.service("pivcac").unwrap().config;
+    assert_eq!(
+        pivcac.keys.keys().collect::<Vec<_>>(),
+        ["JOBS_QUEUE", "LOG_LEVEL", "STRIPE_API_KEY", "TIMEOUT"]
+    );
+    assert_eq!(
+        pivcac.keys["JOBS_QUEUE"],
+        KeyRule {
+            required: true,
+            kind: ValueKind::Url,
+            pattern: Some("https://.*".to_owned()),
+            allowed: Vec::new(),
+            unique: Some(Uniqueness::Services),
+            group: Some("queues".to_owned()),
+            secret: None,
+        }
+    );
+    assert_eq!(pivcac.keys["LOG_LEVEL"].allowed, ["debug", "info"]);
+    assert_eq!(pivcac.keys["LOG_LEVEL"].kind, ValueKind::String);
+    assert_eq!(pivcac.keys["STRIPE_API_KEY"].secret, Some(true));
+    assert!(pivcac.keys["STRIPE_API_KEY"].required);
+    assert_eq!(pivcac.keys["TIMEOUT"].kind, ValueKind::Duration);
+    assert_eq!(pivcac.keys["TIMEOUT"].allowed, ["30s", "1m"]);
+    assert!(config.service("plain").unwrap().config.is_empty());
+    assert_eq!(config.secrets, SecretsConfig::default());
+}
+
+#[test]
+fn config_keys_must_be_variables_the_targets_can_pass() {
+    assert_cases(&[
+        (
+            "reserved",
+            with_rules("PORT = { required = true }\nSLIPWAY_X = {}"),
+            "error: slipway.toml:6:1: `config` of [[service]] `idp`: `PORT` is set by slipway itself (`PORT` and `SLIPWAY_*` are reserved)\n  \
+             hint: rename it, e.g. APP_PORT: the targets set PORT and SLIPWAY_* for every instance\n\
+             error: slipway.toml:7:1: `config` of [[service]] `idp`: `SLIPWAY_X` is set by slipway itself (`PORT` and `SLIPWAY_*` are reserved)\n  \
+             hint: rename it, e.g. APP_PORT: the targets set PORT and SLIPWAY_* for every instance",
+        ),
+        (
+            "not a variable name",
+            with_rules("my-queue = {}\n\"9LIVES\" = {}"),
+            "error: slipway.toml:6:1: `config` of [[service]] `idp`: `my-queue` is not a valid key: use letters, digits and `_`, not starting with a digit\n  \
+             hint: config keys become environment variables: rename it, e.g. MY_QUEUE\n\
+             error: slipway.toml:7:1: `config` of [[service]] `idp`: `9LIVES` is not a valid key: use letters, digits and `_`, not starting with a digit\n  \
+             hint: config keys become environment variables: rename it, e.g. JOBS_QUEUE",
+        ),
+        (
+            "a value instead of a rule",
+            with_rules("QUEUE = \"events\"\nOTHER = 5"),
+            "error: slipway.toml:6:9: `QUEUE` in `config` of [[service]] `idp`: expected a table, found string\n  \
+             hint: a rule is a table; a value is set with `slipway config set`, not here: write QUEUE = { required = true }\n\
+             error: slipway.toml:7:9: `OTHER` in `config` of [[service]] `idp`: expected a table, found integer\n  \
+             hint: write OTHER = { required = true }",
+        ),
+        (
+            "config not a table",
+            format!("{SERVICE}config = \"QUEUE\"\n[environment.prod]\n"),
+            "error: slipway.toml:5:10: `config` in [[service]] `idp`: expected a table, found string\n  \
+             hint: write [service.config] below the [[service]], one rule per key, e.g. QUEUE = { required = true, type = \"url\", unique = \"services\" }",
+        ),
+    ]);
+}
+
+#[test]
+fn rule_keys_and_their_types_are_checked_like_any_other() {
+    assert_cases(&[
+        (
+            "typo",
+            with_rules("QUEUE = { uniqe = \"services\" }"),
+            "error: slipway.toml:6:11: unknown key `uniqe` in rule `QUEUE` of [[service]] `idp`\n  \
+             hint: did you mean `unique`?",
+        ),
+        (
+            "booleans in quotes",
+            with_rules("QUEUE = { required = \"yes\", secret = \"true\" }"),
+            "error: slipway.toml:6:22: `required` in rule `QUEUE` of [[service]] `idp`: expected true or false, found string\n  \
+             hint: write required = true or required = false\n\
+             error: slipway.toml:6:38: `secret` in rule `QUEUE` of [[service]] `idp`: expected true or false, found string\n  \
+             hint: remove the quotes: secret = true",
+        ),
+        (
+            "unknown types",
+            with_rules("QUEUE = { type = \"integer\" }\nB = { type = \"number\" }"),
+            "error: slipway.toml:6:18: `type` in rule `QUEUE` of [[service]] `idp`: \"integer\" is not one of \"string\", \"int\", \"bool\", \"url\" or \"duration\"\n  \
+             hint: did you mean \"int\"?\n\
+             error: slipway.toml:7:14: `type` in rule `B` of [[service]] `idp`: \"number\" is not one of \"string\", \"int\", \"bool\", \"url\" or \"duration\"\n  \
+             hint: write one of \"string\", \"int\", \"bool\", \"url\" or \"duration\"",
+        ),
+        (
+            "unknown uniqueness, and a group that needs one",
+            with_rules(
+                "QUEUE = { unique = \"service\", group = \"queues\" }\nB = { group = \"queues\" }\n\
+                 C = { unique = \"everywhere\", group = \"no good\" }",
+            ),
+            "error: slipway.toml:6:20: `unique` in rule `QUEUE` of [[service]] `idp`: \"service\" is not one of \"services\", \"environments\" or \"everywhere\"\n  \
+             hint: did you mean \"services\"?\n\
+             error: slipway.toml:7:7: `group` in rule `B` of [[service]] `idp`: a group only matters to a key with `unique`\n  \
+             hint: add unique = \"services\" (or \"environments\", \"everywhere\"), or remove group = \"queues\"\n\
+             error: slipway.toml:8:38: `group` in rule `C` of [[service]] `idp`: `no good` is not a valid name\n  \
+             hint: use letters, digits, `-` and `_`, starting with a letter or digit",
+        ),
+    ]);
+}
+
+#[test]
+fn patterns_must_compile_and_errors_point_into_them() {
+    assert_cases(&[
+        (
+            "unclosed group, written verbatim: the column is the parenthesis",
+            with_rules("QUEUE = { pattern = '[a-z]+(-prod' }"),
+            "error: slipway.toml:6:28: `pattern` in rule `QUEUE` of [[service]] `idp`: not a regular expression: unclosed group\n  \
+             hint: write a regular expression the whole value must match, e.g. pattern = '[a-z][a-z0-9-]*' (in single quotes, TOML keeps backslashes as they are)",
+        ),
+        (
+            "with escapes: the column is the value's",
+            with_rules("C = { pattern = \"\\\\d+(\" }"),
+            "error: slipway.toml:6:17: `pattern` in rule `C` of [[service]] `idp`: not a regular expression: unclosed group\n  \
+             hint: write a regular expression the whole value must match, e.g. pattern = '[a-z][a-z0-9-]*' (in single quotes, TOML keeps backslashes as they are)",
+        ),
+        (
+            "empty",
+            with_rules("B = { pattern = \"\" }"),
+            "error: slipway.toml:6:17: `pattern` in rule `B` of [[service]] `idp`: must not be empty",
+        ),
+    ]);
+}
+
+#[test]
+fn allowed_values_must_fit_the_type_and_pattern_of_their_rule() {
+    assert_cases(&[
+        (
+            "wrong type",
+            with_rules("WORKERS = { type = \"int\", allowed = [\"1\", \"two\", 3] }"),
+            "error: slipway.toml:6:43: `allowed` in rule `WORKERS` of [[service]] `idp`: \"two\" is not an int\n  \
+             hint: `type` is \"int\": write a whole number, e.g. 42 or -1\n\
+             error: slipway.toml:6:50: `allowed` in rule `WORKERS` of [[service]] `idp`: expected an array of strings, found integer in it",
+        ),
+        (
+            "pattern, duplicates, empty, not a list",
+            with_rules(
+                "QUEUE = { pattern = '[a-z]+', allowed = [\"events\", \"Events\", \"events\"] }\n\
+                 B = { allowed = [] }\nC = { allowed = \"x\" }",
+            ),
+            "error: slipway.toml:6:52: `allowed` in rule `QUEUE` of [[service]] `idp`: \"Events\" does not match `pattern` ([a-z]+)\n  \
+             hint: no version could hold it: fix the value or the pattern\n\
+             error: slipway.toml:6:62: `allowed` in rule `QUEUE` of [[service]] `idp`: \"events\" is listed twice\n  \
+             hint: list each value once\n\
+             error: slipway.toml:7:17: `allowed` in rule `B` of [[service]] `idp`: lists no value, so no version could pass\n  \
+             hint: list the values, e.g. allowed = [\"debug\", \"info\"], or leave `allowed` out to accept any\n\
+             error: slipway.toml:8:17: `allowed` in rule `C` of [[service]] `idp`: expected an array of strings, found string\n  \
+             hint: write a list: allowed = [\"x\"]",
+        ),
+        (
+            "a secret's values would be public",
+            with_rules(
+                "QUEUE = { secret = true, allowed = [\"a\"] }\nDB_PASSWORD = { allowed = [\"a\"] }\n\
+                 API_TOKEN = { secret = false, allowed = [\"a\"] }",
+            ),
+            "error: slipway.toml:6:26: `allowed` in rule `QUEUE` of [[service]] `idp`: it is a secret, and its allowed values would be in slipway.toml for anyone to read\n  \
+             hint: remove `allowed` (a `pattern` can still check the value's form), or write secret = false if the value is not a secret\n\
+             error: slipway.toml:7:17: `allowed` in rule `DB_PASSWORD` of [[service]] `idp`: its name says it holds a secret, and its allowed values would be in slipway.toml for anyone to read\n  \
+             hint: remove `allowed` (a `pattern` can still check the value's form), or write secret = false if the value is not a secret",
+        ),
+    ]);
+}
+
+#[test]
+fn service_config_mistakes_are_reported_at_once() {
+    let text = r#"[[service]]
+name = "idp"
+start = "bin/server --port $PORT"
+
+[service.config]
+QUEUE = { required = true, type = "url", unique = "service", group = "queues" }
+PORT = { type = "int" }
+LOG_LEVEL = { allowed = ["debug", "info", "debug"], pattern = '[a-z]+(' }
+
+[service.config.WORKERS]
+type = "integer"
+allowed = ["1", "2"]
+requird = true
+
+[[service]]
+name = "pivcac"
+start = "bin/server --port $PORT"
+config = { JOBS_QUEUE = { unique = "services", group = "queues", secret = "no" } }
+
+[secrets]
+key_file = "master.key"
+previous_key_files = ["master.key"]
+
+[environment.prod]
+"#;
+    insta::assert_snapshot!(errors(text).to_string());
+}
+
+#[test]
+fn secrets_table_names_the_master_key_files() {
+    let text = format!(
+        "[secrets]\nkey_file = \"keys/master.key\"\nprevious_key_files = [\"keys/2025.key\", \
+         \"keys/2024.key\"]\n\n{SERVICE}[environment.prod]\n"
+    );
+    let config = parse_config("slipway.toml", &text).unwrap();
+    assert_eq!(
+        config.secrets,
+        SecretsConfig {
+            key_file: Some("keys/master.key".to_owned()),
+            previous_key_files: vec!["keys/2025.key".to_owned(), "keys/2024.key".to_owned()],
+        }
+    );
+}
+
+#[test]
+fn secrets_table_mistakes_are_reported_with_a_hint() {
+    assert_cases(&[
+        (
+            "current key listed as previous, twice, empty, and an unknown key",
+            format!(
+                "[secrets]\nkey_file = \"master.key\"\nprevious_key_files = [\"old.key\", \
+                 \"master.key\", \"old.key\", \"\"]\nkey = \"x\"\n{SERVICE}[environment.prod]\n"
+            ),
+            "error: slipway.toml:3:34: `previous_key_files` in [secrets]: \"master.key\" is also `key_file`, the current key\n  \
+             hint: list only keys used before; the current one is always read\n\
+             error: slipway.toml:3:48: `previous_key_files` in [secrets]: \"old.key\" is listed twice\n  \
+             hint: list each key file once\n\
+             error: slipway.toml:3:59: `previous_key_files` in [secrets]: a path is empty\n  \
+             hint: name a key file, e.g. \"master-2025.key\"\n\
+             error: slipway.toml:4:1: unknown key `key` in [secrets]\n  \
+             hint: known keys here: key_file, previous_key_files",
+        ),
+        (
+            "wrong types",
+            format!(
+                "[secrets]\nkey_file = 5\nprevious_key_files = \"old.key\"\n{SERVICE}[environment.prod]\n"
+            ),
+            "error: slipway.toml:2:12: `key_file` in [secrets]: expected a string, found integer\n  \
+             hint: put the value in quotes: key_file = \"5\"\n\
+             error: slipway.toml:3:22: `previous_key_files` in [secrets]: expected an array of strings, found string\n  \
+             hint: write a list: previous_key_files = [\"old.key\"]",
+        ),
+        (
+            "not a table",
+            format!("secrets = \"master.key\"\n{SERVICE}[environment.prod]\n"),
+            "error: slipway.toml:1:11: `secrets` at the top level: expected a table, found string\n  \
+             hint: write [secrets] with key_file = \"master.key\"",
+        ),
+    ]);
+}
+
+#[test]
+fn command_target_receives_config_as_variables_unless_it_asks_for_a_file() {
+    let config = parse_config("slipway.toml", &with_commands(REQUIRED_COMMANDS)).unwrap();
+    let command = config.environments[0].command.as_ref().unwrap();
+    assert_eq!(command.config, ConfigDelivery::Env);
+
+    let body = "launch = \"./bin/launch --env-file {config_file} {version}\"\nstop = \"s\"\n\
+                observe = \"o\"\ntask = \"./bin/task {task} {config_file}\"\nconfig = \"file\"";
+    let config = parse_config("slipway.toml", &with_commands(body)).unwrap();
+    let command = config.environments[0].command.as_ref().unwrap();
+    assert_eq!(command.config, ConfigDelivery::File);
+    assert_eq!(
+        command.launch.placeholders().collect::<Vec<_>>(),
+        [Placeholder::ConfigFile, Placeholder::Version]
+    );
+    assert!(
+        command
+            .task
+            .as_ref()
+            .unwrap()
+            .placeholders()
+            .any(|p| p == Placeholder::ConfigFile)
+    );
+    let explicit_env = parse_config(
+        "slipway.toml",
+        &with_commands(&format!("{REQUIRED_COMMANDS}\nconfig = \"env\"")),
+    )
+    .unwrap();
+    assert_eq!(
+        explicit_env.environments[0]
+            .command
+            .as_ref()
+            .unwrap()
+            .config,
+        ConfigDelivery::Env
+    );
+}
+
+#[test]
+fn config_delivery_mistakes_are_reported_with_a_hint() {
+    assert_cases(&[
+        (
+            "typo",
+            with_commands(&format!("{REQUIRED_COMMANDS}\nconfig = \"files\"")),
+            "error: slipway.toml:11:10: `config` in `command` of [environment.prod]: \"files\" is not one of \"env\" or \"file\"\n  \
+             hint: did you mean \"file\"?",
+        ),
+        (
+            "not a string",
+            with_commands(&format!("{REQUIRED_COMMANDS}\nconfig = true")),
+            "error: slipway.toml:11:10: `config` in `command` of [environment.prod]: expected a string, found boolean\n  \
+             hint: write config = \"env\" (environment variables, the default) or config = \"file\" (an env file named by {config_file})",
+        ),
+        (
+            "{config_file} without a file, and where it never has a value",
+            with_commands(
+                "launch = \"l {config_file}\"\nstop = \"s {config_file}\"\nobserve = \"o\"\n\
+                 task = \"t --env {config_file}\"",
+            ),
+            "error: slipway.toml:8:13: `launch` in `command` of [environment.prod]: placeholder `{config_file}` has no value unless config = \"file\"\n  \
+             hint: write config = \"file\" in this command table to hand the config version to `launch` and `task` as an env file, or read the environment variables they get by default\n\
+             error: slipway.toml:9:11: `stop` in `command` of [environment.prod]: placeholder `{config_file}` has no value in `stop`\n  \
+             hint: `stop` knows {service} {environment} {region} {label} {version} {digest} {artifact} {config} {key}\n\
+             error: slipway.toml:11:17: `task` in `command` of [environment.prod]: placeholder `{config_file}` has no value unless config = \"file\"\n  \
+             hint: write config = \"file\" in this command table to hand the config version to `launch` and `task` as an env file, or read the environment variables they get by default",
+        ),
+    ]);
 }

@@ -9,4 +9,5 @@ mod plan;
 mod provenance;
 mod runbook;
 mod schedule;
+mod settings;
 mod support;

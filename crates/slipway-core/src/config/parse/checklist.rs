@@ -211,7 +211,7 @@ impl Checker<'_> {
     }
 
     /// A string that must be one of `values`.
-    fn choice(
+    pub(super) fn choice(
         &mut self,
         table: &Table<'_>,
         key: &str,
