@@ -415,6 +415,7 @@ impl CommandOperation {
                 Count,
                 Pools,
                 Key,
+                ConfigFile,
             ],
             Self::Traffic => &[Service, Environment, Region, Weights, Key],
             Self::Stop => &[
@@ -439,6 +440,7 @@ impl CommandOperation {
                 Config,
                 Task,
                 Key,
+                ConfigFile,
             ],
             Self::Observe => &[Service, Environment, Region],
         }
@@ -475,10 +477,13 @@ pub enum Placeholder {
     Task,
     /// The effect's idempotency key.
     Key,
+    /// Path of the env file holding the release's config version, with `config = "file"`
+    /// (empty when the release pins none).
+    ConfigFile,
 }
 
 impl Placeholder {
-    pub const ALL: [Placeholder; 13] = [
+    pub const ALL: [Placeholder; 14] = [
         Self::Service,
         Self::Environment,
         Self::Region,
@@ -492,6 +497,7 @@ impl Placeholder {
         Self::Weights,
         Self::Task,
         Self::Key,
+        Self::ConfigFile,
     ];
 
     /// The name written between braces.
@@ -510,6 +516,7 @@ impl Placeholder {
             Self::Weights => "weights",
             Self::Task => "task",
             Self::Key => "key",
+            Self::ConfigFile => "config_file",
         }
     }
 

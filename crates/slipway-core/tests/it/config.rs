@@ -959,7 +959,7 @@ fn unknown_key_in_the_command_table_suggests_the_nearest() {
 #[test]
 fn unknown_placeholder_names_the_known_ones() {
     let launch_knows = "{service} {environment} {region} {label} {version} {digest} {artifact} \
-                        {config} {count} {pools} {key}";
+                        {config} {count} {pools} {key} {config_file}";
     assert_cases(&[
         (
             "typo",
