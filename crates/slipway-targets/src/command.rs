@@ -705,7 +705,7 @@ pub fn shell_quote(value: &str) -> Cow<'_, str> {
 }
 
 /// A config version handed to one command: its values as variables (`config = "env"`), or an
-/// env file that lives exactly as long as this. Its `Debug` shows neither.
+/// env file that lives exactly as long as this. No `Debug`, so neither can be printed.
 #[derive(Default)]
 struct Delivery {
     variables: Vec<(String, String)>,
