@@ -2,26 +2,32 @@
 //!
 //! `docs/targets.md` is the contract the scripts follow. This file keeps slipway's side of it:
 //! placeholders expanded with shell-quoted values, the same facts in `SLIPWAY_*` variables,
-//! output kept bounded, and a time limit that kills the command's whole process group — as does
-//! dropping the future that runs it, so a cancelled operation leaves nothing running.
+//! a release's pinned config version handed to `launch` and `task` (as variables, or as an env
+//! file that exists only while the command runs), output kept bounded, and a time limit that
+//! kills the command's whole process group — as does dropping the future that runs it, so a
+//! cancelled operation leaves nothing running.
 
 use std::borrow::Cow;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use slipway_core::config::{
-    CommandOperation, CommandTargetConfig, CommandTemplate, EnvironmentConfig, Placeholder,
-    TemplatePart,
+    CommandOperation, CommandTargetConfig, CommandTemplate, ConfigDelivery, EnvironmentConfig,
+    Placeholder, TemplatePart,
 };
 use slipway_core::deploy::{EffectKey, ReleaseRef, Split};
 use slipway_core::time::Span;
-use slipway_engine::plugin::{LaunchRequest, Observation, PluginError, Scope, Target};
+use slipway_engine::plugin::{
+    ConfigSource, LaunchRequest, Observation, PluginError, Scope, Target,
+};
 use tokio::process::Command;
 
 use crate::TargetError;
+use crate::delivery;
 use crate::process::{Ended, Pipe, ProcessGroup, Tail, collect};
 
 /// Most of each output stream (stdout, stderr) kept while a command runs: the last 64 KiB.
@@ -41,8 +47,15 @@ const OBSERVE_QUOTE_LIMIT: usize = 500;
 const OBSERVE_SHAPE: &str =
     r#"{"fleets":[{"release":"RC 1","desired":2,"running":2,"healthy":2}]}"#;
 
+/// Where `config = "file"` writes env files, under slipway's data directory: one private
+/// directory per command, removed when the command ends.
+const CONFIG_FILES_DIR: &str = "config-files";
+
+/// The name of the env file in its private directory.
+const CONFIG_FILE_NAME: &str = "config.env";
+
 /// What a command target needs from the process that hosts it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct CommandSettings {
     /// slipway's artifact cache: an artifact `sha256:HEX` is the file
     /// `<artifact_dir>/sha256/HEX`, which `{artifact}` and `SLIPWAY_ARTIFACT` name.
@@ -50,16 +63,48 @@ pub struct CommandSettings {
     /// The directory commands run in (usually the config file's); the command table's
     /// `workdir`, when set, is taken relative to it.
     pub workdir: PathBuf,
+    /// slipway's data directory: with `config = "file"`, each `launch` and `task` gets its env
+    /// file in a private directory under `<data_dir>/config-files/`, removed when it ends.
+    pub data_dir: PathBuf,
+    /// Where `launch` and `task` of a release that pins a config version read its values
+    /// (`crate::TargetContext::config`).
+    pub config: Option<Arc<dyn ConfigSource>>,
+}
+
+impl std::fmt::Debug for CommandSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandSettings")
+            .field("artifact_dir", &self.artifact_dir)
+            .field("workdir", &self.workdir)
+            .field("data_dir", &self.data_dir)
+            .field("config", &self.config.as_ref().map(|_| "ConfigSource"))
+            .finish()
+    }
 }
 
 /// The `command` target of one environment.
-#[derive(Debug)]
 pub struct CommandTarget {
     environment: String,
     config: CommandTargetConfig,
     /// Absolute, so scripts get a path that works from their own working directory.
     artifact_dir: PathBuf,
     workdir: PathBuf,
+    /// `<data_dir>/config-files`, absolute.
+    config_files: PathBuf,
+    source: Option<Arc<dyn ConfigSource>>,
+}
+
+impl std::fmt::Debug for CommandTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandTarget")
+            .field("environment", &self.environment)
+            .field("config", &self.config)
+            .field("artifact_dir", &self.artifact_dir)
+            .field("workdir", &self.workdir)
+            .field("config_files", &self.config_files)
+            .field("source", &self.source.as_ref().map(|_| "ConfigSource"))
+            .finish()
+    }
 }
 
 impl CommandTarget {
@@ -95,6 +140,15 @@ impl CommandTarget {
                     placeholder,
                 });
             }
+            let file_named = template
+                .placeholders()
+                .any(|p| p == Placeholder::ConfigFile);
+            if file_named && config.config != ConfigDelivery::File {
+                return Err(TargetError::ConfigFileWithoutFile {
+                    environment: environment.name.clone(),
+                    operation,
+                });
+            }
         }
         let workdir = match &config.workdir {
             Some(dir) => settings.workdir.join(dir),
@@ -104,6 +158,8 @@ impl CommandTarget {
             environment: environment.name.clone(),
             artifact_dir: absolute(settings.artifact_dir),
             workdir: absolute(workdir),
+            config_files: absolute(settings.data_dir.join(CONFIG_FILES_DIR)),
+            source: settings.config,
             config,
         })
     }
@@ -152,12 +208,67 @@ impl CommandTarget {
         }
     }
 
-    /// Runs `operation`'s command; `Ok` only when it exits 0.
+    /// Reads the config version `release` pins and prepares it for a `launch` or `task`
+    /// command as the environment says: variables in the returned delivery, or an env file it
+    /// owns (named in `facts`) that is removed when the delivery is dropped. A release that
+    /// pins no version delivers nothing (`{config_file}` is then empty).
+    async fn deliver(
+        &self,
+        scope: &Scope,
+        release: &ReleaseRef,
+        operation: CommandOperation,
+        facts: &mut Facts,
+    ) -> Result<Delivery, PluginError> {
+        let op = operation.key();
+        let values = delivery::read(
+            self.source.as_deref(),
+            &scope.service,
+            &scope.environment,
+            release,
+        )
+        .await
+        .map_err(|why| PluginError::new(format!("{op} of {} failed: {why}", release.label)))?;
+        let file_mode = self.config.config == ConfigDelivery::File;
+        if file_mode {
+            facts.config_file = Some(String::new());
+        }
+        let Some(values) = values else {
+            return Ok(Delivery::default());
+        };
+        facts.config_version = Some(values.version().to_string());
+        if !file_mode {
+            return Ok(Delivery {
+                variables: values.into_pairs(),
+                _file: None,
+            });
+        }
+        let file = PrivateFile::write(&self.config_files, CONFIG_FILE_NAME, &values.env_file())
+            .map_err(|error| {
+                PluginError::new(format!(
+                    "{op} of {} failed: cannot write the env file of config version {} of `{}` \
+                     in `{}` under {}: {error}",
+                    release.label,
+                    values.version(),
+                    scope.service,
+                    scope.environment,
+                    self.config_files.display()
+                ))
+            })?;
+        facts.config_file = Some(file.path().to_string_lossy().into_owned());
+        Ok(Delivery {
+            variables: Vec::new(),
+            _file: Some(file),
+        })
+    }
+
+    /// Runs `operation`'s command with `config`'s values (if any) in its environment; `Ok` only
+    /// when it exits 0.
     async fn run(
         &self,
         operation: CommandOperation,
         template: &CommandTemplate,
         facts: &Facts,
+        config: &[(String, String)],
         limit: Span,
     ) -> Result<Finished, PluginError> {
         let op = operation.key();
@@ -179,6 +290,11 @@ impl CommandTarget {
             if name.to_string_lossy().starts_with("SLIPWAY_") {
                 command.env_remove(name);
             }
+        }
+        // A config version's keys are never PORT or SLIPWAY_* (`delivery::read` checks them), so
+        // the facts set after them are never overridden. Never logged.
+        for (name, value) in config {
+            command.env(name, value);
         }
         command.env("SLIPWAY_OPERATION", op);
         for (name, value) in facts.variables() {
@@ -305,12 +421,28 @@ impl Target for CommandTarget {
                 .sum::<u64>()
                 .to_string(),
         );
+        let delivery = self
+            .deliver(
+                scope,
+                &request.release,
+                CommandOperation::Launch,
+                &mut facts,
+            )
+            .await?;
         // The launch may not outlive the deploy's launch timeout, which the engine also guards.
         let limit = self.config.timeout.min(request.timeout);
         let done = self
-            .run(CommandOperation::Launch, &self.config.launch, &facts, limit)
-            .await?;
-        Ok(done.detail())
+            .run(
+                CommandOperation::Launch,
+                &self.config.launch,
+                &facts,
+                &delivery.variables,
+                limit,
+            )
+            .await;
+        // The env file is removed when the command ended, whether it succeeded or not.
+        drop(delivery);
+        Ok(done?.detail())
     }
 
     async fn set_traffic(
@@ -338,6 +470,7 @@ impl Target for CommandTarget {
                 CommandOperation::Traffic,
                 template,
                 &facts,
+                &[],
                 self.config.timeout,
             )
             .await?;
@@ -357,6 +490,7 @@ impl Target for CommandTarget {
                 CommandOperation::Stop,
                 &self.config.stop,
                 &facts,
+                &[],
                 self.config.timeout,
             )
             .await?;
@@ -376,15 +510,20 @@ impl Target for CommandTarget {
         let mut facts = self.release_facts(scope, release)?;
         facts.key = Some(key.to_string());
         facts.task = Some(task.to_owned());
+        let delivery = self
+            .deliver(scope, release, CommandOperation::Task, &mut facts)
+            .await?;
         let done = self
             .run(
                 CommandOperation::Task,
                 template,
                 &facts,
+                &delivery.variables,
                 self.config.timeout,
             )
-            .await?;
-        Ok(done.detail())
+            .await;
+        drop(delivery);
+        Ok(done?.detail())
     }
 
     async fn observe(&self, scope: &Scope) -> Result<Observation, PluginError> {
@@ -394,6 +533,7 @@ impl Target for CommandTarget {
                 CommandOperation::Observe,
                 &self.config.observe,
                 &facts,
+                &[],
                 self.config.timeout,
             )
             .await?;
@@ -416,6 +556,11 @@ struct Facts {
     split: Option<SplitFacts>,
     task: Option<String>,
     key: Option<String>,
+    /// The pinned config version's number, when a `launch` or `task` delivers one.
+    config_version: Option<String>,
+    /// With `config = "file"`, in `launch` and `task`: the env file's path, empty when the
+    /// release pins no config version.
+    config_file: Option<String>,
 }
 
 #[derive(Debug)]
@@ -451,6 +596,7 @@ impl Facts {
             Placeholder::Weights => self.split.as_ref().map(|s| s.weights.as_str()),
             Placeholder::Task => self.task.as_deref(),
             Placeholder::Key => self.key.as_deref(),
+            Placeholder::ConfigFile => self.config_file.as_deref(),
         }
     }
 
@@ -483,6 +629,11 @@ impl Facts {
             ),
             ("SLIPWAY_TASK", self.task.as_deref()),
             ("SLIPWAY_EFFECT_KEY", self.key.as_deref()),
+            (delivery::VERSION_VARIABLE, self.config_version.as_deref()),
+            (
+                delivery::FILE_VARIABLE,
+                self.config_file.as_deref().filter(|path| !path.is_empty()),
+            ),
         ];
         variables.extend(
             optional
@@ -550,6 +701,68 @@ pub fn shell_quote(value: &str) -> Cow<'_, str> {
         Cow::Borrowed(value)
     } else {
         Cow::Owned(format!("'{}'", value.replace('\'', r"'\''")))
+    }
+}
+
+/// A config version handed to one command: its values as variables (`config = "env"`), or an
+/// env file that lives exactly as long as this. No `Debug`, so neither can be printed.
+#[derive(Default)]
+struct Delivery {
+    variables: Vec<(String, String)>,
+    /// Held, never read: dropping the delivery removes the file.
+    _file: Option<PrivateFile>,
+}
+
+/// A file alone in a fresh directory only slipway's user can enter (0700), itself readable only
+/// by that user (0600). Dropping it removes the directory and the file.
+struct PrivateFile {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl PrivateFile {
+    /// Writes `text` to `<a new directory under parent>/name`.
+    fn write(parent: &Path, name: &str, text: &str) -> std::io::Result<PrivateFile> {
+        use std::io::Write;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
+        // A new directory, never one that already exists (whoever made it could read the file).
+        let dir = loop {
+            let dir = parent.join(format!("{:016x}", rand::random::<u64>()));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => break dir,
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(error) => return Err(error),
+            }
+        };
+        // From here on, dropping `file` removes the directory, whatever fails.
+        let file = PrivateFile {
+            path: dir.join(name),
+            dir,
+        };
+        let mut handle = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file.path)?;
+        handle.write_all(text.as_bytes())?;
+        handle.sync_all()?;
+        Ok(file)
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for PrivateFile {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_dir_all(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), %error, "cannot remove a config version's env file");
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! their own. [`target_for`] picks the driver an environment names.
 
 mod command;
+mod delivery;
 pub mod local;
 pub mod process;
 
@@ -58,6 +59,17 @@ pub enum TargetError {
     Local {
         environment: String,
         message: String,
+    },
+    /// A `launch` or `task` command uses `{config_file}`, but the config version is delivered
+    /// as environment variables (`config = "env"`, the default), so there is no file.
+    #[error(
+        "the `{}` command of environment `{environment}` uses `{{config_file}}`, which has a value \
+         only with config = \"file\" in [environment.{environment}.command]",
+        operation.key()
+    )]
+    ConfigFileWithoutFile {
+        environment: String,
+        operation: CommandOperation,
     },
     /// A target name slipway does not know.
     #[error("environment `{environment}` has unknown target `{target}` (known: {})", KNOWN_TARGETS.join(", "))]
@@ -114,6 +126,8 @@ pub async fn target_for(
             let settings = CommandSettings {
                 artifact_dir: context.artifact_dir.clone(),
                 workdir: context.workdir.clone(),
+                data_dir: context.data_dir.clone(),
+                config: context.config.clone(),
             };
             let target = CommandTarget::new(environment, settings)?;
             Ok(Some(Driver::Command(Arc::new(target))))
@@ -128,6 +142,7 @@ pub async fn target_for(
                 services: context.services.clone(),
                 proxy,
                 timing: context.local.clone(),
+                config: context.config.clone(),
             };
             let target = LocalTarget::open(environment, settings).await?;
             Ok(Some(Driver::Local(Arc::new(target))))

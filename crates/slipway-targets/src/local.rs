@@ -31,13 +31,16 @@ use async_trait::async_trait;
 use futures_util::future::join_all;
 use slipway_core::config::{EnvironmentConfig, Pool, ServiceConfig};
 use slipway_core::deploy::{EffectKey, ReleaseRef, Split};
-use slipway_engine::plugin::{FleetState, LaunchRequest, Observation, PluginError, Scope, Target};
+use slipway_engine::plugin::{
+    ConfigSource, FleetState, LaunchRequest, Observation, PluginError, Scope, Target,
+};
 use slipway_proxy::{Backend, Proxy, ProxyError, Route};
 use tokio::process::Child;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::TargetError;
+use crate::delivery::{self, ConfigVariables};
 use state::{Desired, InstanceRecord, State};
 use supervisor::Start;
 
@@ -88,6 +91,9 @@ pub struct LocalSettings {
     /// The proxy whose routes (see [`route_for`]) the target keeps up to date.
     pub proxy: Proxy,
     pub timing: LocalTiming,
+    /// Where instances and tasks of a release that pins a config version read its values
+    /// (`crate::TargetContext::config`).
+    pub config: Option<Arc<dyn ConfigSource>>,
 }
 
 /// The proxy route of a service in a local environment: the region label is the environment,
@@ -139,6 +145,8 @@ pub(crate) struct Shared {
     services: BTreeMap<String, ServiceConfig>,
     proxy: Proxy,
     timing: LocalTiming,
+    /// Read at each start of a release that pins a config version; its values are never kept.
+    config: Option<Arc<dyn ConfigSource>>,
     artifact_dir: PathBuf,
     releases_dir: PathBuf,
     /// `<data_dir>/logs/<env>`.
@@ -254,6 +262,7 @@ impl LocalTarget {
             services,
             proxy: settings.proxy,
             timing: settings.timing,
+            config: settings.config,
             artifact_dir: std::path::absolute(&settings.artifact_dir)
                 .unwrap_or(settings.artifact_dir),
             releases_dir: data_dir.join("releases"),
@@ -273,7 +282,8 @@ impl LocalTarget {
             .map(|(id, _)| id.clone())
             .collect();
         for (id, start) in starts {
-            shared.supervise(&id, start);
+            // A dead instance started again reads its release's config version when it starts.
+            shared.supervise(&id, start, None);
         }
         // Adopted instances keep their traffic only once a health check says they still answer.
         let longest = shared
@@ -565,8 +575,9 @@ impl Shared {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// Starts the supervisor of instance `id`.
-    fn supervise(self: &Arc<Self>, id: &str, start: Start) {
+    /// Starts the supervisor of instance `id`; `config` holds the values of its release's
+    /// config version when the caller already read them for this start.
+    fn supervise(self: &Arc<Self>, id: &str, start: Start, config: Option<Arc<ConfigVariables>>) {
         if self.closed.load(Ordering::SeqCst) {
             return;
         }
@@ -584,6 +595,7 @@ impl Shared {
             Arc::clone(self),
             id.to_owned(),
             start,
+            config,
             stopped,
         ));
         *lock(&live.task) = Some(task);
@@ -685,22 +697,36 @@ impl Shared {
         variables
     }
 
-    /// The variables of everything run for a release: instances and tasks.
+    /// slipway's own variables of everything run for a release: instances and tasks. The
+    /// values of its config version come separately ([`Shared::read_config`]), read at each
+    /// start and never kept.
     fn release_variables(
         &self,
         service: &str,
         region: Option<&str>,
         release: &ReleaseRef,
     ) -> Vec<(&'static str, String)> {
-        // The pinned configuration's variables (the release's config version) join these when
-        // config versions arrive; they are the one place an instance's settings come from.
-        vec![
+        let mut variables = vec![
             ("SLIPWAY_SERVICE", service.to_owned()),
             ("SLIPWAY_ENVIRONMENT", self.environment.clone()),
             ("SLIPWAY_REGION", region.unwrap_or_default().to_owned()),
             ("SLIPWAY_RELEASE", release.label.clone()),
             ("SLIPWAY_VERSION", release.version.clone()),
-        ]
+        ];
+        if let Some(version) = release.config_version {
+            variables.push((delivery::VERSION_VARIABLE, version.to_string()));
+        }
+        variables
+    }
+
+    /// The values of the config version `release` pins, read now for one start; `None` when it
+    /// pins none. The error names the service, environment and version, never a value.
+    pub(crate) async fn read_config(
+        &self,
+        service: &str,
+        release: &ReleaseRef,
+    ) -> Result<Option<ConfigVariables>, String> {
+        delivery::read(self.config.as_deref(), service, &self.environment, release).await
     }
 
     /// Opens `id`'s log file for appending, creating its directory.
@@ -1011,6 +1037,13 @@ impl Target for LocalTarget {
             .unpacked(&request.release)
             .await
             .map_err(PluginError::new)?;
+        // So does a config version that cannot be read; the instances this launch starts get
+        // these values, read once for all of them.
+        let config = shared
+            .read_config(&scope.service, &request.release)
+            .await
+            .map_err(|why| PluginError::new(format!("launch of {label} failed: {why}")))?
+            .map(Arc::new);
 
         let mut started = Vec::new();
         let mut kept = 0usize;
@@ -1074,8 +1107,11 @@ impl Target for LocalTarget {
         tracing::info!(env = %shared.environment, service = %scope.service, release = %label,
             started = started.len(), kept, "launching");
         for id in &started {
-            shared.supervise(id, Start::Spawn);
+            shared.supervise(id, Start::Spawn, config.clone());
         }
+        // The supervisors hold the values until their first start; the launch keeps none while
+        // it waits for health.
+        drop(config);
 
         let limit = Duration::from_millis(request.timeout.as_millis());
         let deadline = tokio::time::Instant::now() + limit;
@@ -1241,12 +1277,26 @@ impl Target for LocalTarget {
                 file_part(&release.label),
                 file_part(&key_text)
             ));
+        let config = shared
+            .read_config(&service.name, release)
+            .await
+            .map_err(|why| {
+                PluginError::new(format!("{task} of {} failed: {why}", release.label))
+            })?;
         let mut variables =
             shared.release_variables(&service.name, scope.region.as_deref(), release);
         variables.push(("SLIPWAY_TASK", task.to_owned()));
         let started = tokio::time::Instant::now();
-        let outcome =
-            run_logged(&command, &dir, &variables, &log, shared.timing.task_timeout).await;
+        let outcome = run_logged(
+            &command,
+            &dir,
+            config.as_ref().map_or(&[], |c| c.pairs()),
+            &variables,
+            &log,
+            shared.timing.task_timeout,
+        )
+        .await;
+        drop(config);
         let elapsed = slipway_core::time::Span::from_millis(
             u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         );
@@ -1443,11 +1493,13 @@ impl LocalTarget {
     }
 }
 
-/// Runs `command` with `/bin/sh -c` in `dir`, output appended to `log`, in a process group
-/// killed when it outlives `limit` or when this future is dropped.
+/// Runs `command` with `/bin/sh -c` in `dir` with the `config` values and slipway's
+/// `variables` in its environment, output appended to `log`, in a process group killed when it
+/// outlives `limit` or when this future is dropped.
 async fn run_logged(
     command: &str,
     dir: &Path,
+    config: &[(String, String)],
     variables: &[(&'static str, String)],
     log: &Path,
     limit: Duration,
@@ -1466,6 +1518,9 @@ async fn run_logged(
         .process_group(0)
         .kill_on_drop(true);
     remove_slipway_variables(&mut process);
+    for (name, value) in config {
+        process.env(name, value);
+    }
     for (name, value) in variables {
         process.env(name, value);
     }

@@ -11,7 +11,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Shared, health, process, remove_slipway_variables};
+use super::{ConfigVariables, Shared, health, process, remove_slipway_variables};
 
 /// How a supervisor begins.
 #[derive(Clone, Copy, Debug)]
@@ -43,11 +43,14 @@ enum Ended {
 const STARTUP_PROBE: Duration = Duration::from_millis(200);
 
 /// Supervises instance `id` until `stop` turns true. Returns its process handle when it has one,
-/// so the caller can reap the process it then terminates.
+/// so the caller can reap the process it then terminates. `config`, the values of the release's
+/// config version a launch read for this instance's first start, is used for that start only:
+/// every later start reads them again.
 pub(crate) async fn supervise(
     shared: Arc<Shared>,
     id: String,
     start: Start,
+    mut config: Option<Arc<ConfigVariables>>,
     mut stop: watch::Receiver<bool>,
 ) -> Option<Child> {
     let timing = shared.timing().clone();
@@ -75,7 +78,7 @@ pub(crate) async fn supervise(
                 },
                 None,
             ),
-            None => match spawn(&shared, &id).await {
+            None => match spawn(&shared, &id, config.take()).await {
                 Ok(Some((process, child))) => (process, Some(child)),
                 // The record is gone: the instance was stopped meanwhile.
                 Ok(None) => return None,
@@ -155,8 +158,14 @@ async fn sleep_or_stop(duration: Duration, stop: &mut watch::Receiver<bool>) -> 
 }
 
 /// Starts the instance's process: a free port recorded first, then the process, then its pid.
-/// `None` when its record is gone (it was stopped meanwhile): nothing of it then runs.
-async fn spawn(shared: &Arc<Shared>, id: &str) -> Result<Option<(Process, Child)>, String> {
+/// `None` when its record is gone (it was stopped meanwhile): nothing of it then runs. The
+/// process gets the values of its release's config version: `config` when the caller read them
+/// for this start, else read here.
+async fn spawn(
+    shared: &Arc<Shared>,
+    id: &str,
+    config: Option<Arc<ConfigVariables>>,
+) -> Result<Option<(Process, Child)>, String> {
     let Some(record) = shared.record(id).await else {
         return Ok(None);
     };
@@ -165,6 +174,13 @@ async fn spawn(shared: &Arc<Shared>, id: &str) -> Result<Option<(Process, Child)
         .ok_or_else(|| format!("service `{}` is not configured", record.service))?
         .clone();
     let dir = shared.unpacked(&record.release).await?;
+    let config = match config {
+        Some(config) => Some(config),
+        None => shared
+            .read_config(&record.service, &record.release)
+            .await?
+            .map(Arc::new),
+    };
     let port = shared.free_port().await?;
     // Recorded before the process exists: after a crash right here, the next start finds the
     // process by its SLIPWAY_INSTANCE rather than losing it.
@@ -180,11 +196,15 @@ async fn spawn(shared: &Arc<Shared>, id: &str) -> Result<Option<(Process, Child)
     }
     let log = shared.open_log(&record.service, id)?;
     let err = log.try_clone().map_err(|e| e.to_string())?;
+    let with_config = match &config {
+        Some(config) => format!(" with config version {}", config.version()),
+        None => String::new(),
+    };
     shared.note_in_log(
         &record.service,
         id,
         &format!(
-            "starting {id} of {} ({}) on port {port}: {}",
+            "starting {id} of {} ({}){with_config} on port {port}: {}",
             record.release.label, record.release.version, service.start
         ),
     );
@@ -202,12 +222,20 @@ async fn spawn(shared: &Arc<Shared>, id: &str) -> Result<Option<(Process, Child)
         .process_group(0)
         .kill_on_drop(false);
     remove_slipway_variables(&mut command);
+    // The config version's keys cannot be PORT or SLIPWAY_* (`delivery::read` checks), so
+    // slipway's own variables, set after them, are never overridden.
+    for (name, value) in config.iter().flat_map(|c| c.pairs()) {
+        command.env(name, value);
+    }
     for (name, value) in shared.instance_variables(&record, port) {
         command.env(name, value);
     }
     let child = command
         .spawn()
         .map_err(|e| format!("cannot run /bin/sh in {}: {e}", dir.display()))?;
+    // The values now live in the process's environment only.
+    drop(command);
+    drop(config);
     // Until its pid is saved, nothing else knows of the new process group: whatever goes wrong
     // before then kills it, so a failed start never leaves a process running (nor its port
     // bound) beside the next attempt.

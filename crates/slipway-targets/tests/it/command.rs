@@ -465,6 +465,8 @@ async fn commands_run_in_the_configured_workdir_with_the_configured_shell() {
     let settings = CommandSettings {
         artifact_dir: dir.path().join("artifacts"),
         workdir: dir.path().to_owned(),
+        data_dir: dir.path().join("data"),
+        config: None,
     };
     let target = CommandTarget::new(&environment, settings).unwrap();
     assert_eq!(target.workdir(), dir.path().join("ops"));

@@ -49,6 +49,8 @@ async fn the_worked_example_of_the_docs_runs() {
     let settings = CommandSettings {
         artifact_dir: dir.path().join("artifacts"),
         workdir: dir.path().to_owned(),
+        data_dir: dir.path().join("data"),
+        config: None,
     };
     let target = CommandTarget::new(&environment(table), settings).unwrap();
     let scope = scope(None);

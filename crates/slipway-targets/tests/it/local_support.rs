@@ -5,13 +5,14 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use slipway_core::config::{EnvironmentConfig, ServiceConfig, parse_config};
 use slipway_core::deploy::{DeployId, EffectKey, ReleaseRef, Split};
 use slipway_core::time::Span;
-use slipway_engine::plugin::{FleetState, LaunchRequest, Scope, Target};
+use slipway_engine::plugin::{ConfigSource, FleetState, LaunchRequest, Scope, Target};
 use slipway_proxy::Proxy;
 use slipway_targets::local::state_file;
 use slipway_targets::{InstanceInfo, LocalSettings, LocalTarget, LocalTiming, route_for};
@@ -39,6 +40,8 @@ pub(crate) struct Local {
     pub(crate) timing: LocalTiming,
     pub(crate) proxy: Proxy,
     pub(crate) target: Option<LocalTarget>,
+    /// Where the target reads config versions (none unless a test gives one).
+    pub(crate) config: Option<Arc<dyn ConfigSource>>,
     /// The proxy's listener for `idp`, and what stops it.
     pub(crate) proxy_addr: SocketAddr,
     proxy_stop: watch::Sender<bool>,
@@ -70,6 +73,7 @@ impl Local {
             timing: quick_timing(),
             proxy,
             target: None,
+            config: None,
             proxy_addr,
             proxy_stop,
             dir,
@@ -93,7 +97,14 @@ impl Local {
             services: self.services.clone(),
             proxy: self.proxy.clone(),
             timing: self.timing.clone(),
+            config: self.config.clone(),
         }
+    }
+
+    /// Opens the target again, reading config versions from `source`.
+    pub(crate) async fn read_config_from(&mut self, source: Arc<dyn ConfigSource>) {
+        self.config = Some(source);
+        self.open().await;
     }
 
     /// Opens the target (again), as a restarted slipway does.

@@ -1,13 +1,18 @@
-//! Building a command target from a real `slipway.toml` text, and the facts tests pass to it.
+//! Building a command target from a real `slipway.toml` text, the facts tests pass to it, and
+//! an in-memory source of config versions.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use slipway_core::config::{EnvironmentConfig, parse_config};
+use async_trait::async_trait;
+use slipway_core::config::{ConfigDelivery, EnvironmentConfig, parse_config};
 use slipway_core::deploy::{DeployId, EffectKey, ReleaseRef};
+use slipway_core::settings::{Entry, Values};
 use slipway_core::time::Span;
-use slipway_engine::plugin::{LaunchRequest, Scope};
+use slipway_engine::plugin::{ConfigSource, LaunchRequest, PluginError, Scope};
 use slipway_targets::{CommandSettings, CommandTarget};
 use tempfile::TempDir;
 
@@ -56,6 +61,16 @@ pub(crate) const QUIET: [(&str, &str); 3] = [
 /// A harness whose command table is `commands` plus any of launch, stop and observe it leaves
 /// out (as commands that do nothing).
 pub(crate) fn harness(commands: &str) -> Harness {
+    harness_with(commands, ConfigDelivery::Env, None)
+}
+
+/// [`harness`], handing config versions read from `source` to launch and task as `delivery`
+/// says.
+pub(crate) fn harness_with(
+    commands: &str,
+    delivery: ConfigDelivery,
+    source: Option<Arc<dyn ConfigSource>>,
+) -> Harness {
     let mut table = commands.to_owned();
     for (key, command) in QUIET {
         let set = commands.lines().any(|line| {
@@ -70,8 +85,12 @@ pub(crate) fn harness(commands: &str) -> Harness {
     let settings = CommandSettings {
         artifact_dir: dir.path().join("artifacts"),
         workdir: dir.path().to_owned(),
+        data_dir: dir.path().join("data"),
+        config: source,
     };
-    let target = CommandTarget::new(&environment(&table), settings).unwrap();
+    let mut environment = environment(&table);
+    environment.command.as_mut().unwrap().config = delivery;
+    let target = CommandTarget::new(&environment, settings).unwrap();
     Harness { dir, target }
 }
 
@@ -150,4 +169,107 @@ pub(crate) async fn pid_in(path: &Path) -> u32 {
         .trim()
         .parse()
         .unwrap()
+}
+
+/// Config versions held in memory: what the vault gives the targets in slipway, without its
+/// keyring and store (those are tested end to end elsewhere). Counts its reads; can be told to
+/// fail.
+#[derive(Default)]
+pub(crate) struct MemoryConfig {
+    versions: std::sync::Mutex<BTreeMap<(String, String, u64), Values>>,
+    reads: AtomicUsize,
+    failing: AtomicBool,
+}
+
+impl MemoryConfig {
+    /// A source holding version `version` of `service` in `environment` with `values`
+    /// (`(key, value, secret)`).
+    pub(crate) fn with(
+        service: &str,
+        environment: &str,
+        version: u64,
+        values: &[(&str, &str, bool)],
+    ) -> Arc<MemoryConfig> {
+        let values = values
+            .iter()
+            .map(|&(key, value, secret)| {
+                let entry = Entry {
+                    value: value.to_owned(),
+                    secret,
+                };
+                (key.to_owned(), entry)
+            })
+            .collect();
+        let source = MemoryConfig::default();
+        source.versions.lock().unwrap().insert(
+            (service.to_owned(), environment.to_owned(), version),
+            values,
+        );
+        Arc::new(source)
+    }
+
+    /// How many times a target asked for values.
+    pub(crate) fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+
+    /// From now on, every read fails.
+    pub(crate) fn fail(&self) {
+        self.failing.store(true, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl ConfigSource for MemoryConfig {
+    async fn values(
+        &self,
+        service: &str,
+        environment: &str,
+        version: u64,
+    ) -> Result<Values, PluginError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(PluginError::new("the vault is sealed (a test said so)"));
+        }
+        let key = (service.to_owned(), environment.to_owned(), version);
+        self.versions
+            .lock()
+            .unwrap()
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| {
+                PluginError::new(format!(
+                    "config version {version} of {service} in {environment} does not exist"
+                ))
+            })
+    }
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+pub(crate) fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file()
+                && std::fs::read(&path).is_ok_and(|bytes| {
+                    bytes
+                        .windows(needle.len())
+                        .any(|window| window == needle.as_bytes())
+                })
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
 }

@@ -11,6 +11,8 @@ fn settings() -> CommandSettings {
     CommandSettings {
         artifact_dir: "/var/lib/slipway/artifacts".into(),
         workdir: "/srv/deploy".into(),
+        data_dir: "/var/lib/slipway".into(),
+        config: None,
     }
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # A tiny HTTP app for the local target's tests: `/up` answers 200 unless the control directory
 # (the first argument) holds `unhealthy` or `unhealthy-<instance>`; `/slow?ms=N` answers after N
-# milliseconds; anything else answers with the version and instance. A build may begin with
+# milliseconds; `/env/NAME` answers with the environment variable NAME (404 when unset); anything
+# else answers with the version and instance. A build may begin with
 # `ERROR_RATE = 0.2` (that share of answers is a 500) and `LATENCY_MS = 300` (added to every
 # answer but `/up`) to play a bad version.
 import http.server
@@ -36,6 +37,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if flagged("unhealthy"):
                 return self.reply(503, "down\n")
             return self.reply(200, "up\n")
+        if self.path.startswith("/env/"):
+            name = self.path[len("/env/"):]
+            if name not in os.environ:
+                return self.reply(404, "%s is not set\n" % name)
+            return self.reply(200, os.environ[name])
         if self.path.startswith("/slow"):
             ms = int(self.path.split("ms=")[1]) if "ms=" in self.path else 1000
             time.sleep(ms / 1000)
