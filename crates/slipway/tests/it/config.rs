@@ -252,7 +252,7 @@ fn approve_and_finish(seen: &mut Seen, server: &SpawnedServer, alice: &str, bob:
             "{deploy}\n{}",
             server.log()
         );
-        deploy["phase"]["waiting_for"] == "approvals"
+        deploy["phase"]["waiting_for"] == "approval"
     });
     seen.cli(server, bob, &["approve", id]).success();
     let followed = seen.cli(
@@ -316,31 +316,38 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
     let mut seen = Seen::default();
     let env = ["--env", "prod"];
 
-    // Set: a plain value, then the secret from stdin. Each is a version awaiting review.
+    // Set: the rules require both keys, so the greeting alone is refused; with the secret
+    // (from stdin, never the command line) it is version 1, awaiting review.
+    let alone = seen.cli(
+        &server,
+        &alice,
+        &["config", "set", "idp", env[0], env[1], "GREETING=hello"],
+    );
+    assert_ne!(alone.code(), 0, "{}", alone.stdout);
+    assert!(
+        alone.stderr.contains("API_KEY is required"),
+        "{}",
+        alone.stderr
+    );
     let set = seen
-        .cli(
+        .cli_with_stdin(
             &server,
             &alice,
-            &["config", "set", "idp", env[0], env[1], "GREETING=hello"],
+            &[
+                "config",
+                "set",
+                "idp",
+                "--env",
+                "prod",
+                "GREETING=hello",
+                "API_KEY",
+                "-m",
+                "vendor key",
+            ],
+            Some(CANARY),
         )
         .success();
     assert!(set.stdout.contains("awaits review"), "{}", set.stdout);
-    seen.cli_with_stdin(
-        &server,
-        &alice,
-        &[
-            "config",
-            "set",
-            "idp",
-            "--env",
-            "prod",
-            "API_KEY",
-            "-m",
-            "vendor key",
-        ],
-        Some(CANARY),
-    )
-    .success();
     let fingerprint = seen
         .cli_with_stdin(&server, &alice, &["config", "fingerprint"], Some(CANARY))
         .success()
@@ -374,7 +381,7 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
             "--env",
             "prod",
             "--version",
-            "2",
+            "1",
         ],
     );
     assert_ne!(
@@ -383,7 +390,7 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
         "an author approved their own change: {}",
         own.stdout
     );
-    assert!(own.stderr.contains("another engineer"), "{}", own.stderr);
+    assert!(own.stderr.contains("approver role"), "{}", own.stderr);
 
     // A deploy of an unreviewed version is refused before anything starts.
     let artifact = root.join("idp-1.py");
@@ -428,7 +435,7 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
             "--env",
             "prod",
             "--version",
-            "2",
+            "1",
         ],
     )
     .success();
@@ -439,7 +446,7 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
     approve_and_finish(&mut seen, &server, &alice, &bob, &first);
     assert_eq!(
         served(proxy),
-        format!("greeting=hello key={} config=2", short_hash(CANARY))
+        format!("greeting=hello key={} config=1", short_hash(CANARY))
     );
 
     // Config recycle: a new greeting, reviewed, rolled out with the same artifact; no migration.
@@ -459,7 +466,7 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
             "--env",
             "prod",
             "--version",
-            "3",
+            "2",
         ],
     )
     .success();
@@ -475,7 +482,7 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
     approve_and_finish(&mut seen, &server, &alice, &bob, &second);
     assert_eq!(
         served(proxy),
-        format!("greeting=bonjour key={} config=3", short_hash(CANARY))
+        format!("greeting=bonjour key={} config=2", short_hash(CANARY))
     );
     let migrations = std::fs::read_to_string(root.join("migrations")).unwrap();
     assert_eq!(
@@ -510,7 +517,7 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
     );
     assert_eq!(
         served(proxy),
-        format!("greeting=hello key={} config=2", short_hash(CANARY))
+        format!("greeting=hello key={} config=1", short_hash(CANARY))
     );
 
     // Everything the API shows about it.
@@ -525,7 +532,7 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
     seen.cli(
         &server,
         &bob,
-        &["config", "export", "idp", "--env", "prod", "--version", "2"],
+        &["config", "export", "idp", "--env", "prod", "--version", "1"],
     )
     .success();
     let secret_get = seen
@@ -538,10 +545,10 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
     assert_eq!(secret_get.stdout.trim(), format!("<secret {fingerprint}>"));
     for path in [
         "/api/v1/config/idp/prod",
-        "/api/v1/config/idp/prod?version=2",
+        "/api/v1/config/idp/prod?version=1",
         "/api/v1/config/idp/prod/versions",
-        "/api/v1/config/idp/prod/diff?from=1&to=3",
-        "/api/v1/audit/export",
+        "/api/v1/config/idp/prod/diff?from=1&to=2",
+        "/api/v1/audit/events",
         "/api/v1/releases",
     ] {
         seen.api(&server, &bob, path);
@@ -557,6 +564,8 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
         );
     }
     seen.cli(&server, &bob, &["audit", "verify"]).success();
+    seen.cli(&server, &bob, &["audit", "export"]).success();
+    seen.cli(&server, &bob, &["receipt", &second]).success();
     wait_until(Duration::from_secs(30), "the webhook notifications", || {
         hook.requests().len() >= 3
     });
@@ -608,7 +617,7 @@ JOBS_QUEUE = { unique = "services", group = "QUEUE" }
 [environment.staging]
 "##;
 
-fn start_with_keys(root: &Path, key: &str, previous: &[&str]) -> SpawnedServer {
+fn write_rules(root: &Path, key: &str, previous: &[&str]) {
     let previous = if previous.is_empty() {
         String::new()
     } else {
@@ -617,11 +626,52 @@ fn start_with_keys(root: &Path, key: &str, previous: &[&str]) -> SpawnedServer {
     };
     let config = RULES.replace("#KEY#", key).replace("#PREVIOUS#", &previous);
     std::fs::write(root.join("slipway.toml"), config).unwrap();
+}
+
+fn start_with_keys(root: &Path, key: &str, previous: &[&str]) -> SpawnedServer {
+    write_rules(root, key, previous);
     SpawnedServer::start(
         Path::new(BIN),
         &root.join("slipway.toml"),
         &root.join("data"),
     )
+}
+
+/// Runs `slipway serve` on `root`'s config, expecting it to refuse to start; its stderr.
+fn serve_until_exit(root: &Path) -> String {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--config",
+            root.join("slipway.toml").to_str().unwrap(),
+        ])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            root.join("data").to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("slipway serve started with a key that cannot open its versions");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
 }
 
 fn refused(out: &CliOutput, expected: &[&str]) {
@@ -683,6 +733,23 @@ fn config_rules_env_files_and_master_key_rotation_through_the_cli() {
         &["unknown service `nope`"],
     );
 
+    // Nobody approves their own change, whatever their role.
+    refused(
+        &server.cli(
+            &admin,
+            &[
+                "config",
+                "approve",
+                "idp",
+                "--env",
+                "staging",
+                "--version",
+                "1",
+            ],
+        ),
+        &["another engineer"],
+    );
+
     // An env file in; plain values come back out, the secret only as a comment.
     let secret = "env-file-secret-9d1c";
     std::fs::write(
@@ -738,12 +805,13 @@ fn config_rules_env_files_and_master_key_rotation_through_the_cli() {
     // Rotation: a new key, the old one still readable, then every data key re-wrapped.
     server.terminate(Duration::from_secs(20));
     keygen(root, "master-2.key");
-    let mut server = start_with_keys(root, "master-2.key", &[]);
-    refused(
-        &server.cli(&admin, &["config", "get", "idp", "--env", "staging"]),
-        &["cannot be opened", "previous_key_files"],
+    // Only the new key: the server refuses to start rather than run with unreadable versions.
+    write_rules(root, "master-2.key", &[]);
+    let refused_start = serve_until_exit(root);
+    assert!(
+        refused_start.contains("not configured") && refused_start.contains("previous_key_files"),
+        "{refused_start}"
     );
-    server.terminate(Duration::from_secs(20));
     let mut server = start_with_keys(root, "master-2.key", &["master.key"]);
     let rotated = server.cli(&admin, &["config", "rotate-key"]).success();
     assert!(rotated.stdout.contains("re-wrapped"), "{}", rotated.stdout);
