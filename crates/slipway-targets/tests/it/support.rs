@@ -88,8 +88,11 @@ pub(crate) fn harness_with(
         data_dir: dir.path().join("data"),
         config: source,
     };
-    let mut environment = environment(&table);
-    environment.command.as_mut().unwrap().config = delivery;
+    if delivery == ConfigDelivery::File {
+        table.push_str("\nconfig = \"file\"");
+    }
+    let environment = environment(&table);
+    assert_eq!(environment.command.as_ref().unwrap().config, delivery);
     let target = CommandTarget::new(&environment, settings).unwrap();
     Harness { dir, target }
 }
