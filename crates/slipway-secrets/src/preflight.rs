@@ -45,6 +45,15 @@ impl PreflightCheck for ConfigCheck {
     async fn check(&self, deploy: &Deploy, _now: Time) -> Result<String, Refusal> {
         let spec = &deploy.spec;
         let place = format!("{} in {}", spec.service, spec.environment);
+        if spec.purpose == Purpose::Rollback {
+            // Going back must never wait: it brings back what ran, as it ran.
+            return Ok(match spec.release.config_version {
+                Some(version) => {
+                    format!("rollback: brings back config version {version} of {place} as it ran")
+                }
+                None => format!("rollback: {place} ran without a config version"),
+            });
+        }
         let Some(service) = self.config.service(&spec.service) else {
             return Err(broken(
                 format!("{} is not in slipway.toml any more", spec.service),
@@ -70,11 +79,6 @@ impl PreflightCheck for ConfigCheck {
                 )),
             };
         };
-        if spec.purpose == Purpose::Rollback {
-            return Ok(format!(
-                "rollback: brings back config version {version} of {place} as it ran"
-            ));
-        }
         let record = self
             .vault
             .store()
@@ -96,7 +100,7 @@ impl PreflightCheck for ConfigCheck {
             .config
             .environment(&spec.environment)
             .is_some_and(|env| env.policy.protected);
-        if protected && record.approved_by.is_none() {
+        if protected && !record.reviewed() {
             return Err(Refusal {
                 message: format!(
                     "config version {version} of {place} (by {}) has not been reviewed; {} is protected",
@@ -110,15 +114,12 @@ impl PreflightCheck for ConfigCheck {
                 overridable: true,
             });
         }
-        let values = self
-            .vault
-            .open_values(&spec.service, &spec.environment, &record.sealed)
-            .map_err(|e| {
-                broken(
-                    format!("cannot open config version {version} of {place}: {e}"),
-                    KEYS,
-                )
-            })?;
+        let values = self.vault.open_values(&record).map_err(|e| {
+            broken(
+                format!("cannot open config version {version} of {place}: {e}"),
+                KEYS,
+            )
+        })?;
         let findings = self
             .vault
             .findings(&self.config, service, &spec.environment, &values)

@@ -11,7 +11,7 @@ use slipway_core::config::{Config, SecretsConfig, ServiceConfig};
 use slipway_core::settings::{Finding, Holder, Sealed, Values, check_unique, validate};
 use slipway_core::time::Time;
 use slipway_engine::plugin::{ConfigSource, PluginError};
-use slipway_store::{Store, StoreError};
+use slipway_store::{ConfigVersionRecord, Store, StoreError};
 use zeroize::Zeroizing;
 
 use crate::keyring::{KEY_BYTES, KeyError, Keyring, MasterKey};
@@ -79,8 +79,10 @@ impl std::fmt::Debug for Vault {
     }
 }
 
-fn context(service: &str, environment: &str) -> Vec<u8> {
-    format!("slipway config v1\0{service}\0{environment}").into_bytes()
+/// What a version's ciphertext is bound to: a sealed version moved to another service,
+/// environment or number does not open.
+fn context(service: &str, environment: &str, number: u64) -> Vec<u8> {
+    format!("slipway config v1\0{service}\0{environment}\0{number}").into_bytes()
 }
 
 /// `sha256:HEX` of a sealed version's ciphertext: what a release pins, unchanged by rotation.
@@ -129,26 +131,29 @@ impl Vault {
         hex::encode(&mac.finalize().into_bytes()[..8])
     }
 
-    /// `values` sealed for `service` in `environment`, and their digest.
-    pub fn seal(&self, service: &str, environment: &str, values: &Values) -> (Sealed, String) {
+    /// `values` sealed as version `number` of `service` in `environment`, and their digest.
+    pub fn seal(
+        &self,
+        service: &str,
+        environment: &str,
+        number: u64,
+        values: &Values,
+    ) -> (Sealed, String) {
         let plaintext = Zeroizing::new(serde_json::to_vec(values).expect("values serialize"));
         let sealed = self
             .keyring
-            .seal(&context(service, environment), &plaintext);
+            .seal(&context(service, environment, number), &plaintext);
         let digest = digest(&sealed);
         (sealed, digest)
     }
 
-    /// Opens what [`Vault::seal`] sealed for `service` in `environment`.
-    pub fn open_values(
-        &self,
-        service: &str,
-        environment: &str,
-        sealed: &Sealed,
-    ) -> Result<Values, KeyError> {
-        let plaintext = self.keyring.open(&context(service, environment), sealed)?;
+    /// Opens a stored version (what [`Vault::seal`] sealed for its place and number).
+    pub fn open_values(&self, record: &ConfigVersionRecord) -> Result<Values, KeyError> {
+        let context = context(&record.service, &record.environment, record.number);
+        let plaintext = self.keyring.open(&context, &record.sealed)?;
+        // serde's message could quote the plaintext: a fixed one instead.
         serde_json::from_slice(&plaintext)
-            .map_err(|e| KeyError::Invalid(format!("the opened values do not parse: {e}")))
+            .map_err(|_| KeyError::Invalid("the opened values are not a config version".to_owned()))
     }
 
     /// The values of version `version` of `service` in `environment`.
@@ -167,7 +172,7 @@ impl Vault {
                 environment: environment.to_owned(),
                 version,
             })?;
-        Ok(self.open_values(service, environment, &record.sealed)?)
+        Ok(self.open_values(&record)?)
     }
 
     /// What is wrong with `values` as `service`'s config in `environment`: the service's rules
@@ -190,7 +195,7 @@ impl Vault {
             return Ok(findings);
         }
         let mut opened = Vec::new();
-        for record in self.store.latest_config_versions().await? {
+        for record in self.compared_versions(config, service, environment).await? {
             let Some(other) = config.service(&record.service) else {
                 continue;
             };
@@ -198,7 +203,7 @@ impl Vault {
             if same || other.config.keys.values().all(|rule| rule.unique.is_none()) {
                 continue;
             }
-            let values = self.open_values(&record.service, &record.environment, &record.sealed)?;
+            let values = self.open_values(&record)?;
             opened.push((record, other, values));
         }
         let others: Vec<Holder<'_>> = opened
@@ -216,8 +221,54 @@ impl Vault {
             rules: &service.config,
             values,
         };
-        findings.extend(check_unique(&candidate, &others));
+        for finding in check_unique(&candidate, &others) {
+            if !findings.contains(&finding) {
+                findings.push(finding);
+            }
+        }
         Ok(findings)
+    }
+
+    /// The versions a value that must be unique is compared with: the newest of every other
+    /// service and environment, and the one its running release pins where that is older (it
+    /// is what consumes the queue now).
+    async fn compared_versions(
+        &self,
+        config: &Config,
+        service: &ServiceConfig,
+        environment: &str,
+    ) -> Result<Vec<ConfigVersionRecord>, VaultError> {
+        let mut records = self.store.latest_config_versions().await?;
+        for other in &config.services {
+            if other.config.keys.values().all(|rule| rule.unique.is_none()) {
+                continue;
+            }
+            for env in &config.environments {
+                if other.name == service.name && env.name == environment {
+                    continue;
+                }
+                let running = self
+                    .store
+                    .current_release(&other.name, &env.name)
+                    .await?
+                    .and_then(|stored| stored.deploy.spec.release.config_version);
+                let Some(number) = running else {
+                    continue;
+                };
+                let known = records.iter().any(|r| {
+                    r.service == other.name && r.environment == env.name && r.number == number
+                });
+                if !known
+                    && let Some(record) = self
+                        .store
+                        .config_version(&other.name, &env.name, number)
+                        .await?
+                {
+                    records.push(record);
+                }
+            }
+        }
+        Ok(records)
     }
 
     /// Re-wraps every stored data key under the current master key (values untouched);

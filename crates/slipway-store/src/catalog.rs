@@ -74,6 +74,10 @@ pub struct NewRelease {
     pub reason: Option<String>,
     /// Who wrote the release's commits (approvals may have to come from someone else).
     pub authors: Vec<String>,
+    /// For a `config` release: the label of the release whose artifact it runs with new config
+    /// (the one running). It is numbered as the next minor of that release (`RC 4` → `RC 4.1`),
+    /// so releases already numbered after it can still be promoted past it.
+    pub reconfigures: Option<String>,
 }
 
 /// A numbered release of a service.
@@ -653,15 +657,40 @@ impl Store {
         .await?
         .map(|row| Ok::<(i64, i64), StoreError>((row.try_get("major")?, row.try_get("minor")?)))
         .transpose()?;
-        let (major, minor) = match (new.kind, latest) {
-            (ReleaseKind::Patch, Some((major, minor))) => (major, minor + 1),
-            (ReleaseKind::Patch, None) => {
-                return Err(StoreError::Invalid {
-                    message: format!("`{}` has no release to patch", new.service),
-                    hint: "create a full release first: --kind full".to_owned(),
-                });
+        let reconfigured = match (&new.kind, &new.reconfigures) {
+            (ReleaseKind::Config, Some(label)) => {
+                let major = label
+                    .strip_prefix("RC ")
+                    .and_then(|n| n.split('.').next())
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .ok_or_else(|| StoreError::Invalid {
+                        message: format!("`{label}` is not a release label"),
+                        hint: "name the running release, e.g. RC 4".to_owned(),
+                    })?;
+                let minor: Option<i64> = sqlx::query(
+                    "SELECT MAX(minor) AS minor FROM releases WHERE service = $1 AND major = $2",
+                )
+                .bind(&new.service)
+                .bind(major)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("minor")?;
+                Some((major, minor.unwrap_or(0) + 1))
             }
-            (_, latest) => (latest.map_or(0, |(major, _)| major) + 1, 0),
+            _ => None,
+        };
+        let (major, minor) = match reconfigured {
+            Some(numbers) => numbers,
+            None => match (new.kind, latest) {
+                (ReleaseKind::Patch, Some((major, minor))) => (major, minor + 1),
+                (ReleaseKind::Patch, None) => {
+                    return Err(StoreError::Invalid {
+                        message: format!("`{}` has no release to patch", new.service),
+                        hint: "create a full release first: --kind full".to_owned(),
+                    });
+                }
+                (_, latest) => (latest.map_or(0, |(major, _)| major) + 1, 0),
+            },
         };
         let label = release_label(major, minor);
         let kind = variant_name(&new.kind);

@@ -138,6 +138,16 @@ fn rewrapped(
     Ok(Some(new))
 }
 
+impl ConfigVersionRecord {
+    /// Whether someone other than its author approved it (the review a protected environment
+    /// needs).
+    pub fn reviewed(&self) -> bool {
+        self.approved_by
+            .as_ref()
+            .is_some_and(|by| *by != self.created_by)
+    }
+}
+
 impl Store {
     /// Writes the next version of `new.service` in `new.environment` (numbered under a counter
     /// row lock, like releases) with its `config_version_created` event.

@@ -154,11 +154,21 @@ impl CommandTarget {
             Some(dir) => settings.workdir.join(dir),
             None => settings.workdir,
         };
+        // Env files a killed slipway left behind hold values in clear: gone before any command
+        // runs (targets are built at start, before the engine acts).
+        let config_files = absolute(settings.data_dir.join(CONFIG_FILES_DIR));
+        match std::fs::remove_dir_all(&config_files) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::warn!(dir = %config_files.display(), %error, "cannot remove leftover config files");
+            }
+        }
         Ok(Self {
             environment: environment.name.clone(),
             artifact_dir: absolute(settings.artifact_dir),
             workdir: absolute(workdir),
-            config_files: absolute(settings.data_dir.join(CONFIG_FILES_DIR)),
+            config_files,
             source: settings.config,
             config,
         })
@@ -748,8 +758,9 @@ impl PrivateFile {
             .create_new(true)
             .mode(0o600)
             .open(&file.path)?;
+        // Not synced: it is read within the command's life and removed after; forcing the
+        // values onto the disk would only make them outlive it.
         handle.write_all(text.as_bytes())?;
-        handle.sync_all()?;
         Ok(file)
     }
 

@@ -380,6 +380,7 @@ pub(crate) async fn create_release(
             .map(|a| a.trim().to_owned())
             .filter(|a| !a.is_empty())
             .collect(),
+        reconfigures: None,
     };
     let record = state.store.create_release(&new, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json((&record).into())))

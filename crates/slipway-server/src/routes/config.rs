@@ -24,7 +24,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::catalog::{environment, service};
 use super::deploys::{
-    StartDeploy, check_drivable, check_idle, check_unlocked, idempotency_origin, start_deploy,
+    StartDeploy, check_cached, check_drivable, check_idle, check_unlocked, idempotency_origin,
+    start_deploy,
 };
 use crate::AppState;
 use crate::auth::Caller;
@@ -91,8 +92,8 @@ pub(crate) struct DiffView {
     findings: Vec<Finding>,
 }
 
-/// One value to set: `"value"`, or `{"value", "secret"?}`.
-#[derive(Debug, Deserialize, ToSchema)]
+/// One value to set: `"value"`, or `{"value", "secret"?}`. Its `Debug` never shows the value.
+#[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
 pub(crate) enum SetValue {
     Value(String),
@@ -100,7 +101,7 @@ pub(crate) enum SetValue {
 }
 
 /// A value with whether it is a secret.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FlaggedValue {
     value: String,
@@ -108,6 +109,12 @@ pub(crate) struct FlaggedValue {
     /// or its rule in slipway.toml says so, or its name looks like a secret's (`*_KEY`,
     /// `*TOKEN*`, `*PASSWORD*`…). `false` makes a key plain unless its rule says `secret = true`.
     secret: Option<bool>,
+}
+
+impl std::fmt::Debug for SetValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SetValue(<value>)")
+    }
 }
 
 impl SetValue {
@@ -153,10 +160,16 @@ pub(crate) struct DiffParams {
 }
 
 /// A value to fingerprint.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FingerprintBody {
     value: String,
+}
+
+impl std::fmt::Debug for FingerprintBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FingerprintBody(<value>)")
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -197,18 +210,16 @@ pub(crate) fn vault(state: &AppState) -> ApiResult<&Vault> {
 /// Opens a stored version; a key problem is the operator's to fix, so it is said (it names
 /// key ids, never key material or values).
 pub(crate) fn open(vault: &Vault, record: &ConfigVersionRecord) -> ApiResult<Values> {
-    vault
-        .open_values(&record.service, &record.environment, &record.sealed)
-        .map_err(|error| {
-            ApiError::conflict(
-                "config_unreadable",
-                format!(
-                    "config version {} of {} in {} cannot be opened: {error}",
-                    record.number, record.service, record.environment
-                ),
-            )
-            .with_hint("start slipway with the master key it was sealed under ([secrets] previous_key_files keeps old keys readable)")
-        })
+    vault.open_values(record).map_err(|error| {
+        ApiError::conflict(
+            "config_unreadable",
+            format!(
+                "config version {} of {} in {} cannot be opened: {error}",
+                record.number, record.service, record.environment
+            ),
+        )
+        .with_hint(KEY_HINT)
+    })
 }
 
 fn shown(vault: &Vault, values: &Values) -> BTreeMap<String, Shown> {
@@ -256,8 +267,10 @@ fn view(
     }
 }
 
+/// Whether a version of a protected environment still needs another engineer's approval.
+/// (Versions are written unapproved everywhere; only a protected environment waits for one.)
 fn awaiting_review(state: &AppState, record: &ConfigVersionRecord) -> bool {
-    record.approved_by.is_none() && protected(state, &record.environment)
+    protected(state, &record.environment) && !record.reviewed()
 }
 
 async fn version_or_latest(
@@ -315,8 +328,17 @@ async fn findings(
     vault
         .findings(&state.config, service, environment, values)
         .await
-        .map_err(|error| ApiError::internal(&error))
+        .map_err(|error| match error {
+            slipway_secrets::VaultError::Key(error) => ApiError::conflict(
+                "config_unreadable",
+                format!("another config version cannot be opened to compare values: {error}"),
+            )
+            .with_hint(KEY_HINT),
+            other => ApiError::internal(&other),
+        })
 }
+
+const KEY_HINT: &str = "start slipway with the master key it was sealed under ([secrets] previous_key_files keeps old keys readable)";
 
 /// A 422 listing what breaks the rules.
 fn invalid(code: &'static str, what: String, findings: &[Finding]) -> ApiError {
@@ -511,8 +533,8 @@ pub(crate) async fn change_config(
             &found,
         ));
     }
-    let (sealed, digest) = vault.seal(&service.name, &environment.name, &after);
-    let needs_review = protected(&state, &environment.name);
+    let next = number.unwrap_or(0) + 1;
+    let (sealed, digest) = vault.seal(&service.name, &environment.name, next, &after);
     let new = NewConfigVersion {
         service: service.name.clone(),
         environment: environment.name.clone(),
@@ -521,7 +543,7 @@ pub(crate) async fn change_config(
         changed: changed.iter().map(|c| c.key.clone()).collect(),
         by: caller.user.name.clone(),
         message: body.message.filter(|m| !m.trim().is_empty()),
-        approved: !needs_review,
+        approved: false,
         parent: Some(number.unwrap_or(0)),
     };
     let record = match state
@@ -783,6 +805,13 @@ pub(crate) async fn recycle(
     }
     // Refused before a release is numbered for it: nothing is left behind.
     check_drivable(&state, &environment.name, &environment.target)?;
+    check_cached(
+        &state,
+        &service.name,
+        &running.label,
+        &running.version,
+        &running.artifact,
+    )?;
     check_unlocked(&state, &service.name, &environment.name).await?;
     check_idle(&state, &service.name, &environment.name).await?;
     pin_config(&state, service, &environment.name, Some(record.number)).await?;
@@ -797,6 +826,7 @@ pub(crate) async fn recycle(
                 created_by: caller.user.name.clone(),
                 reason: reason.clone(),
                 authors: Vec::new(),
+                reconfigures: Some(running.label.clone()),
             },
             state.clock.now(),
         )
@@ -861,7 +891,7 @@ pub(crate) async fn pin_config(
             ),
         )
         .with_hint(format!(
-            "another engineer approves it (`slipway config approve {} --env {environment} --version {}`), or deploy a reviewed version with --config N",
+            "another engineer approves it (`slipway config approve {} --env {environment} --version {}`), or deploy a reviewed version with --config-version N",
             service.name, record.number
         )));
     }

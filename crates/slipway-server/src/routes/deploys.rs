@@ -321,7 +321,7 @@ pub(crate) async fn check_idle(
 }
 
 /// Refuses a deploy whose artifact is not in this server's cache: its launch would fail.
-fn check_cached(
+pub(crate) fn check_cached(
     state: &AppState,
     service: &str,
     label: &str,

@@ -55,6 +55,7 @@ fn new_release(service: &str, version: &str, kind: ReleaseKind) -> NewRelease {
         created_by: "alice".to_owned(),
         reason: None,
         authors: Vec::new(),
+        reconfigures: None,
     }
 }
 
@@ -694,6 +695,32 @@ async fn pages_of_artifacts_and_releases_are_newest_first() {
                 .await
                 .is_empty()
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_config_release_is_the_next_minor_of_the_release_it_reconfigures() {
+    on_each_backend("config_release_minor", async |db| {
+        let store = &db.store;
+        push(store, "idp", "4.0.0", &digest(4)).await;
+        push(store, "idp", "5.0.0", &digest(5)).await;
+        release(store, "idp", "4.0.0", ReleaseKind::Full).await;
+        release(store, "idp", "5.0.0", ReleaseKind::Full).await;
+        // Production still runs RC 1 (4.0.0) while RC 2 waits in staging: its config recycle
+        // is RC 1.1, so RC 2 can still be promoted past it.
+        let recycle = |reconfigures: &str| NewRelease {
+            reconfigures: Some(reconfigures.to_owned()),
+            ..new_release("idp", "4.0.0", ReleaseKind::Config)
+        };
+        let first = store.create_release(&recycle("RC 1"), T0).await.unwrap();
+        assert_eq!(first.label, "RC 1.1");
+        let second = store.create_release(&recycle("RC 1.1"), T0).await.unwrap();
+        assert_eq!(second.label, "RC 1.2");
+        let error = store.create_release(&recycle("one"), T0).await.unwrap_err();
+        assert!(matches!(error, StoreError::Invalid { .. }), "{error:?}");
+        let latest = store.latest_release("idp").await.unwrap().unwrap();
+        assert_eq!(latest.label, "RC 2");
     })
     .await;
 }

@@ -89,6 +89,7 @@ async fn release_authors_are_kept_with_the_release() {
             created_by: "alice".to_owned(),
             reason: None,
             authors: vec!["carol".to_owned(), "dave".to_owned()],
+            reconfigures: None,
         };
         let created = store.create_release(&new, T0).await.unwrap();
         assert_eq!(created.authors, new.authors);

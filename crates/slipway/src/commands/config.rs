@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use slipway_core::settings::parse_env_file;
+use slipway_core::settings::{check_key, looks_secret, parse_env_file};
 
 use super::artifact::encode;
 use super::deploy::{FollowArgs, start};
@@ -317,30 +317,57 @@ fn keygen(out: &std::path::Path, output: Output) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `KEY=VALUE` pairs, and bare `KEY`s whose value is read from stdin (only one may be).
+/// `KEY=VALUE` pairs, and a bare `KEY` whose value is read from stdin (only one may be). A
+/// secret's value is refused on the command line (`ps` and shell history would keep it), and an
+/// argument that is not a key is not repeated back (it may be a value typed in the wrong place).
 fn read_assignments(
     assignments: &[String],
     secret: Option<bool>,
 ) -> Result<BTreeMap<String, Value>> {
-    let mut set = BTreeMap::new();
-    let bare: Vec<&String> = assignments.iter().filter(|a| !a.contains('=')).collect();
-    if bare.len() > 1 {
+    let stdin_hint = "pipe it in: printf %s \"$VALUE\" | slipway config set SERVICE --env ENV KEY";
+    let bare = assignments.iter().filter(|a| !a.contains('=')).count();
+    if bare > 1 {
         return Err(Failure::new(
             "invalid_arguments",
-            format!("only one key can read its value from stdin; got {}", bare.len()),
+            format!("only one key can read its value from stdin; got {bare}"),
         )
         .hint("set secrets one at a time: printf %s \"$VALUE\" | slipway config set SERVICE --env ENV KEY")
         .into());
     }
-    for assignment in assignments {
+    let mut set = BTreeMap::new();
+    for (index, assignment) in assignments.iter().enumerate() {
         let (key, value) = match assignment.split_once('=') {
-            Some((key, value)) => (key.to_owned(), value.to_owned()),
-            None => (
-                assignment.clone(),
-                read_stdin(&format!("the value of {assignment}"))?,
-            ),
+            Some((key, value)) => (key, Some(value)),
+            None => (assignment.as_str(), None),
         };
-        set.insert(key, json!({ "value": value, "secret": secret }));
+        // Only a bare argument may be a value typed in the wrong place; a KEY=VALUE's key is
+        // checked (and named) by the server.
+        if value.is_none() && check_key(key).is_err() {
+            return Err(Failure::new(
+                "invalid_arguments",
+                format!("argument {} is neither KEY=VALUE nor a KEY", index + 1),
+            )
+            .hint("keys are environment variable names (QUEUE_NAME); a secret's value goes on stdin, never on the command line")
+            .into());
+        }
+        let value = match value {
+            Some(value) => {
+                let secret = secret.unwrap_or_else(|| looks_secret(key));
+                if secret {
+                    return Err(Failure::new(
+                        "secret_on_command_line",
+                        format!(
+                            "`{key}` is a secret: its value is not taken from the command line"
+                        ),
+                    )
+                    .hint(stdin_hint)
+                    .into());
+                }
+                value.to_owned()
+            }
+            None => read_stdin(&format!("the value of {key}"))?,
+        };
+        set.insert(key.to_owned(), json!({ "value": value, "secret": secret }));
     }
     Ok(set)
 }

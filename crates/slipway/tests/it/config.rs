@@ -733,6 +733,14 @@ fn config_rules_env_files_and_master_key_rotation_through_the_cli() {
         &["unknown service `nope`"],
     );
 
+    // A secret's value never on the command line; a value typed where a key goes is not echoed.
+    let on_line = set(&server, &["idp", "--env", "staging", "API_TOKEN=tok-123"]);
+    refused(&on_line, &["API_TOKEN", "command line"]);
+    assert!(!on_line.stderr.contains("tok-123"), "{}", on_line.stderr);
+    let stray = set(&server, &["idp", "--env", "staging", "p@ss word"]);
+    refused(&stray, &["argument 1"]);
+    assert!(!stray.stderr.contains("p@ss"), "{}", stray.stderr);
+
     // Nobody approves their own change, whatever their role.
     refused(
         &server.cli(
