@@ -1,0 +1,4 @@
+//! Integration tests of slipway-release, one test binary for the crate.
+
+mod changelog;
+mod git;
