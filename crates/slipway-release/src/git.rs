@@ -20,6 +20,9 @@ pub fn commits(repo: &Path, range: &str) -> Result<Vec<Commit>, ReleaseError> {
         });
     }
     let output = Command::new("git")
+        // The repository is the one named here, not one a surrounding hook points at.
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
         .arg("-C")
         .arg(repo)
         // Settings that would add text to the log or change its encoding.

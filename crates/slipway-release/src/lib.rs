@@ -6,7 +6,8 @@ pub mod changelog;
 pub mod git;
 
 pub use changelog::{
-    Categories, Changelog, Commit, Dependency, Entry, Reason, Revert, Unassigned, build,
+    Categories, Changelog, Commit, Dependency, Entry, EntrySource, Reason, Revert, Unassigned,
+    build,
 };
 pub use git::commits;
 
@@ -56,6 +57,11 @@ impl ReleaseError {
             }
             Self::RangeLooksLikeOption { .. } => {
                 "write the range as OLD..NEW, e.g. stages/prod..main".to_owned()
+            }
+            Self::GitFailed { detail, .. } if detail.contains("dubious ownership") => {
+                "the repository belongs to another user: mark it safe with \
+                 `git config --global --add safe.directory PATH`"
+                    .to_owned()
             }
             Self::GitFailed { .. } => "run the same git command by hand to see why".to_owned(),
             Self::UnexpectedOutput { .. } => {

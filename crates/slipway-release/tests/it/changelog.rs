@@ -280,3 +280,39 @@ fn markdown_groups_by_category_then_reverts_dependencies_and_needs_a_category() 
     let changelog = build(&commits, &Categories::default());
     insta::assert_snapshot!(changelog.to_markdown());
 }
+
+#[test]
+fn main_merged_into_a_pull_request_keeps_its_own_commits_out_of_it() {
+    let sha = |name: &str| format!("{name:0<40}");
+    let with_parents = |name: &str, subject: &str, parents: &[&str]| {
+        let mut commit = commit(name, subject, "");
+        commit.parents = parents.iter().map(|parent| sha(parent)).collect();
+        commit
+    };
+    let commits = [
+        with_parents("a1", "fix: on main first", &[]),
+        with_parents("a2", "fix: on main later (#3)", &["a1"]),
+        with_parents("b1", "feat: on the branch", &["a1"]),
+        with_parents("b2", "Merge branch 'main' into search", &["b1", "a2"]),
+        with_parents(
+            "c1",
+            "Merge pull request #5 from team/search",
+            &["a2", "b2"],
+        ),
+    ];
+    let changelog = build(&commits, &Categories::default());
+    let prs: Vec<(&str, Option<u64>)> = changelog
+        .entries
+        .iter()
+        .map(|e| (e.change.as_str(), e.pr))
+        .collect();
+    assert_eq!(
+        prs,
+        [
+            ("on the branch", Some(5)),
+            ("on main first", None),
+            ("on main later", Some(3)),
+        ]
+    );
+    assert!(changelog.unassigned.is_empty());
+}
