@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use slipway_core::config::ServiceConfig;
+use slipway_core::config::{EnvironmentConfig, ServiceConfig};
 use slipway_core::deploy::Role;
 use slipway_core::plan::ReleaseKind;
 use slipway_core::settings::{
@@ -207,6 +207,19 @@ pub(crate) fn vault(state: &AppState) -> ApiResult<&Vault> {
     })
 }
 
+/// The service and environment the path names, and the vault (each a 404 or 409 with a hint).
+fn place<'a>(
+    state: &'a AppState,
+    service_name: &str,
+    environment_name: &str,
+) -> ApiResult<(&'a ServiceConfig, &'a EnvironmentConfig, &'a Vault)> {
+    Ok((
+        service(state, service_name)?,
+        environment(state, environment_name)?,
+        vault(state)?,
+    ))
+}
+
 /// Opens a stored version; a key problem is the operator's to fix, so it is said (it names
 /// key ids, never key material or values).
 pub(crate) fn open(vault: &Vault, record: &ConfigVersionRecord) -> ApiResult<Values> {
@@ -366,9 +379,7 @@ pub(crate) async fn get_config(
     Path((service_name, environment_name)): Path<(String, String)>,
     Query(params): Query<VersionParams>,
 ) -> ApiResult<Json<ConfigVersionView>> {
-    let service = service(&state, &service_name)?;
-    let environment = environment(&state, &environment_name)?;
-    let vault = vault(&state)?;
+    let (service, environment, vault) = place(&state, &service_name, &environment_name)?;
     let record =
         version_or_latest(&state, &service.name, &environment.name, params.version).await?;
     let values = open(vault, &record)?;
@@ -427,9 +438,7 @@ pub(crate) async fn change_config(
     Body(body): Body<ChangeBody>,
 ) -> ApiResult<(StatusCode, Json<ConfigVersionView>)> {
     caller.require(Role::Deployer, "changing config")?;
-    let service = service(&state, &service_name)?;
-    let environment = environment(&state, &environment_name)?;
-    let vault = vault(&state)?;
+    let (service, environment, vault) = place(&state, &service_name, &environment_name)?;
     let latest = state
         .store
         .latest_config_version(&service.name, &environment.name)
@@ -580,9 +589,7 @@ pub(crate) async fn diff_versions(
     Path((service_name, environment_name)): Path<(String, String)>,
     Query(params): Query<DiffParams>,
 ) -> ApiResult<Json<DiffView>> {
-    let service = service(&state, &service_name)?;
-    let environment = environment(&state, &environment_name)?;
-    let vault = vault(&state)?;
+    let (service, environment, vault) = place(&state, &service_name, &environment_name)?;
     let to = version_or_latest(&state, &service.name, &environment.name, params.to).await?;
     let from = match params.from {
         Some(number) => Some(number),
@@ -627,9 +634,7 @@ pub(crate) async fn approve_version(
     Path((service_name, environment_name, number)): Path<(String, String, u64)>,
 ) -> ApiResult<Json<ConfigVersionView>> {
     caller.require(Role::Approver, "approving config")?;
-    let service = service(&state, &service_name)?;
-    let environment = environment(&state, &environment_name)?;
-    let vault = vault(&state)?;
+    let (service, environment, vault) = place(&state, &service_name, &environment_name)?;
     let record = version_or_latest(&state, &service.name, &environment.name, Some(number)).await?;
     if record.created_by == caller.user.name {
         return Err(ApiError::new(
@@ -685,9 +690,7 @@ pub(crate) async fn export(
     Path((service_name, environment_name)): Path<(String, String)>,
     Query(params): Query<VersionParams>,
 ) -> ApiResult<impl IntoResponse> {
-    let service = service(&state, &service_name)?;
-    let environment = environment(&state, &environment_name)?;
-    let vault = vault(&state)?;
+    let (service, environment, vault) = place(&state, &service_name, &environment_name)?;
     let record =
         version_or_latest(&state, &service.name, &environment.name, params.version).await?;
     let values = open(vault, &record)?;
