@@ -91,6 +91,8 @@ enum Command {
     Checklist(commands::checklist::Args),
     /// Print a service's runbook, rendered as Markdown from slipway.toml.
     Runbook(commands::runbook::Args),
+    /// The changelog of a range of a local git repository, grouped by category (no server).
+    Changelog(commands::changelog::Args),
     /// A service's settings and secrets per environment, as reviewed, immutable versions.
     #[command(subcommand)]
     Config(commands::config::Command),
@@ -149,6 +151,7 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Init(args) => commands::init::run(args),
         Command::CheckConfig(args) => commands::check_config::run(args, output),
+        Command::Changelog(args) => commands::changelog::run(args, output),
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(*shell, &mut command, "slipway", &mut std::io::stdout());

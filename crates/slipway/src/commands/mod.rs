@@ -2,6 +2,7 @@
 
 pub(crate) mod artifact;
 pub(crate) mod audit;
+pub(crate) mod changelog;
 pub(crate) mod check_config;
 pub(crate) mod checklist;
 pub(crate) mod config;

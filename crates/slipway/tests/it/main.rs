@@ -1,5 +1,6 @@
 //! Integration tests of the `slipway` binary: each runs the real built executable.
 
+mod changelog;
 mod check_config;
 mod checklist;
 mod cli;
