@@ -462,6 +462,73 @@ pub(crate) async fn change_config(
         Some(record) => open(vault, record)?,
         None => Values::new(),
     };
+    let message = body.message.clone();
+    let after = apply(service, &environment.name, &before, body)?;
+    let changed = changes(vault, &before, &after);
+    if changed.is_empty() && latest.is_some() {
+        return Err(ApiError::conflict(
+            "no_change",
+            format!(
+                "nothing changes: version {} of {} in {} already holds these values",
+                number.unwrap_or(0),
+                service.name,
+                environment.name
+            ),
+        )
+        .with_hint("`slipway config get` shows what is set"));
+    }
+    let found = findings(&state, vault, service, &environment.name, &after).await?;
+    if !found.is_empty() {
+        return Err(invalid(
+            "config_invalid",
+            format!("the change breaks the rules of {}", service.name),
+            &found,
+        ));
+    }
+    let next = number.unwrap_or(0) + 1;
+    let (sealed, digest) = vault.seal(&service.name, &environment.name, next, &after);
+    let new = NewConfigVersion {
+        service: service.name.clone(),
+        environment: environment.name.clone(),
+        sealed,
+        digest,
+        changed: changed.iter().map(|c| c.key.clone()).collect(),
+        by: caller.user.name.clone(),
+        message: message.filter(|m| !m.trim().is_empty()),
+        approved: false,
+        parent: Some(number.unwrap_or(0)),
+    };
+    let record = match state
+        .store
+        .create_config_version(&new, state.clock.now())
+        .await
+    {
+        Ok(record) => record,
+        Err(StoreError::AlreadyExists { .. }) => {
+            return Err(ApiError::conflict(
+                "config_changed",
+                format!(
+                    "another version of {} in {} was written while this one was made",
+                    service.name, environment.name
+                ),
+            )
+            .with_hint("make your change again"));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let mut answer = view(&state, vault, &record, &after, Vec::new());
+    answer.changes = changed;
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// `before` with `body`'s keys set and unset: each key and value checked, each secret flag
+/// decided (a secret stays one unless `secret: false` says otherwise).
+fn apply(
+    service: &ServiceConfig,
+    environment: &str,
+    before: &Values,
+    body: ChangeBody,
+) -> ApiResult<Values> {
     let mut after = if body.replace {
         Values::new()
     } else {
@@ -471,10 +538,7 @@ pub(crate) async fn change_config(
         if after.remove(key).is_none() {
             return Err(ApiError::bad_request(
                 "unknown_key",
-                format!(
-                    "{} has no key `{key}` in {}",
-                    service.name, environment.name
-                ),
+                format!("{} has no key `{key}` in {environment}", service.name),
             )
             .with_hint(format!(
                 "keys set now: {}",
@@ -521,61 +585,7 @@ pub(crate) async fn change_config(
         };
         after.insert(key, Entry { value, secret });
     }
-    let changed = changes(vault, &before, &after);
-    if changed.is_empty() && latest.is_some() {
-        return Err(ApiError::conflict(
-            "no_change",
-            format!(
-                "nothing changes: version {} of {} in {} already holds these values",
-                number.unwrap_or(0),
-                service.name,
-                environment.name
-            ),
-        )
-        .with_hint("`slipway config get` shows what is set"));
-    }
-    let found = findings(&state, vault, service, &environment.name, &after).await?;
-    if !found.is_empty() {
-        return Err(invalid(
-            "config_invalid",
-            format!("the change breaks the rules of {}", service.name),
-            &found,
-        ));
-    }
-    let next = number.unwrap_or(0) + 1;
-    let (sealed, digest) = vault.seal(&service.name, &environment.name, next, &after);
-    let new = NewConfigVersion {
-        service: service.name.clone(),
-        environment: environment.name.clone(),
-        sealed,
-        digest,
-        changed: changed.iter().map(|c| c.key.clone()).collect(),
-        by: caller.user.name.clone(),
-        message: body.message.filter(|m| !m.trim().is_empty()),
-        approved: false,
-        parent: Some(number.unwrap_or(0)),
-    };
-    let record = match state
-        .store
-        .create_config_version(&new, state.clock.now())
-        .await
-    {
-        Ok(record) => record,
-        Err(StoreError::AlreadyExists { .. }) => {
-            return Err(ApiError::conflict(
-                "config_changed",
-                format!(
-                    "another version of {} in {} was written while this one was made",
-                    service.name, environment.name
-                ),
-            )
-            .with_hint("make your change again"));
-        }
-        Err(other) => return Err(other.into()),
-    };
-    let mut answer = view(&state, vault, &record, &after, Vec::new());
-    answer.changes = changed;
-    Ok((StatusCode::CREATED, Json(answer)))
+    Ok(after)
 }
 
 /// How two versions differ: each key that changed, plain values in full, secrets by
