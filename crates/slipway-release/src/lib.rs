@@ -1,15 +1,20 @@
-//! Release trains from a git repository: the commits of a range (`git`) and the changelog
-//! built from their messages (`changelog`, pure). Cutting branches, release notes and tags
-//! come with the rest of issue 7.
+//! Release trains from a git repository: the commits of a range (`git`), the changelog
+//! built from their messages (`changelog`, pure), and the branches and tags of a train
+//! (`train`: cut with true-up, patch picks, tags). Release notes come with the rest of issue 7.
 
 pub mod changelog;
 pub mod git;
+pub mod train;
 
 pub use changelog::{
     Categories, Changelog, Commit, Dependency, Entry, EntrySource, Reason, Revert, Unassigned,
     build,
 };
 pub use git::commits;
+pub use train::{
+    Cut, CutRequest, PickRequest, Picked, SigningKey, Tag, TrueUp, check_on_branch, cut, pick, tag,
+    verify_tag,
+};
 
 /// Everything that can go wrong in this crate. Each variant has a `hint` for the person at the
 /// terminal.
@@ -40,6 +45,66 @@ pub enum ReleaseError {
     /// type mapped to a category that is not in the list).
     #[error("invalid changelog categories: {detail}")]
     Categories { detail: String },
+    /// A revision meant to name a commit names nothing in the repository.
+    #[error("git does not know the commit {revision:?}")]
+    UnknownCommit { revision: String },
+    /// A branch or tag name git would not accept (`git check-ref-format`).
+    #[error("{name:?} is not a valid branch or tag name")]
+    InvalidRefName { name: String },
+    /// The release branch exists and holds something other than the commit to release.
+    #[error("branch {branch} already exists at {at}, not at {wanted}")]
+    BranchExists {
+        branch: String,
+        at: String,
+        wanted: String,
+    },
+    /// A branch changed between reading and writing it (someone else cut at the same time).
+    #[error("branch {branch} changed while it was being written: {detail}")]
+    BranchMoved { branch: String, detail: String },
+    /// A patch's commit is not on the main branch.
+    #[error("commit {commit} is not on {branch}")]
+    NotOnBranch { commit: String, branch: String },
+    /// The patch branch to create already exists.
+    #[error("patch branch {branch} already exists (at {at})")]
+    PatchBranchExists { branch: String, at: String },
+    /// A patch without commits.
+    #[error("no commits to pick")]
+    NothingToPick,
+    /// A cherry-pick conflicted; nothing was left behind.
+    #[error("commit {commit} does not apply cleanly onto {onto}: {detail}")]
+    PickConflict {
+        commit: String,
+        onto: String,
+        detail: String,
+    },
+    /// A cherry-pick changed nothing: production already has the change.
+    #[error("commit {commit} changes nothing on {onto}")]
+    PickEmpty { commit: String, onto: String },
+    /// A merge commit was asked to be cherry-picked.
+    #[error("commit {commit} is a merge and cannot be cherry-picked as one change")]
+    PickMerge { commit: String },
+    /// git needs a committer name and email to write commits and tags.
+    #[error("git {command} needs a committer identity")]
+    NoIdentity { command: String },
+    /// The temporary directory for a worktree could not be created.
+    #[error("could not create a temporary directory: {source}")]
+    TemporaryDirectory {
+        #[source]
+        source: std::io::Error,
+    },
+    /// The tag exists on another commit.
+    #[error("tag {name} already exists on {at}, not on {wanted}")]
+    TagExists {
+        name: String,
+        at: String,
+        wanted: String,
+    },
+    /// git could not sign the tag with the key given.
+    #[error("could not sign the tag: {detail}")]
+    SigningFailed { detail: String },
+    /// The tag's signature is missing, or not by an allowed signer.
+    #[error("tag {name} is not verified: {detail}")]
+    TagNotVerified { name: String, detail: String },
 }
 
 impl ReleaseError {
@@ -69,6 +134,62 @@ impl ReleaseError {
             }
             Self::Categories { .. } => {
                 "list each category once, and map feat, fix and the other types to listed ones"
+                    .to_owned()
+            }
+            Self::UnknownCommit { .. } => {
+                "give a commit sha, branch or tag that exists locally; fetch first if it comes \
+                 from a remote"
+                    .to_owned()
+            }
+            Self::InvalidRefName { .. } => {
+                "use letters, digits, '-', '_', '.' and '/' (see `git check-ref-format`); \
+                 check the branch pattern"
+                    .to_owned()
+            }
+            Self::BranchExists { branch, .. } => format!(
+                "a release was already cut on this date from another commit: delete {branch} \
+                 if it was a mistake (`git branch -D {branch}`), or use another branch pattern"
+            ),
+            Self::BranchMoved { .. } => "another cut ran at the same time: run it again".to_owned(),
+            Self::NotOnBranch { branch, .. } => format!(
+                "merge the fix into {branch} first and pick the commit from there, so that the \
+                 next full release keeps it"
+            ),
+            Self::PatchBranchExists { branch, .. } => format!(
+                "pick onto a new branch name, or delete {branch} if it is left from an abandoned \
+                 patch (`git branch -D {branch}`)"
+            ),
+            Self::NothingToPick => "name at least one commit with --pick".to_owned(),
+            Self::PickConflict { .. } => {
+                "the production line differs too much for this commit: pick the commits it \
+                 depends on too (in order), or cut an off-cycle full release instead"
+                    .to_owned()
+            }
+            Self::PickEmpty { .. } => {
+                "leave this commit out of --pick: production already has its change".to_owned()
+            }
+            Self::PickMerge { .. } => {
+                "pick the commits the merge brought in, or the squashed commit".to_owned()
+            }
+            Self::NoIdentity { .. } => {
+                "set user.name and user.email in the repository's git config (or \
+                 GIT_COMMITTER_NAME and GIT_COMMITTER_EMAIL)"
+                    .to_owned()
+            }
+            Self::TemporaryDirectory { .. } => {
+                "check that TMPDIR exists, is writable and has free space".to_owned()
+            }
+            Self::TagExists { name, .. } => format!(
+                "a deployed commit keeps its tag: choose a new name, or delete {name} if it \
+                 was never published (`git tag -d {name}`)"
+            ),
+            Self::SigningFailed { .. } => {
+                "check that the key file exists, is readable only by you, needs no passphrase \
+                 (or is loaded in ssh-agent) and that ssh-keygen is on PATH"
+                    .to_owned()
+            }
+            Self::TagNotVerified { .. } => {
+                "check that the allowed signers file lists the signer's email and public key"
                     .to_owned()
             }
         }

@@ -2,3 +2,4 @@
 
 mod changelog;
 mod git;
+mod train;
