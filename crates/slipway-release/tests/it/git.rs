@@ -1,37 +1,10 @@
 //! Reading commits from a real repository built by the test, and its changelog.
 
 use std::path::Path;
-use std::process::Command;
 
 use slipway_release::{Categories, ReleaseError, build, commits};
 
-/// Runs git in `dir` isolated from the user's configuration.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .args(["-c", "user.name=Ada", "-c", "user.email=ada@example.com"])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgSign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned()
-}
+use crate::support::{git, repository};
 
 fn commit(dir: &Path, message: &str) {
     git(dir, &["commit", "--allow-empty", "-q", "-m", message]);
@@ -39,9 +12,8 @@ fn commit(dir: &Path, message: &str) {
 
 #[test]
 fn a_range_of_a_real_repository_becomes_a_changelog() {
-    let temp = tempfile::tempdir().expect("temp dir");
+    let temp = repository();
     let dir = temp.path();
-    git(dir, &["init", "-q"]);
     commit(dir, "Initial commit");
     git(dir, &["tag", "prod"]);
     commit(
@@ -115,8 +87,7 @@ fn a_directory_outside_any_repository_is_reported_with_a_hint() {
 
 #[test]
 fn an_unknown_revision_is_reported_with_a_hint() {
-    let temp = tempfile::tempdir().expect("temp dir");
-    git(temp.path(), &["init", "-q"]);
+    let temp = repository();
     commit(temp.path(), "one");
     let error = commits(temp.path(), "nowhere..main").expect_err("unknown");
     assert!(

@@ -2,4 +2,5 @@
 
 mod changelog;
 mod git;
+mod support;
 mod train;
