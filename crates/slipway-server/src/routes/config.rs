@@ -24,8 +24,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::catalog::{environment, service};
 use super::deploys::{
-    StartDeploy, check_cached, check_drivable, check_idle, check_unlocked, idempotency_origin,
-    start_deploy,
+    ConfigPin, StartDeploy, check_cached, check_drivable, check_idle, check_unlocked,
+    idempotency_origin, start_deploy,
 };
 use crate::AppState;
 use crate::auth::Caller;
@@ -827,7 +827,8 @@ pub(crate) async fn recycle(
     )?;
     check_unlocked(&state, &service.name, &environment.name).await?;
     check_idle(&state, &service.name, &environment.name).await?;
-    pin_config(&state, service, &environment.name, Some(record.number)).await?;
+    let (version, hash) =
+        pin_config(&state, service, &environment.name, Some(record.number)).await?;
     let reason = body.reason.filter(|r| !r.trim().is_empty());
     let release = state
         .store
@@ -851,7 +852,7 @@ pub(crate) async fn recycle(
             service,
             environment,
             release,
-            config: Some(record.number),
+            config: ConfigPin::Pinned { version, hash },
             origin,
             reason,
             wait_for_slot: true,

@@ -119,7 +119,7 @@ pub(crate) async fn create_deploy(
             service,
             environment,
             release,
-            config: body.config,
+            config: ConfigPin::Choose(body.config),
             origin,
             reason,
             wait_for_slot: body.wait,
@@ -135,12 +135,21 @@ pub(crate) struct StartDeploy<'a> {
     pub(crate) service: &'a ServiceConfig,
     pub(crate) environment: &'a EnvironmentConfig,
     pub(crate) release: ReleaseRecord,
-    /// The config version asked for; the newest by default.
-    pub(crate) config: Option<u64>,
+    /// Which config version to pin.
+    pub(crate) config: ConfigPin,
     pub(crate) origin: Option<String>,
     pub(crate) reason: Option<String>,
     pub(crate) wait_for_slot: bool,
     pub(crate) break_glass: bool,
+}
+
+/// The config version a new deploy runs with.
+pub(crate) enum ConfigPin {
+    /// Check and pin this version, or the newest ([`super::config::pin_config`]).
+    Choose(Option<u64>),
+    /// Already checked and pinned by the caller (a config recycle checks before it numbers
+    /// its release): the version and the hash approvals are bound to.
+    Pinned { version: Option<u64>, hash: String },
 }
 
 /// Checks that the release can go to the environment now (cached artifact, newer than what
@@ -178,8 +187,12 @@ pub(crate) async fn start_deploy(
     }
     check_unlocked(state, &service.name, &environment.name).await?;
     check_idle(state, &service.name, &environment.name).await?;
-    let (config_version, config) =
-        super::config::pin_config(state, service, &environment.name, config).await?;
+    let (config_version, config) = match config {
+        ConfigPin::Choose(version) => {
+            super::config::pin_config(state, service, &environment.name, version).await?
+        }
+        ConfigPin::Pinned { version, hash } => (version, hash),
+    };
     let now = state.clock.now();
     let request = DeployRequest {
         service,
