@@ -65,6 +65,7 @@ fn spec(id: i64) -> DeploySpec {
             ),
         ]),
         config: Default::default(),
+        source: None,
     };
     let environment = EnvironmentConfig {
         name: "prod".to_owned(),

@@ -171,6 +171,24 @@ pub struct ServiceConfig {
     /// `[service.config]`: the rules its config versions (settings and secrets) must meet.
     #[serde(default, skip_serializing_if = "ConfigRules::is_empty")]
     pub config: ConfigRules,
+    /// `[service.source]`: the service's git repository, for release trains and the 50/50
+    /// compatibility check. `None` when the service names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceConfig>,
+}
+
+/// `[service.source]`: `repo = "../idp"`, `branch = "main"`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceConfig {
+    /// Path of a local clone, as written: a relative one is relative to the config file's
+    /// directory (the caller resolves it).
+    pub repo: String,
+    /// The main branch: what release candidates are cut from and picks must be on.
+    pub branch: String,
+}
+
+impl SourceConfig {
+    pub const DEFAULT_BRANCH: &'static str = "main";
 }
 
 /// `[service.config]`: a rule per key of the service's config versions.

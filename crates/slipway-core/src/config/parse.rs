@@ -26,6 +26,7 @@ use crate::provenance::{PublicKey, TrustedKey};
 
 mod checklist;
 mod settings;
+mod source;
 
 /// Parses and validates the text of a `slipway.toml`.
 ///
@@ -79,7 +80,9 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "secrets",
 ];
 const SERVER_KEYS: &[&str] = &["listen", "data_dir", "database"];
-const SERVICE_KEYS: &[&str] = &["name", "start", "migrate", "health", "pools", "config"];
+const SERVICE_KEYS: &[&str] = &[
+    "name", "start", "migrate", "health", "pools", "config", "source",
+];
 const HEALTH_KEYS: &[&str] = &[
     "path",
     "interval",
@@ -766,6 +769,7 @@ impl Checker<'_> {
         let health = self.health(&table);
         let pools = self.pools(&table);
         let config = self.config_rules(&table);
+        let source = self.source(&table);
         let service = ServiceConfig {
             name,
             start: start.unwrap_or_default(),
@@ -773,6 +777,7 @@ impl Checker<'_> {
             health,
             pools,
             config,
+            source,
         };
         (service, name_at)
     }

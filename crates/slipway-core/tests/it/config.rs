@@ -1776,3 +1776,50 @@ fn config_delivery_mistakes_are_reported_with_a_hint() {
         ),
     ]);
 }
+
+// --- `[service.source]`: the service's git repository.
+
+#[test]
+fn service_source_names_the_repository_and_defaults_the_branch_to_main() {
+    let text = "[[service]]\nname = \"idp\"\nstart = \"s\"\nsource = { repo = \"../idp\" }\n\n\
+                [[service]]\nname = \"pivcac\"\nstart = \"s\"\n\n[service.source]\nrepo = \"/src/pivcac\"\n\
+                branch = \"trunk\"\n\n[[service]]\nname = \"dashboard\"\nstart = \"s\"\n\n\
+                [environment.prod]\n";
+    let config = parse_config("slipway.toml", text).unwrap();
+    let sources: Vec<_> = config
+        .services
+        .iter()
+        .map(|service| service.source.clone().map(|s| (s.repo, s.branch)))
+        .collect();
+    assert_eq!(
+        sources,
+        vec![
+            Some(("../idp".to_owned(), "main".to_owned())),
+            Some(("/src/pivcac".to_owned(), "trunk".to_owned())),
+            None,
+        ]
+    );
+}
+
+#[test]
+fn service_source_mistakes_are_reported_with_a_hint() {
+    let source = |body: &str| format!("{SERVICE}[service.source]\n{body}\n\n[environment.prod]\n");
+    assert_cases(&[
+        (
+            "no repo, a bad branch and an unknown key",
+            source("branch = \"rc..1\"\nrepository = \"../idp\""),
+            "error: slipway.toml:5:1: missing `repo` in [service.source] of [[service]] `idp`\n  \
+             hint: add the path of a local clone, e.g. repo = \"../idp\" (relative to this file)\n\
+             error: slipway.toml:6:10: `branch` in [service.source] of [[service]] `idp`: `rc..1` is not a valid branch name\n  \
+             hint: write the branch as git names it, e.g. branch = \"main\"\n\
+             error: slipway.toml:7:1: unknown key `repository` in [service.source] of [[service]] `idp`\n  \
+             hint: did you mean `repo`?",
+        ),
+        (
+            "not a table",
+            format!("{SERVICE}source = \"../idp\"\n[environment.prod]\n"),
+            "error: slipway.toml:5:10: `source` in [[service]] `idp`: expected a table, found string\n  \
+             hint: write [service.source] with repo = \"../idp\" and branch = \"main\" below the [[service]]",
+        ),
+    ]);
+}

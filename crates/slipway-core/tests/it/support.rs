@@ -50,6 +50,7 @@ pub(crate) fn service() -> ServiceConfig {
             ),
         ]),
         config: Default::default(),
+        source: None,
     }
 }
 

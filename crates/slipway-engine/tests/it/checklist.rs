@@ -40,6 +40,7 @@ fn deploy() -> Deploy {
             },
         )]),
         config: Default::default(),
+        source: None,
     };
     let environment = EnvironmentConfig {
         name: "prod".to_owned(),

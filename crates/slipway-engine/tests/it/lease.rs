@@ -30,6 +30,7 @@ fn spec(id: DeployId, now: Time) -> DeploySpec {
             },
         )]),
         config: Default::default(),
+        source: None,
     };
     let environment = EnvironmentConfig {
         name: "prod".to_owned(),

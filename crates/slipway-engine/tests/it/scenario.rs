@@ -65,6 +65,7 @@ impl Scenario {
             health: HealthCheck::default(),
             pools,
             config: Default::default(),
+            source: None,
         };
         let protected = rng.random_bool(0.5);
         let minutes = |rng: &mut StdRng, max: u64| Span::from_secs(60 * rng.random_range(1..=max));

@@ -68,6 +68,7 @@ fn scenario() -> Scenario {
             },
         )]),
         config: Default::default(),
+        source: None,
     };
     let policy = Policy {
         bake: Span::from_secs(10 * 60),

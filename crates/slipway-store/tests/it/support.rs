@@ -44,6 +44,7 @@ pub(crate) fn service(name: &str) -> ServiceConfig {
             },
         )]),
         config: Default::default(),
+        source: None,
     }
 }
 

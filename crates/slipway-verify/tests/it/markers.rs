@@ -110,6 +110,7 @@ fn deploy(purpose: Purpose, reason: Option<&str>) -> Deploy {
         health: HealthCheck::default(),
         pools: Pool::default_pools(),
         config: Default::default(),
+        source: None,
     };
     let environment = EnvironmentConfig {
         name: "prod".to_owned(),
