@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod blobs;
+mod dashboard;
 pub mod error;
 mod extract;
 mod metrics;
@@ -48,6 +49,8 @@ pub struct Settings {
     pub logs_dir: Option<PathBuf>,
     /// More metrics for `/metrics`, in the OpenMetrics text format (the proxy's).
     pub extra_metrics: Option<ExtraMetrics>,
+    /// How long a dashboard sign-in lasts.
+    pub session_lifetime: Duration,
 }
 
 /// A source of metrics text appended to `/metrics`.
@@ -70,13 +73,18 @@ impl Default for Settings {
             drivable: BTreeSet::new(),
             logs_dir: None,
             extra_metrics: None,
+            session_lifetime: Duration::from_secs(12 * 60 * 60),
         }
     }
 }
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
-pub struct AppState(Arc<Shared>);
+pub struct AppState {
+    shared: Arc<Shared>,
+    /// The dashboard's sessions and live streams (in memory: see `dashboard/session.rs`).
+    dashboard: Arc<dashboard::Dashboard>,
+}
 
 /// The contents of [`AppState`].
 pub struct Shared {
@@ -94,7 +102,10 @@ pub struct Shared {
 
 impl AppState {
     pub fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared))
+        Self {
+            shared: Arc::new(shared),
+            dashboard: Arc::new(dashboard::Dashboard::default()),
+        }
     }
 
     /// The hint of a request without a usable token.
@@ -114,7 +125,7 @@ impl Deref for AppState {
     type Target = Shared;
 
     fn deref(&self) -> &Shared {
-        &self.0
+        &self.shared
     }
 }
 
@@ -136,6 +147,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let dashboard = Arc::clone(&state.dashboard);
+    let shutdown = async move {
+        shutdown.await;
+        // Live pages' event streams would otherwise hold the graceful shutdown open.
+        dashboard.close_streams();
+    };
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -3,14 +3,14 @@
 mod audit;
 mod catalog;
 mod checklists;
-mod config;
-mod deploys;
+pub(crate) mod config;
+pub(crate) mod deploys;
 mod locks;
 mod logs;
 mod people;
 mod provenance;
 mod runbook;
-mod schedule;
+pub(crate) mod schedule;
 mod system;
 
 use std::sync::Arc;
@@ -115,14 +115,21 @@ pub(crate) fn router(state: AppState) -> Router {
         }),
     )
     .route("/metrics", get(system::metrics))
+    .merge(crate::dashboard::router())
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
     .with_state(state)
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    // The API answers in its error shape; any other path is a page of the dashboard.
+    if !uri.path().starts_with("/api") {
+        return crate::dashboard::not_found(uri.path());
+    }
     ApiError::not_found(format!("no route for {}", uri.path()))
         .with_hint("the API lives under /api/v1; /api/openapi.json lists every route")
+        .into_response()
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {

@@ -3,6 +3,7 @@
 
 mod actions;
 mod checklists;
+mod dashboard;
 mod errors;
 mod logs;
 mod openapi;

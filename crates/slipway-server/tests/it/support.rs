@@ -70,10 +70,15 @@ pub(crate) struct Api {
 impl Api {
     /// An API without an engine: deploys are created but do not move.
     pub(crate) async fn start() -> Api {
+        Api::start_with(Arc::new(SystemClock), false).await
+    }
+
+    /// An API without an engine on `clock`, with a vault (a fresh master key) if `vault`.
+    pub(crate) async fn start_with(clock: Arc<dyn Clock>, vault: bool) -> Api {
         let test_store = sqlite().await;
         let dir = tempfile::tempdir().expect("a temporary directory");
         let config = parse_config("slipway.toml", CONFIG).expect("the test config is valid");
-        let now = SystemClock.now();
+        let now = clock.now();
         let store = test_store.store.clone();
         store
             .add_user("admin", Role::Admin, "test", now)
@@ -85,10 +90,10 @@ impl Api {
             .await
             .expect("admin token");
         let state = AppState::new(Shared {
-            store,
+            store: store.clone(),
             config,
             blobs: Blobs::open(&dir.path().join("artifacts")).expect("artifact cache"),
-            clock: Arc::new(SystemClock),
+            clock,
             metrics: Metrics::default(),
             settings: Settings {
                 max_json_body: JSON_LIMIT,
@@ -97,7 +102,20 @@ impl Api {
                 logs_dir: Some(dir.path().join("logs")),
                 ..Settings::default()
             },
-            vault: None,
+            vault: match vault {
+                true => Some(Arc::new(
+                    slipway_secrets::Vault::open(
+                        store.clone(),
+                        slipway_secrets::Keyring::new(
+                            slipway_secrets::MasterKey::generate().0,
+                            Vec::new(),
+                        ),
+                    )
+                    .await
+                    .expect("the vault opens"),
+                )),
+                false => None,
+            },
         });
         Api {
             router: app(state.clone()),
@@ -186,6 +204,32 @@ impl Api {
                 .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
         };
         (status, body)
+    }
+
+    /// Sends `request` and returns the status, the headers and the body as text.
+    pub(crate) async fn send_raw(
+        &self,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("the body is readable")
+            .to_bytes();
+        (
+            status,
+            headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
     }
 
     /// A JSON request with `token`.

@@ -1,0 +1,472 @@
+//! The dashboard's pages driven through the router: sign-in and session expiry, CSRF refusal,
+//! escaping of hostile text, masked secrets, HTML 404s and the live event stream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::json;
+use slipway_core::time::Span;
+use slipway_engine::clock::{Clock, ManualClock, SystemClock};
+use tower::ServiceExt;
+
+use crate::support::{Api, wait_for_deploy};
+
+/// A signed-in browser: its session cookie and the CSRF token its pages carry.
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+fn form_request(path: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> Request<Body> {
+    let body = fields
+        .iter()
+        .map(|(name, value)| format!("{name}={}", encode(value)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::HOST, "dashboard.test")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    request.body(Body::from(body)).expect("a valid request")
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut request = Request::get(path).header(header::HOST, "dashboard.test");
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    request.body(Body::empty()).expect("a valid request")
+}
+
+fn location(headers: &HeaderMap) -> String {
+    headers
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Signs in with `token` and reads the CSRF token off the overview.
+async fn sign_in(api: &Api, token: &str) -> Browser {
+    let (status, headers, body) = api
+        .send_raw(form_request(
+            "/sign-in",
+            None,
+            &[("token", token), ("next", "/")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let set_cookie = headers
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie")
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "plain http: {set_cookie}");
+    let cookie = set_cookie
+        .split(';')
+        .next()
+        .expect("a name=value pair")
+        .to_owned();
+    let (status, _, page) = api.send_raw(get("/", Some(&cookie))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token in the page")
+        .to_owned();
+    Browser { cookie, csrf }
+}
+
+#[tokio::test]
+async fn hostile_text_is_escaped_on_every_page_that_shows_it() {
+    let api = Api::start().await;
+    let number = api.release(&api.admin, "idp", "1.0.0").await;
+    let hostile = r#"<script>alert("pwned")</script><img src=x onerror=alert(1)>"#;
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/deploys",
+            Some(&api.admin),
+            Some(json!({"service": "idp", "environment": "staging", "release": number, "reason": hostile})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_i64().expect("an id");
+    let browser = sign_in(&api, &api.admin).await;
+    for path in [
+        format!("/deploys/{id}"),
+        "/audit".to_owned(),
+        "/audit?actor=%3Cscript%3E".to_owned(),
+    ] {
+        let (status, _, page) = api.send_raw(get(&path, Some(&browser.cookie))).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {page}");
+        assert!(!page.contains("<script>alert"), "{path} lets a script in");
+        assert!(!page.contains("<img src=x"), "{path} lets markup in");
+        assert!(!page.contains("value=\"<script>"), "{path}");
+    }
+    let (_, _, page) = api
+        .send_raw(get(&format!("/deploys/{id}"), Some(&browser.cookie)))
+        .await;
+    assert!(
+        page.contains("&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;"),
+        "the reason is shown, escaped"
+    );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn actions_without_the_csrf_token_or_from_another_origin_are_refused_and_change_nothing() {
+    let api = Api::with_engine().await;
+    let number = api.release(&api.admin, "idp", "1.0.0").await;
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/deploys",
+            Some(&api.admin),
+            Some(json!({"service": "idp", "environment": "prod", "release": number})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_i64().expect("an id");
+    wait_for_deploy(&api, &api.admin, id, "waiting for approval", |d| {
+        d["phase"]["waiting_for"] == "approval"
+    })
+    .await;
+    let browser = sign_in(&api, &api.admin).await;
+    let path = format!("/deploys/{id}/abort");
+
+    let (status, _, page) = api
+        .send_raw(form_request(
+            &path,
+            Some(&browser.cookie),
+            &[("reason", "no token")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(
+        page.contains("CSRF") && page.contains("hint: reload the page"),
+        "{page}"
+    );
+
+    let (status, _, page) = api
+        .send_raw(form_request(
+            &path,
+            Some(&browser.cookie),
+            &[("reason", "wrong token"), ("csrf", "0000")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+
+    let mut foreign = form_request(
+        &path,
+        Some(&browser.cookie),
+        &[("reason", "from elsewhere"), ("csrf", &browser.csrf)],
+    );
+    foreign
+        .headers_mut()
+        .insert(header::ORIGIN, "http://evil.example".parse().unwrap());
+    let (status, _, page) = api.send_raw(foreign).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains("another site"), "{page}");
+
+    // Nothing was acted on: the deploy still waits for its approval.
+    let (_, deploy) = api
+        .call(
+            Method::GET,
+            &format!("/api/v1/deploys/{id}"),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_eq!(deploy["phase"]["waiting_for"], "approval", "{deploy}");
+
+    // The same form with the token and from the dashboard's own origin is acted on.
+    let mut own = form_request(
+        &path,
+        Some(&browser.cookie),
+        &[("reason", "changed my mind"), ("csrf", &browser.csrf)],
+    );
+    own.headers_mut()
+        .insert(header::ORIGIN, "http://dashboard.test".parse().unwrap());
+    let (status, headers, page) = api.send_raw(own).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+    assert_eq!(location(&headers), format!("/deploys/{id}?done=abort"));
+    let (_, deploy) = api
+        .call(
+            Method::GET,
+            &format!("/api/v1/deploys/{id}"),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert_ne!(deploy["phase"]["waiting_for"], "approval", "{deploy}");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn an_action_the_api_refuses_shows_its_message_and_hint() {
+    let api = Api::with_engine().await;
+    let number = api.release(&api.admin, "idp", "1.0.0").await;
+    let (_, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/deploys",
+            Some(&api.admin),
+            Some(json!({"service": "idp", "environment": "prod", "release": number})),
+        )
+        .await;
+    let id = body["id"].as_i64().expect("an id");
+    wait_for_deploy(&api, &api.admin, id, "waiting for approval", |d| {
+        d["phase"]["waiting_for"] == "approval"
+    })
+    .await;
+    // The requester may not approve their own deploy.
+    let browser = sign_in(&api, &api.admin).await;
+    let (status, _, page) = api
+        .send_raw(form_request(
+            &format!("/deploys/{id}/approve"),
+            Some(&browser.cookie),
+            &[("csrf", &browser.csrf)],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains("hint: "), "{page}");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_expires_after_its_lifetime_and_sign_out_ends_it() {
+    let clock = Arc::new(ManualClock::starting_at(SystemClock.now()));
+    let api = Api::start_with(clock.clone(), false).await;
+    let browser = sign_in(&api, &api.admin).await;
+    clock.advance(Span::from_secs(11 * 60 * 60));
+    let (status, _, _) = api.send_raw(get("/", Some(&browser.cookie))).await;
+    assert_eq!(status, StatusCode::OK, "still signed in after 11 hours");
+    clock.advance(Span::from_secs(60 * 60 + 1));
+    let (status, headers, _) = api.send_raw(get("/approvals", Some(&browser.cookie))).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&headers),
+        "/sign-in?next=/approvals&why=expired",
+        "an expired session goes back to sign-in, and then to the page"
+    );
+
+    let browser = sign_in(&api, &api.admin).await;
+    let (status, headers, _) = api
+        .send_raw(form_request(
+            "/sign-out",
+            Some(&browser.cookie),
+            &[("csrf", &browser.csrf)],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        headers
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.contains("Max-Age=0")),
+        "the cookie is cleared"
+    );
+    let (status, _, _) = api.send_raw(get("/", Some(&browser.cookie))).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the session is gone server-side"
+    );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_token_is_refused_at_sign_in_with_a_hint_and_no_cookie() {
+    let api = Api::start().await;
+    let (status, headers, page) = api
+        .send_raw(form_request(
+            "/sign-in",
+            None,
+            &[("token", "slw_0123456789"), ("next", "/")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{page}");
+    assert!(headers.get(header::SET_COOKIE).is_none());
+    assert!(
+        page.contains("unknown or has been revoked") && page.contains("hint: "),
+        "{page}"
+    );
+    // Revoking the token ends the sessions opened with it.
+    let token = api.user("carol", "viewer").await;
+    let browser = sign_in(&api, &token).await;
+    let (_, tokens) = api
+        .call(Method::GET, "/api/v1/tokens", Some(&api.admin), None)
+        .await;
+    let carol = tokens
+        .as_array()
+        .or_else(|| tokens["items"].as_array())
+        .expect("a list of tokens")
+        .iter()
+        .find(|t| t["user"] == "carol")
+        .expect("carol's token")["id"]
+        .as_i64()
+        .expect("an id");
+    let (status, body) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{carol}"),
+            Some(&api.admin),
+            None,
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (status, headers, _) = api.send_raw(get("/", Some(&browser.cookie))).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location(&headers).ends_with("why=revoked"));
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn signed_out_visitors_are_sent_to_sign_in_and_unknown_pages_are_html() {
+    let api = Api::start().await;
+    let (status, headers, _) = api.send_raw(get("/deploys/7?x=1", None)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/sign-in?next=/deploys/7%3Fx%3D1");
+    let (status, _, page) = api.send_raw(get("/sign-in?next=/deploys/7", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("<label for=\"token\">API token</label>"),
+        "{page}"
+    );
+    // A `next` elsewhere is not followed.
+    let (_, _, page) = api
+        .send_raw(get("/sign-in?next=//evil.example", None))
+        .await;
+    assert!(page.contains("name=\"next\" value=\"/\""), "{page}");
+
+    let (status, headers, page) = api.send_raw(get("/no-such-page", None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{page}"
+    );
+    assert!(page.contains("hint: "), "{page}");
+    let (status, body) = api.call(Method::GET, "/api/v9/nothing", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["error"]["code"], "not_found",
+        "the API keeps its shape"
+    );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn config_review_shows_secrets_only_as_fingerprints_and_approves_by_form() {
+    let api = Api::start_with(Arc::new(SystemClock), true).await;
+    let canary = "hunter2-canary-value-5f1c";
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/config/idp/prod",
+            Some(&api.admin),
+            Some(json!({
+                "set": {"DB_PASSWORD": {"value": canary, "secret": true}, "LOG_LEVEL": "debug"},
+                "message": "first config"
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let fingerprint = body["values"]["DB_PASSWORD"]["fingerprint"]
+        .as_str()
+        .expect("a fingerprint")
+        .to_owned();
+    let reviewer = api.user("rita", "approver").await;
+    let browser = sign_in(&api, &reviewer).await;
+    for path in ["/config", "/approvals"] {
+        let (status, _, page) = api.send_raw(get(path, Some(&browser.cookie))).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(!page.contains(canary), "{path} shows the secret");
+        assert!(page.contains("config version 1"), "{path}: {page}");
+    }
+    let (_, _, page) = api.send_raw(get("/config", Some(&browser.cookie))).await;
+    assert!(page.contains(&fingerprint), "{page}");
+    assert!(
+        page.contains("LOG_LEVEL") && page.contains("debug"),
+        "{page}"
+    );
+
+    let (status, headers, page) = api
+        .send_raw(form_request(
+            "/config/idp/prod/versions/1/approve",
+            Some(&browser.cookie),
+            &[("csrf", &browser.csrf)],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+    assert_eq!(location(&headers), "/config?done=config");
+    let (_, _, page) = api.send_raw(get("/config", Some(&browser.cookie))).await;
+    assert!(
+        page.contains("No config version waits for review"),
+        "{page}"
+    );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn the_event_stream_reports_a_change_of_the_deploy() {
+    let api = Api::start().await;
+    let number = api.release(&api.admin, "idp", "1.0.0").await;
+    let (_, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/deploys",
+            Some(&api.admin),
+            Some(json!({"service": "idp", "environment": "staging", "release": number})),
+        )
+        .await;
+    let id = body["id"].as_i64().expect("an id");
+    let browser = sign_in(&api, &api.admin).await;
+    let response = slipway_server::app(api.state.clone())
+        .oneshot(get(
+            &format!("/events?deploy={id}&after=0"),
+            Some(&browser.cookie),
+        ))
+        .await
+        .expect("the router answers");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut body = response.into_body();
+    let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+        .await
+        .expect("an event within 10 s")
+        .expect("a frame")
+        .expect("no error");
+    let text = String::from_utf8_lossy(frame.data_ref().expect("data")).into_owned();
+    assert!(text.contains("event: changed"), "{text}");
+    api.stop().await;
+}
