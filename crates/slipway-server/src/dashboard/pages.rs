@@ -170,7 +170,7 @@ fn placement(
     }
 }
 
-/// A deploy's phase in words: `▶ running surge`, `⏳ waiting for approval (0 of 1)`.
+/// A deploy's phase in words: `▶ running surge`, `◔ waiting for approval (0 of 1)`.
 fn phase_words(view: &DeployView) -> Markup {
     let phase = &view.phase;
     html! {

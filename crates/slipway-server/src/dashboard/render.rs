@@ -148,14 +148,14 @@ pub(crate) fn when(time: Time) -> String {
         .to_string()
 }
 
-/// A state in words with a symbol, so it reads without colour: `✓ succeeded`, `⏳ waiting`.
+/// A state in words with a symbol, so it reads without colour: `✓ succeeded`, `◔ waiting`.
 pub(crate) fn state_word(state: &str) -> Markup {
     let symbol = match state {
         "succeeded" | "pass" | "done" | "applied" | "open" => "✓",
         "failed" | "fail" | "closed" => "✗",
         "aborted" => "■",
         "rolled_back" | "rolling_back" => "↶",
-        "waiting" | "pending" => "⏳",
+        "waiting" | "pending" => "◔",
         "running" | "current" => "▶",
         "inconclusive" => "?",
         _ => "•",

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use slipway_testkit::server::{CliOutput, SpawnedServer};
 
-use crate::support::{BIN, api_get, free_port, get, wait_until};
+use crate::support::{BIN, api_get, dashboard_cookie, dashboard_page, free_port, get, wait_until};
 
 /// The service: answers `/up`, and anything else with what its environment holds — the plain
 /// greeting, a hash of the secret (never the secret), and the pinned config version.
@@ -562,6 +562,19 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
             &bob,
             &format!("/api/v1/deploys/{id}/events?limit=1000"),
         );
+    }
+    // The dashboard's pages show what the API shows.
+    let cookie = dashboard_cookie(&server, &bob);
+    for path in [
+        "/".to_owned(),
+        "/config".to_owned(),
+        "/approvals".to_owned(),
+        "/audit".to_owned(),
+        format!("/deploys/{first}"),
+        format!("/deploys/{second}"),
+    ] {
+        let page = dashboard_page(&server, &cookie, &path);
+        seen.keep(&format!("the dashboard's {path}"), &page);
     }
     seen.cli(&server, &bob, &["audit", "verify"]).success();
     seen.cli(&server, &bob, &["audit", "export"]).success();

@@ -5,6 +5,7 @@ mod check_config;
 mod checklist;
 mod cli;
 mod config;
+mod dashboard;
 mod demo;
 mod e2e;
 mod guards;

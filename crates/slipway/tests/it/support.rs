@@ -79,6 +79,50 @@ fn get_with(addr: SocketAddr, path: &str, headers: &str) -> Result<(u16, String)
     request_with(addr, "GET", path, headers, "")
 }
 
+/// Signs in to the dashboard with `token` as a browser would (a form POST) and returns the
+/// session's `name=value` cookie.
+pub(crate) fn dashboard_cookie(server: &SpawnedServer, token: &str) -> String {
+    let addr: SocketAddr = server
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the server's URL is http://ADDRESS");
+    let body = format!("token={token}&next=%2F");
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    stream
+        .write_all(
+            format!(
+                "POST /sign-in HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: "))
+        .and_then(|cookie| cookie.split(';').next())
+        .unwrap_or_else(|| panic!("no session cookie in {response}"))
+        .to_owned()
+}
+
+/// A dashboard page as the session of `cookie` sees it.
+pub(crate) fn dashboard_page(server: &SpawnedServer, cookie: &str, path: &str) -> String {
+    let addr: SocketAddr = server
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the server's URL is http://ADDRESS");
+    match get_with(addr, path, &format!("Cookie: {cookie}\r\n")) {
+        Ok((200, body)) => body,
+        other => panic!("GET {path}: {other:?}"),
+    }
+}
+
 /// One request with `Connection: close`, extra header lines (each ending in CRLF) and a body.
 fn request_with(
     addr: SocketAddr,
