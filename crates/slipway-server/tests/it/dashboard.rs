@@ -470,3 +470,136 @@ async fn the_event_stream_reports_a_change_of_the_deploy() {
     assert!(text.contains("event: changed"), "{text}");
     api.stop().await;
 }
+
+#[tokio::test]
+async fn open_event_streams_do_not_hold_up_a_graceful_shutdown() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let api = Api::start().await;
+    let browser = sign_in(&api, &api.admin).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let address = listener.local_addr().expect("its address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(slipway_server::serve(listener, api.state.clone(), async {
+        let _ = stopped.await;
+    }));
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connects");
+    stream
+        .write_all(
+            format!(
+                "GET /events?since=x HTTP/1.1\r\nHost: {address}\r\nCookie: {}\r\n\r\n",
+                browser.cookie
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("the request is sent");
+    let mut head = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut head))
+        .await
+        .expect("an answer within 10 s")
+        .expect("readable");
+    let head = String::from_utf8_lossy(&head[..read]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/event-stream"), "{head}");
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops within 10 s with a stream open")
+        .expect("the server task ends")
+        .expect("the server stops cleanly");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_by_kind_actor_service_and_environment() {
+    let api = Api::start().await;
+    let bob = api.user("bob", "deployer").await;
+    let idp = api.release(&bob, "idp", "1.0.0").await;
+    let pivcac = api.release(&api.admin, "pivcac", "1.0.0").await;
+    for (token, service, number) in [(&bob, "idp", &idp), (&api.admin, "pivcac", &pivcac)] {
+        let (status, body) = api
+            .call(
+                Method::POST,
+                "/api/v1/deploys",
+                Some(token),
+                Some(json!({"service": service, "environment": "staging", "release": number})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let browser = sign_in(&api, &api.admin).await;
+    let rows = |page: &str| page.matches("<tr><td>").count();
+
+    let (_, _, all) = api.send_raw(get("/audit", Some(&browser.cookie))).await;
+    let (status, _, created) = api
+        .send_raw(get("/audit?kind=deploy_created", Some(&browser.cookie)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(rows(&created), 2, "{created}");
+    assert!(rows(&all) > rows(&created));
+
+    let (_, _, by_bob) = api
+        .send_raw(get(
+            "/audit?kind=deploy_created&actor=bob",
+            Some(&browser.cookie),
+        ))
+        .await;
+    assert_eq!(rows(&by_bob), 1, "{by_bob}");
+    assert!(by_bob.contains("requested_by=bob"), "{by_bob}");
+
+    let (_, _, pivcac_only) = api
+        .send_raw(get(
+            "/audit?service=pivcac&environment=staging",
+            Some(&browser.cookie),
+        ))
+        .await;
+    assert!(rows(&pivcac_only) >= 1, "{pivcac_only}");
+    assert!(!pivcac_only.contains("service=idp"), "{pivcac_only}");
+    let (_, _, nowhere) = api
+        .send_raw(get("/audit?environment=prod", Some(&browser.cookie)))
+        .await;
+    assert!(!nowhere.contains("deploy_created"), "{nowhere}");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn the_schedule_runbook_and_overview_pages_render_for_a_signed_in_viewer() {
+    let api = Api::start().await;
+    let viewer = api.user("vera", "viewer").await;
+    let browser = sign_in(&api, &viewer).await;
+    for (path, expected) in [
+        ("/", "What runs where"),
+        ("/schedule", "PROD for idp"),
+        (
+            "/schedule?service=pivcac&environment=staging",
+            "STAGING for pivcac",
+        ),
+        ("/runbook?service=idp", "idp"),
+        ("/approvals", "Nothing waits for you"),
+        ("/config", "no master key"),
+    ] {
+        let (status, headers, page) = api.send_raw(get(path, Some(&browser.cookie))).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {page}");
+        assert!(page.contains(expected), "{path} lacks {expected:?}: {page}");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{path}");
+        assert!(
+            headers[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'"),
+            "{path}"
+        );
+    }
+    let (status, _, page) = api
+        .send_raw(get("/runbook?service=nope", Some(&browser.cookie)))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+    assert!(page.contains("hint: "), "{page}");
+    api.stop().await;
+}
