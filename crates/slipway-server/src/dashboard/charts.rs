@@ -219,13 +219,14 @@ pub(crate) fn traffic_chart(points: &[TrafficPoint], new: &str, old: &str, end: 
     }
 }
 
-/// One measurement's values over time: a line through the points, a circle for a pass and a
-/// cross for anything else.
+/// One measurement's values over time, on the same time axis as the traffic chart (from
+/// `start` to `end`): a line through the points, a circle for a pass and a cross for anything
+/// else.
 pub(crate) fn measurement_chart(
     index: usize,
     name: &str,
     points: &[MeasurePoint],
-    end: Time,
+    (start, end): (Time, Time),
 ) -> Markup {
     let values: Vec<(Time, f64, Classification)> = points
         .iter()
@@ -236,7 +237,7 @@ pub(crate) fn measurement_chart(
         })
         .collect();
     let unit = points.first().map_or(Unit::Number, |p| p.measurement.unit);
-    let start = points.first().map_or(end.0, |p| p.at.0);
+    let start = start.0;
     let max = values.iter().map(|(_, v, _)| *v).fold(0.0_f64, f64::max) * 1.2;
     let frame = Frame {
         start,

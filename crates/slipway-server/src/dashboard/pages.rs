@@ -252,7 +252,7 @@ pub(crate) async fn deploy(
     let old_label = view
         .previous
         .as_ref()
-        .map_or("the old fleet".to_owned(), |p| p.label.clone());
+        .map_or("no earlier release".to_owned(), |p| p.label.clone());
     let body = html! {
         (notice(&done))
         div #live {
@@ -314,7 +314,7 @@ pub(crate) async fn deploy(
             }
             @for (index, (name, points)) in series.iter().enumerate() {
                 h3 { (name) }
-                (charts::measurement_chart(index, name, points, end))
+                (charts::measurement_chart(index, name, points, (stored.deploy.spec.requested_at, end)))
                 table.checks {
                     caption { "Measurements of " (name) }
                     thead { tr { th scope="col" { "At" } th scope="col" { "Value" } th scope="col" { "Limit" } th scope="col" { "Outcome" } th scope="col" { "Detail" } } }

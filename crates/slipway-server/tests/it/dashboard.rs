@@ -603,3 +603,88 @@ async fn the_schedule_runbook_and_overview_pages_render_for_a_signed_in_viewer()
     assert!(page.contains("hint: "), "{page}");
     api.stop().await;
 }
+
+#[tokio::test]
+async fn charts_follow_the_traffic_changes_and_measurements_in_the_deploys_events() {
+    use slipway_core::deploy::{DeployId, Event};
+    use slipway_store::NewEvent;
+
+    let start = slipway_core::time::Time(1_800_000_000_000);
+    let clock = Arc::new(ManualClock::starting_at(start));
+    let api = Api::start_with(clock.clone(), false).await;
+    let number = api.release(&api.admin, "idp", "1.0.0").await;
+    let (_, deploy) = api
+        .call(
+            Method::POST,
+            "/api/v1/deploys",
+            Some(&api.admin),
+            Some(json!({"service": "idp", "environment": "staging", "release": number})),
+        )
+        .await;
+    let id = deploy["id"].as_i64().expect("an id");
+    let step = |name: &str| {
+        deploy["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} step in {deploy}"))["index"]
+            .as_u64()
+            .expect("an index")
+    };
+    // What the engine records as the deploy runs: the surge's traffic, two measurements, the
+    // scale-in's traffic — each a few seconds apart.
+    let measured = |value: f64, outcome: &str| Event::Measured {
+        key: format!("{id}/{}/0/verify", step("surge")),
+        measurement: serde_json::from_value(json!({
+            "name": "error_rate", "kind": "threshold", "source": "proxy", "outcome": outcome,
+            "unit": "ratio", "value": value, "limit": "<= 1.0%", "requests": 200
+        }))
+        .expect("a measurement"),
+    };
+    let traffic = |index: u64| Event::EffectSucceeded {
+        key: format!("{id}/{index}/0/traffic"),
+        detail: "traffic set".to_owned(),
+    };
+    for event in [
+        traffic(step("surge")),
+        measured(0.004, "pass"),
+        measured(0.03, "high"),
+        traffic(step("scale-in")),
+    ] {
+        clock.advance(Span::from_secs(10));
+        let new = NewEvent {
+            deploy: Some(DeployId(id)),
+            kind: event.kind().to_owned(),
+            payload: serde_json::to_string(&event).expect("JSON"),
+        };
+        api.state
+            .store
+            .append_events(&[new], clock.now())
+            .await
+            .expect("appended");
+    }
+    let browser = sign_in(&api, &api.admin).await;
+    let (status, _, page) = api
+        .send_raw(get(&format!("/deploys/{id}"), Some(&browser.cookie)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    // Without an old fleet the surge gives the new release everything.
+    let traffic_table = page
+        .split("<table id=\"traffic\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</table>").next())
+        .expect("the traffic table");
+    assert_eq!(traffic_table.matches("<td>100%</td><td>0%</td>").count(), 2);
+    assert!(page.contains("0.40%") && page.contains("3.00%"), "{page}");
+    assert!(page.contains("&lt;= 1.0%"), "the limit is shown");
+    let svgs: Vec<&str> = page
+        .split("<svg ")
+        .skip(1)
+        .map(|rest| rest.split("</svg>").next().expect("a closed svg"))
+        .collect();
+    assert_eq!(svgs.len(), 2, "a traffic chart and one check chart");
+    insta::assert_snapshot!("dashboard_traffic_chart", svgs[0]);
+    insta::assert_snapshot!("dashboard_check_chart", svgs[1]);
+    api.stop().await;
+}
