@@ -9,7 +9,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use slipway_core::deploy::{DeployId, Phase, WaitingFor};
+use slipway_core::deploy::{DeployId, Phase, Role, WaitingFor};
 use slipway_core::settings::{Change, Finding};
 use slipway_store::{DeployQuery, StoredDeploy};
 
@@ -396,6 +396,11 @@ fn actions(viewer: &Viewer, view: &DeployView) -> Markup {
             }
         }
     };
+    if viewer.caller.user.role < Role::Deployer {
+        return html! {
+            p #actions.muted { "As a " (viewer.caller.user.role.name()) " you can follow this deploy; acting on it needs the deployer role." }
+        };
+    }
     html! {
         section aria-label="Actions" #actions {
             @match waiting {

@@ -300,6 +300,58 @@ async fn a_session_expires_after_its_lifetime_and_sign_out_ends_it() {
 }
 
 #[tokio::test]
+async fn the_session_cookie_is_secure_when_the_request_came_over_https() {
+    let api = Api::start().await;
+    let mut request = form_request("/sign-in", None, &[("token", &api.admin), ("next", "/")]);
+    request
+        .headers_mut()
+        .insert("x-forwarded-proto", "https".parse().unwrap());
+    let (status, headers, _) = api.send_raw(request).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly; SameSite=Strict"), "{cookie}");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_viewer_is_offered_no_action_and_one_forged_anyway_is_refused_by_role() {
+    let api = Api::with_engine().await;
+    let number = api.release(&api.admin, "idp", "1.0.0").await;
+    let (_, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/deploys",
+            Some(&api.admin),
+            Some(json!({"service": "idp", "environment": "prod", "release": number})),
+        )
+        .await;
+    let id = body["id"].as_i64().expect("an id");
+    wait_for_deploy(&api, &api.admin, id, "waiting for approval", |d| {
+        d["phase"]["waiting_for"] == "approval"
+    })
+    .await;
+    let viewer = api.user("vera", "viewer").await;
+    let browser = sign_in(&api, &viewer).await;
+    let (_, _, page) = api
+        .send_raw(get(&format!("/deploys/{id}"), Some(&browser.cookie)))
+        .await;
+    assert!(!page.contains("action-approve"), "{page}");
+    assert!(page.contains("needs the deployer role"), "{page}");
+    let (status, _, page) = api
+        .send_raw(form_request(
+            &format!("/deploys/{id}/abort"),
+            Some(&browser.cookie),
+            &[("csrf", &browser.csrf), ("reason", "just looking")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains("vera is a viewer"), "{page}");
+    assert!(page.contains("hint: ask an admin"), "{page}");
+    api.stop().await;
+}
+
+#[tokio::test]
 async fn a_bad_token_is_refused_at_sign_in_with_a_hint_and_no_cookie() {
     let api = Api::start().await;
     let (status, headers, page) = api
