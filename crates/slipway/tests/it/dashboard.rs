@@ -1,7 +1,8 @@
 //! The dashboard in a real headless Chromium, driven through WebDriver (chromedriver and
 //! fantoccini) against a real `slipway serve` deploying through the command target: sign in
 //! (a bad token refused), watch a deploy progress live, approve it as a second person in a
-//! second browser, roll it back, and a form POST without its CSRF token refused.
+//! second browser (whose overview follows along), roll it back, and a form POST without its
+//! CSRF token refused.
 //!
 //! Screenshots are kept under `$CARGO_TARGET_TMPDIR/screenshots/` (in the target directory:
 //! `target/tmp/screenshots/`). Without Debian's `chromium` and `chromium-driver` the test is
@@ -344,6 +345,12 @@ async fn a_deploy_is_watched_live_approved_by_a_second_person_and_rolled_back_in
         .await
         .expect("approving");
     wait_text(&bob_browser, "p.flash", "approval was recorded").await;
+    // Bob keeps the overview open; it follows the deploy too.
+    bob_browser
+        .goto(&format!("{base}/"))
+        .await
+        .expect("the overview loads");
+    wait_text(&bob_browser, "#placements", &format!("deploy {second}")).await;
 
     // Alice's page moves on by itself: the new fleet takes half the traffic and the deploy
     // waits for her confirmation of scale-in.
@@ -379,6 +386,8 @@ async fn a_deploy_is_watched_live_approved_by_a_second_person_and_rolled_back_in
     wait_text(&alice_browser, "#phase", "rolled back").await;
     wait_text(&alice_browser, "#timeline", "unwind started").await;
     screenshot(&alice_browser, "5-rolled-back").await;
+    wait_text(&bob_browser, "#deploys", "rolled back").await;
+    screenshot(&bob_browser, "6-overview-after-rollback").await;
     let traffic =
         std::fs::read_to_string(root.join("fleet/prod/traffic")).expect("the fleet's traffic file");
     assert!(
