@@ -694,6 +694,15 @@ impl Store {
             .collect()
     }
 
+    /// The sequence number of the newest event, 0 for an empty log (the chain head's): where a
+    /// reader of the latest events starts from.
+    pub async fn last_event_seq(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT seq FROM chain_head WHERE id = 1")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// Checks the whole event log against its hash chain and its recorded head, streaming it in
     /// pages. Names the first bad event.
     ///

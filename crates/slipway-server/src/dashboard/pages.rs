@@ -15,7 +15,7 @@ use slipway_store::{DeployQuery, StoredDeploy};
 
 use super::charts::{self, show_value};
 use super::render::{PageError, PageResult, page, respond, state_word, when};
-use super::session::Viewer;
+use super::session::{Viewer, percent_encode};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::routes::{config, schedule};
@@ -851,19 +851,22 @@ pub(crate) struct AuditFilter {
 /// How many events the audit page reads at once, and shows at most.
 const AUDIT_PAGE: i64 = 500;
 
-/// `GET /audit`: the event log, oldest first in pages, filtered by service, environment,
-/// actor and kind.
+/// `GET /audit`: the event log in pages of [`AUDIT_PAGE`] events (the latest by default),
+/// newest first, filtered by service, environment, actor and kind.
 pub(crate) async fn audit(
     State(state): State<AppState>,
     viewer: Viewer,
     Query(filter): Query<AuditFilter>,
 ) -> PageResult {
-    let after = filter.after.unwrap_or(0).max(0);
+    // The latest page unless another is asked for.
+    let last = state.store.last_event_seq().await?;
+    let after = filter
+        .after
+        .unwrap_or(last - AUDIT_PAGE)
+        .clamp(0, last.max(0));
     let events = state.store.events(None, after, AUDIT_PAGE).await?;
-    let next = events
-        .last()
-        .map(|e| e.seq)
-        .filter(|_| events.len() as i64 == AUDIT_PAGE);
+    let later = events.last().map(|e| e.seq).filter(|seq| *seq < last);
+    let earlier = (after > 0).then(|| (after - AUDIT_PAGE).max(0));
     let wanted = |value: &Option<String>| {
         value
             .as_deref()
@@ -920,6 +923,16 @@ pub(crate) async fn audit(
             rows.push((event, event_service, event_environment, actors.join(", ")));
         }
     }
+    rows.reverse();
+    let link = |from: i64| {
+        format!(
+            "/audit?after={from}&service={}&environment={}&actor={}&kind={}",
+            percent_encode(&service.clone().unwrap_or_default()),
+            percent_encode(&environment.clone().unwrap_or_default()),
+            percent_encode(&actor.clone().unwrap_or_default()),
+            percent_encode(&kind.clone().unwrap_or_default()),
+        )
+    };
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
     let body = html! {
         form.filters method="get" action="/audit" {
@@ -929,8 +942,12 @@ pub(crate) async fn audit(
             div { label for="f-kind" { "Kind" } input #f-kind type="text" name="kind" value=(text(&kind)) placeholder="approved, deploy_finished…"; }
             button type="submit" { "Filter" }
         }
-        p.muted { "Events " (after + 1) " onwards, oldest first; " (rows.len()) " of " (events.len()) " match. The log is hash-chained: "
-            code { "slipway audit verify" } " checks it." }
+        p.muted { "Events " (after + 1) " to " (after + events.len() as i64) " of " (last) ", newest first; "
+            (rows.len()) " of them match. The log is hash-chained: " code { "slipway audit verify" } " checks it." }
+        nav aria-label="Pages of the log" {
+            @if let Some(from) = earlier { a href=(link(from)) { "Earlier events" } " " }
+            @if let Some(from) = later { a href=(link(from)) { "Later events" } }
+        }
         table #audit {
             caption { "Audit log" }
             thead { tr { th scope="col" { "#" } th scope="col" { "At" } th scope="col" { "Kind" } th scope="col" { "Deploy" } th scope="col" { "Where" } th scope="col" { "By" } th scope="col" { "Details" } } }
@@ -941,12 +958,6 @@ pub(crate) async fn audit(
                 td { (actors) }
                 td { code { (event_details(&event.payload)) } }
             } } }
-        }
-        @if let Some(next) = next {
-            p { a href={ "/audit?after=" (next) "&service=" (super::session::percent_encode(&text(&service)))
-                "&environment=" (super::session::percent_encode(&text(&environment)))
-                "&actor=" (super::session::percent_encode(&text(&actor)))
-                "&kind=" (super::session::percent_encode(&text(&kind))) } { "Later events" } }
         }
     };
     Ok(respond(

@@ -740,3 +740,35 @@ async fn charts_follow_the_traffic_changes_and_measurements_in_the_deploys_event
     insta::assert_snapshot!("dashboard_check_chart", svgs[1]);
     api.stop().await;
 }
+
+#[tokio::test]
+async fn the_audit_log_opens_on_its_latest_page_with_a_link_to_earlier_ones() {
+    let api = Api::start().await;
+    let events: Vec<slipway_store::NewEvent> = (0..620)
+        .map(|n| slipway_store::NewEvent {
+            deploy: None,
+            kind: "note".to_owned(),
+            payload: format!("{{\"type\":\"note\",\"n\":{n}}}"),
+        })
+        .collect();
+    api.state
+        .store
+        .append_events(&events, SystemClock.now())
+        .await
+        .expect("appended");
+    let last = api.state.store.last_event_seq().await.expect("the head");
+    let browser = sign_in(&api, &api.admin).await;
+    let (_, _, page) = api.send_raw(get("/audit", Some(&browser.cookie))).await;
+    let first_row = page
+        .split("<tbody><tr><td>")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("a first row");
+    assert_eq!(first_row, last.to_string(), "newest first");
+    assert!(page.contains("Earlier events"), "{page}");
+    assert!(!page.contains("Later events"), "{page}");
+    let earlier = format!("/audit?after={}", last - 1000);
+    let (_, _, page) = api.send_raw(get(&earlier, Some(&browser.cookie))).await;
+    assert!(page.contains("Later events"), "{page}");
+    api.stop().await;
+}

@@ -236,3 +236,20 @@ async fn verify_chain_passes_while_events_are_appended() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn last_event_seq_is_the_newest_events_sequence_number() {
+    on_each_backend("last_event_seq", async |db| {
+        let store = &db.store;
+        assert_eq!(store.last_event_seq().await.unwrap(), 0, "an empty log");
+        append(store, 3).await;
+        assert_eq!(store.last_event_seq().await.unwrap(), 3);
+        create(store, None, "idp", "prod", T0).await;
+        let events = all_events(store).await;
+        assert_eq!(
+            store.last_event_seq().await.unwrap(),
+            events.last().unwrap().seq
+        );
+    })
+    .await;
+}
