@@ -59,6 +59,22 @@ pub(crate) fn not_found(path: &str) -> axum::response::Response {
     .into_response()
 }
 
+/// The answer to a method a dashboard path does not take: an HTML page.
+pub(crate) fn method_not_allowed(
+    method: &axum::http::Method,
+    path: &str,
+) -> axum::response::Response {
+    render::PageError(
+        crate::error::ApiError::new(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        )
+        .with_hint("use the page's links and buttons"),
+    )
+    .into_response()
+}
+
 async fn stylesheet() -> impl IntoResponse {
     (
         [

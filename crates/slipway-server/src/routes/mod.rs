@@ -132,11 +132,19 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
         .into_response()
 }
 
-async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if !uri.path().starts_with("/api") {
+        return crate::dashboard::method_not_allowed(&method, uri.path());
+    }
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         format!("{method} is not allowed on {}", uri.path()),
     )
     .with_hint("/api/openapi.json lists the methods of every route")
+    .into_response()
 }

@@ -425,6 +425,15 @@ async fn signed_out_visitors_are_sent_to_sign_in_and_unknown_pages_are_html() {
         "{page}"
     );
     assert!(page.contains("hint: "), "{page}");
+    let (status, headers, page) = api.send_raw(get("/sign-out", None)).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{page}");
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{page}"
+    );
     let (status, body) = api.call(Method::GET, "/api/v9/nothing", None, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
