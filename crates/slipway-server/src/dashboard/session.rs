@@ -177,10 +177,16 @@ pub(crate) fn percent_encode(text: &str) -> String {
     out
 }
 
-/// Where to go after signing in: only a path on this server.
+/// Where to go after signing in: only a path on this server, and only one that is a valid
+/// `Location` as it is (visible ASCII).
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(next) if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') => {
+        Some(next)
+            if next.starts_with('/')
+                && !next.starts_with("//")
+                && !next.contains('\\')
+                && next.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
             next
         }
         _ => "/",

@@ -403,6 +403,22 @@ async fn signed_out_visitors_are_sent_to_sign_in_and_unknown_pages_are_html() {
     let (status, headers, _) = api.send_raw(get("/deploys/7?x=1", None)).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location(&headers), "/sign-in?next=/deploys/7%3Fx%3D1");
+    // A `next` that is not a plain path of this server is not followed.
+    for next in [
+        "//evil.example/",
+        "/x\r\nSet-Cookie: a=b",
+        "https://evil.example/",
+    ] {
+        let (status, headers, _) = api
+            .send_raw(form_request(
+                "/sign-in",
+                None,
+                &[("token", &api.admin), ("next", next)],
+            ))
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(location(&headers), "/", "{next:?}");
+    }
     let (status, _, page) = api.send_raw(get("/sign-in?next=/deploys/7", None)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
