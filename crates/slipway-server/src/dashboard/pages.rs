@@ -259,7 +259,7 @@ pub(crate) async fn deploy(
             p #phase { "State: " (phase_words(&view)) }
             @if let Some(reason) = &view.end_reason { p { "Why: " (reason) } }
             @if let Some(reason) = &view.phase.reason { p { "Why: " (reason) } }
-            (actions(&viewer, &view))
+            (actions(&viewer, &view, true))
             dl.facts {
                 dt { "Service" } dd { (view.service) }
                 dt { "Environment" } dd { (view.environment) }
@@ -367,9 +367,11 @@ fn event_details(payload: &str) -> String {
     }
 }
 
-/// The forms for what can be done to the deploy now. The server decides whether the viewer
-/// may; the page offers what the deploy's state allows.
-fn actions(viewer: &Viewer, view: &DeployView) -> Markup {
+/// The forms for what can be done to the deploy now (with `undo`, abort and rollback too; the
+/// list of what waits for me offers only what a person is waited for). The server decides
+/// whether the viewer may; the page offers what the deploy's state allows. Ids carry the
+/// deploy's, so a page listing several deploys has each once.
+fn actions(viewer: &Viewer, view: &DeployView, undo: bool) -> Markup {
     let id = view.id;
     let finished = view.phase.state == "finished";
     let waiting = view.phase.waiting_for.as_deref();
@@ -382,7 +384,7 @@ fn actions(viewer: &Viewer, view: &DeployView) -> Markup {
                     input type="hidden" name="config" value=(view.binding.config);
                     input type="hidden" name="plan" value=(view.binding.plan);
                 }
-                button type="submit" id={ "action-" (action) } { (label) }
+                button type="submit" id={ "action-" (action) "-" (id) } { (label) }
             }
         }
     };
@@ -390,9 +392,9 @@ fn actions(viewer: &Viewer, view: &DeployView) -> Markup {
         html! {
             form.action method="post" action={ "/deploys/" (id) "/" (action) } {
                 input type="hidden" name="csrf" value=(viewer.csrf);
-                label for={ "reason-" (action) } { "Reason" }
-                input type="text" name="reason" id={ "reason-" (action) } required;
-                button type="submit" id={ "action-" (action) } { (label) }
+                label for={ "reason-" (action) "-" (id) } { "Reason" }
+                input type="text" name="reason" id={ "reason-" (action) "-" (id) } required;
+                button type="submit" id={ "action-" (action) "-" (id) } { (label) }
             }
         }
     };
@@ -410,11 +412,11 @@ fn actions(viewer: &Viewer, view: &DeployView) -> Markup {
                 Some("break_glass") => (button("break-glass", "Confirm break-glass")),
                 _ => {}
             }
-            @if !finished && view.phase.state != "rolling_back" {
+            @if undo && !finished && view.phase.state != "rolling_back" {
                 (with_reason("rollback", "Roll back"))
                 (with_reason("abort", "Abort"))
             }
-            @if finished && view.phase.result.as_deref() == Some("succeeded") {
+            @if undo && finished && view.phase.result.as_deref() == Some("succeeded") {
                 (with_reason("rollback", "Roll back to the release before"))
             }
         }
@@ -468,7 +470,7 @@ pub(crate) async fn approvals(
                         td { (view.environment.to_uppercase()) ": " (view.service) " " (view.release.label) }
                         td { (phase_words(view)) }
                         td { (view.requested_by) }
-                        td { (actions(&viewer, view)) }
+                        td { (actions(&viewer, view, false)) }
                     } } }
                 }
             }

@@ -65,6 +65,22 @@ fn location(headers: &HeaderMap) -> String {
         .to_owned()
 }
 
+/// Asserts that no two elements of `page` share an id (labels and scripts rely on them).
+#[track_caller]
+fn assert_unique_ids(page: &str) {
+    let mut seen = std::collections::BTreeSet::new();
+    for id in page
+        .split(" id=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+    {
+        assert!(
+            seen.insert(id.to_owned()),
+            "the id {id:?} appears twice:\n{page}"
+        );
+    }
+}
+
 /// Signs in with `token` and reads the CSRF token off the overview.
 async fn sign_in(api: &Api, token: &str) -> Browser {
     let (status, headers, body) = api
@@ -126,6 +142,7 @@ async fn hostile_text_is_escaped_on_every_page_that_shows_it() {
         assert!(!page.contains("<script>alert"), "{path} lets a script in");
         assert!(!page.contains("<img src=x"), "{path} lets markup in");
         assert!(!page.contains("value=\"<script>"), "{path}");
+        assert_unique_ids(&page);
     }
     let (_, _, page) = api
         .send_raw(get(&format!("/deploys/{id}"), Some(&browser.cookie)))
@@ -192,6 +209,10 @@ async fn actions_without_the_csrf_token_or_from_another_origin_are_refused_and_c
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
     assert!(page.contains("another site"), "{page}");
 
+    for path in [format!("/deploys/{id}"), "/approvals".to_owned()] {
+        let (_, _, page) = api.send_raw(get(&path, Some(&browser.cookie))).await;
+        assert_unique_ids(&page);
+    }
     // Nothing was acted on: the deploy still waits for its approval.
     let (_, deploy) = api
         .call(
@@ -664,6 +685,7 @@ async fn the_schedule_runbook_and_overview_pages_render_for_a_signed_in_viewer()
         let (status, headers, page) = api.send_raw(get(path, Some(&browser.cookie))).await;
         assert_eq!(status, StatusCode::OK, "{path}: {page}");
         assert!(page.contains(expected), "{path} lacks {expected:?}: {page}");
+        assert_unique_ids(&page);
         assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{path}");
         assert!(
             headers[header::CONTENT_SECURITY_POLICY]

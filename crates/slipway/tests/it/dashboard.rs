@@ -338,7 +338,7 @@ async fn a_deploy_is_watched_live_approved_by_a_second_person_and_rolled_back_in
     wait_text(&bob_browser, "#waiting", "RC 2").await;
     screenshot(&bob_browser, "3-waiting-for-bob").await;
     bob_browser
-        .find(Locator::Css("#waiting #action-approve"))
+        .find(Locator::Css(&format!("#waiting #action-approve-{second}")))
         .await
         .expect("an approve button")
         .click()
@@ -370,14 +370,14 @@ async fn a_deploy_is_watched_live_approved_by_a_second_person_and_rolled_back_in
 
     // She rolls it back from the page.
     alice_browser
-        .find(Locator::Css("#reason-rollback"))
+        .find(Locator::Css(&format!("#reason-rollback-{second}")))
         .await
         .expect("a reason field")
         .send_keys("error rate up after the surge")
         .await
         .expect("typing the reason");
     alice_browser
-        .find(Locator::Css("#action-rollback"))
+        .find(Locator::Css(&format!("#action-rollback-{second}")))
         .await
         .expect("a rollback button")
         .click()
