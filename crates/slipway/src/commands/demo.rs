@@ -129,8 +129,8 @@ async fn story(running: &Running, dir: &Path, started: Instant) -> Result<()> {
         .context("the demo's fresh data directory should have made an admin token")?;
     let admin = client(&running.url, &admin)?;
     say(&format!(
-        "control plane at {} (API, /metrics, /healthz)",
-        running.url
+        "control plane at {} (API, /metrics, /healthz; the dashboard at {}/)",
+        running.url, running.url
     ));
     let proxy = running
         .proxy_urls
