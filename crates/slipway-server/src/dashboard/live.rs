@@ -45,9 +45,18 @@ struct Cursor {
 
 pub(crate) async fn events(
     State(state): State<AppState>,
-    _viewer: Viewer,
+    viewer: Result<Viewer, Response>,
     Query(watch): Query<Watch>,
 ) -> Response {
+    if viewer.is_err() {
+        // Not a redirect to sign-in: `EventSource` would follow it and retry forever, while a
+        // 401 ends it. The page itself sends the person to sign in at its next load.
+        return (
+            StatusCode::UNAUTHORIZED,
+            "sign in again: the session has ended",
+        )
+            .into_response();
+    }
     let Ok(permit) = state.dashboard.streams.clone().try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -452,6 +452,12 @@ async fn signed_out_visitors_are_sent_to_sign_in_and_unknown_pages_are_html() {
         .await;
     assert!(page.contains("name=\"next\" value=\"/\""), "{page}");
 
+    let (status, _, _) = api.send_raw(get("/events?deploy=1", None)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "an event stream without a session ends rather than following a redirect"
+    );
     let (status, headers, page) = api.send_raw(get("/no-such-page", None)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(
