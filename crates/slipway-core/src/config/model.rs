@@ -185,10 +185,35 @@ pub struct SourceConfig {
     pub repo: String,
     /// The main branch: what release candidates are cut from and picks must be on.
     pub branch: String,
+    /// Release trains (`docs/releases.md`): the release branch's name, `{date}` standing for
+    /// the cut's date (`stages/rc-{date}`), the production line, the SSH key that signs the
+    /// production tag (relative to the config file) and where published notes are POSTed.
+    #[serde(default)]
+    pub train: TrainSettings,
 }
 
 impl SourceConfig {
     pub const DEFAULT_BRANCH: &'static str = "main";
+}
+
+/// The release-train keys of `[service.source]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    pub branch_pattern: String,
+    pub prod_branch: String,
+    pub signing_key: Option<String>,
+    pub notes_webhook: Option<String>,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            branch_pattern: "stages/rc-{date}".to_owned(),
+            prod_branch: "stages/prod".to_owned(),
+            signing_key: None,
+            notes_webhook: None,
+        }
+    }
 }
 
 /// `[service.config]`: a rule per key of the service's config versions.

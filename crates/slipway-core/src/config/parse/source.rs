@@ -1,12 +1,19 @@
 //! `[service.source]` in the parser's schema: where a service's git repository is and which
 //! branch is its main line.
 
-use crate::config::model::SourceConfig;
+use crate::config::model::{SourceConfig, TrainSettings};
 
 use super::super::values::Problem;
 use super::{Checker, Table};
 
-const SOURCE_KEYS: &[&str] = &["repo", "branch"];
+const SOURCE_KEYS: &[&str] = &[
+    "repo",
+    "branch",
+    "branch_pattern",
+    "prod_branch",
+    "signing_key",
+    "notes_webhook",
+];
 const SOURCE_EXAMPLE: &str = "[service.source] with repo = \"../idp\" and branch = \"main\"";
 
 impl Checker<'_> {
@@ -33,10 +40,49 @@ impl Checker<'_> {
                         file)";
             self.missing(&table, "repo", hint.to_owned());
         }
+        let train = self.train_settings(&table);
         Some(SourceConfig {
             repo: repo?,
             branch,
+            train,
         })
+    }
+
+    /// The release-train keys of `[service.source]`, defaults for those absent.
+    fn train_settings(&mut self, table: &Table<'_>) -> TrainSettings {
+        let mut train = TrainSettings::default();
+        for (key, slot) in [
+            ("branch_pattern", &mut train.branch_pattern),
+            ("prod_branch", &mut train.prod_branch),
+        ] {
+            if let Some((text, field)) = self.string(table, key) {
+                let checked = if key == "branch_pattern" {
+                    text.replace("{date}", "2026-01-01")
+                } else {
+                    text.to_owned()
+                };
+                match check_branch(&checked) {
+                    Ok(()) => *slot = text.to_owned(),
+                    Err(problem) => self.invalid(field.at, key, &table.place, problem),
+                }
+            }
+        }
+        train.signing_key = self.text(table, "signing_key");
+        if let Some((url, field)) = self.string(table, "notes_webhook") {
+            if url.starts_with("http://") || url.starts_with("https://") {
+                train.notes_webhook = Some(url.to_owned());
+            } else {
+                let problem = Problem {
+                    message: "must be an http:// or https:// URL".to_owned(),
+                    hint: Some(
+                        "write the receiver's URL, e.g. notes_webhook = \"https://hooks.example/notes\""
+                            .to_owned(),
+                    ),
+                };
+                self.invalid(field.at, "notes_webhook", &table.place, problem);
+            }
+        }
+        train
     }
 }
 
