@@ -12,6 +12,7 @@ pub mod error;
 mod extract;
 mod metrics;
 mod routes;
+pub mod trains;
 pub mod views;
 
 use std::collections::BTreeSet;
@@ -48,6 +49,8 @@ pub struct Settings {
     pub logs_dir: Option<PathBuf>,
     /// More metrics for `/metrics`, in the OpenMetrics text format (the proxy's).
     pub extra_metrics: Option<ExtraMetrics>,
+    /// The config file's directory: relative `[service.source] repo` paths start there.
+    pub config_dir: Option<PathBuf>,
 }
 
 /// A source of metrics text appended to `/metrics`.
@@ -70,6 +73,7 @@ impl Default for Settings {
             drivable: BTreeSet::new(),
             logs_dir: None,
             extra_metrics: None,
+            config_dir: None,
         }
     }
 }

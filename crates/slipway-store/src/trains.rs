@@ -108,14 +108,14 @@ enum Bind<'a> {
 
 impl Store {
     /// Creates the release `new` numbered as usual, with its train facts and the first notes
-    /// revision `draft`, all with their audit events in one transaction. When a release of the
+    /// revision, `draft` of the numbered release, all with their audit events in one transaction. When a release of the
     /// service was already made from `train.head`, nothing is written and that one is
     /// returned: the bool says whether this call created it.
     pub async fn create_train_release(
         &self,
         new: &NewRelease,
         train: &NewTrain,
-        draft: &str,
+        draft: impl FnOnce(&ReleaseRecord) -> String,
         now: Time,
     ) -> Result<(TrainRecord, bool), StoreError> {
         let mut tx = self.write.begin().await?;
@@ -179,7 +179,7 @@ impl Store {
              VALUES ($1, 1, $2, $3, $4)",
         )
         .bind(release.id)
-        .bind(draft)
+        .bind(draft(&release))
         .bind(&new.created_by)
         .bind(now.as_millis())
         .execute(&mut *tx)
@@ -255,6 +255,22 @@ impl Store {
         self.train_where(
             "r.service = $1 AND r.label = $2",
             &[Bind::Text(service), Bind::Text(label)],
+        )
+        .await
+    }
+
+    /// The train release of `service` made from `commit` (a full sha, or an abbreviation of
+    /// one), if any: what cutting that commit again returns.
+    pub async fn train_for_commit(
+        &self,
+        service: &str,
+        commit: &str,
+    ) -> Result<Option<TrainRecord>, StoreError> {
+        // Commits are hex (checked where they enter), so the pattern has no wildcard but its own.
+        let prefix = format!("{}%", commit.to_ascii_lowercase());
+        self.train_where(
+            "r.service = $1 AND t.head_commit LIKE $2",
+            &[Bind::Text(service), Bind::Text(&prefix)],
         )
         .await
     }

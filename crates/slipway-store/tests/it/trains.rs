@@ -69,7 +69,7 @@ async fn a_cut_is_numbered_once_per_commit_and_its_notes_are_revised_then_publis
             .create_train_release(
                 &release("1.0", ReleaseKind::Full),
                 &train(TrainKind::Full, &head),
-                "draft",
+                |_| "draft".to_owned(),
                 T0,
             )
             .await
@@ -88,7 +88,7 @@ async fn a_cut_is_numbered_once_per_commit_and_its_notes_are_revised_then_publis
             .create_train_release(
                 &release("1.0", ReleaseKind::Full),
                 &train(TrainKind::Full, &head),
-                "another draft",
+                |_| "another draft".to_owned(),
                 T0.after(Span::from_secs(60)),
             )
             .await
@@ -177,7 +177,7 @@ async fn a_patch_train_release_takes_the_next_minor() {
             .create_train_release(
                 &release("1.0", ReleaseKind::Full),
                 &train(TrainKind::Full, &head),
-                "draft",
+                |_| "draft".to_owned(),
                 T0,
             )
             .await
@@ -185,7 +185,12 @@ async fn a_patch_train_release_takes_the_next_minor() {
         let mut patch = train(TrainKind::Patch, &picked);
         patch.picks = vec!["e".repeat(40)];
         let (record, created) = store
-            .create_train_release(&release("1.0.1", ReleaseKind::Patch), &patch, "patch", T0)
+            .create_train_release(
+                &release("1.0.1", ReleaseKind::Patch),
+                &patch,
+                |r| r.label.clone(),
+                T0,
+            )
             .await
             .unwrap();
         assert!(created);

@@ -315,6 +315,7 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
             drivable,
             logs_dir: Some(data_dir.join("logs")),
             extra_metrics: Some(ExtraMetrics(Arc::new(move || metrics_proxy.metrics_text()))),
+            config_dir: Some(config_dir.clone()),
             ..Settings::default()
         },
         vault,
