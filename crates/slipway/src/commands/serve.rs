@@ -290,6 +290,14 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
     if let Some(markers) = Markers::new(&config.markers, Some(format!("http://{address}"))) {
         plugins.notifiers.push(Arc::new(markers));
     }
+    if let Some(publisher) = crate::publish::NotesPublisher::new(
+        store.clone(),
+        Arc::new(config.clone()),
+        config_dir.clone(),
+        Arc::clone(&clock),
+    ) {
+        plugins.notifiers.push(Arc::new(publisher));
+    }
     if !config.checklist.is_empty() {
         let check = ChecklistCheck::new(store.clone(), config.checklist.clone());
         plugins.preflight.push(Arc::new(check));

@@ -3,12 +3,18 @@
 //! what staging runs (branch, range, changelog, draft notes), the notes are edited, and a
 //! patch picks a commit of main onto production.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use slipway_testkit::server::{CliOutput, SpawnedServer};
 
-use crate::support::{BIN, FLEET_SCRIPT, json};
+use crate::support::{BIN, FLEET_SCRIPT, json, wait_until};
 
 const CONFIG: &str = r#"
 [server]
@@ -293,4 +299,331 @@ fn a_cut_without_a_source_or_repository_is_refused_with_a_hint() {
         &server.cli(&admin, &["release", "cut", "idp"]),
         &["the repository of idp is not at", "clone the repository"],
     );
+}
+
+/// A local HTTP receiver for the notes webhook: keeps the body of every request it gets.
+struct Receiver {
+    addr: SocketAddr,
+    bodies: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (kept, stopped) = (Arc::clone(&bodies), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            // Bounded: the test stops it, and it gives up after five minutes regardless.
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while !stopped.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                let body = read_body(&mut stream);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                kept.lock().unwrap().push(body);
+            }
+        });
+        Receiver {
+            addr,
+            bodies,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn bodies(&self) -> Vec<serde_json::Value> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| json(b))
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The body of one request, by its Content-Length.
+fn read_body(stream: &mut std::net::TcpStream) -> String {
+    let mut data = Vec::new();
+    let mut buffer = [0u8; 8192];
+    while let Ok(read) = stream.read(&mut buffer) {
+        if read == 0 {
+            break;
+        }
+        data.extend_from_slice(&buffer[..read]);
+        let text = String::from_utf8_lossy(&data).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if data.len() >= end + 4 + length {
+                return text[end + 4..].to_owned();
+            }
+        }
+    }
+    String::new()
+}
+
+/// An SSH key without a passphrase, and the allowed-signers file that trusts it.
+fn signing_key(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = root.join("tag_key");
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "release", "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = std::fs::read_to_string(root.join("tag_key.pub")).unwrap();
+    let allowed = root.join("allowed_signers");
+    std::fs::write(&allowed, format!("release@example.com {public}")).unwrap();
+    (key, allowed)
+}
+
+#[test]
+fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true_up_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let repo = repository(root);
+    commit(&repo, "app.txt", "1", "Initial commit");
+    let login = commit(
+        &repo,
+        "login.txt",
+        "new",
+        "Add the login page\n\nchangelog: User-Facing Improvements, Login, Show the new login page",
+    );
+    let hook = Receiver::start();
+    signing_key(root);
+    let (_, allowed) = (root.join("tag_key"), root.join("allowed_signers"));
+    let train = format!(
+        "signing_key = \"tag_key\"\nnotes_webhook = \"http://{}/notes/s3cr3t\"",
+        hook.addr
+    );
+    let server = setup(root, &train);
+    let admin = server.admin_token.clone();
+
+    push(&server, &admin, root, "1.0.0", &login);
+    server
+        .cli(&admin, &["release", "create", "idp", "--version", "1.0.0"])
+        .success();
+    deploy(&server, &admin, "staging", "1");
+    let cut = json(
+        &server
+            .cli(&admin, &["--output", "json", "release", "cut", "idp"])
+            .success()
+            .stdout,
+    );
+    assert_eq!(cut["release"]["label"], "RC 2");
+    server
+        .cli_with_stdin(
+            &admin,
+            &["release", "notes", "idp", "2", "--edit", "-"],
+            Some("RC 2 brings the login page.\n"),
+        )
+        .success();
+
+    // A production deploy of a release the train did not make publishes nothing.
+    deploy(&server, &admin, "prod", "1");
+    // The production deploy of RC 2: tagged, signed, production moved, notes published once.
+    deploy(&server, &admin, "prod", "2");
+    wait_until(Duration::from_secs(30), "the published notes", || {
+        !hook.bodies().is_empty()
+    });
+    let sent = hook.bodies();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["release"], "RC 2");
+    assert_eq!(sent[0]["kind"], "full");
+    assert_eq!(sent[0]["off_cycle"], false);
+    assert_eq!(sent[0]["tag"], "RC-2");
+    assert_eq!(sent[0]["signed"], true);
+    assert_eq!(sent[0]["commit"], login.as_str());
+    assert_eq!(sent[0]["notes"], "RC 2 brings the login page.\n");
+    git(
+        &repo,
+        &[
+            "-c",
+            &format!("gpg.ssh.allowedSignersFile={}", allowed.display()),
+            "tag",
+            "-v",
+            "RC-2",
+        ],
+    );
+    assert_eq!(git(&repo, &["rev-parse", "RC-2^{commit}"]), login);
+    assert_eq!(git(&repo, &["rev-parse", "refs/heads/stages/prod"]), login);
+    wait_until(Duration::from_secs(30), "the delivery to be noted", || {
+        let notes = json(
+            &server
+                .cli(
+                    &admin,
+                    &["--output", "json", "release", "notes", "idp", "2"],
+                )
+                .success()
+                .stdout,
+        );
+        notes["state"] == "published" && !notes["published"]["delivered_at"].is_null()
+    });
+    let refused_edit = server.cli_with_stdin(
+        &admin,
+        &["release", "notes", "idp", "2", "--edit", "-"],
+        Some("too late\n"),
+    );
+    refused(&refused_edit, &["already published"]);
+    // The webhook's secret path never reaches the log.
+    assert!(!server.log().contains("s3cr3t"));
+
+    // A patch: a commit not on main is refused; a fix on main is picked onto production.
+    git(&repo, &["checkout", "-q", "-b", "side"]);
+    let side = commit(&repo, "side.txt", "x", "Experiment");
+    git(&repo, &["checkout", "-q", "main"]);
+    refused(
+        &server.cli(
+            &admin,
+            &["release", "cut", "idp", "--patch", "--pick", &side],
+        ),
+        &["is not on main", "merge the fix into main first"],
+    );
+    commit(&repo, "later.txt", "x", "feat: a later feature");
+    let fix = commit(
+        &repo,
+        "login.txt",
+        "fixed",
+        "fix(login): keep the session (#20)",
+    );
+    let waiting = json(
+        &server
+            .cli(
+                &admin,
+                &[
+                    "--output", "json", "release", "cut", "idp", "--patch", "--pick", &fix,
+                ],
+            )
+            .success()
+            .stdout,
+    );
+    let branch = cut["branch"].as_str().unwrap();
+    assert_eq!(waiting["release"], serde_json::Value::Null);
+    assert_eq!(waiting["branch"], format!("{branch}.1").as_str());
+    let head = waiting["head"].as_str().unwrap().to_owned();
+    assert!(waiting["next"].as_str().unwrap().contains("--version V"));
+    assert!(
+        git(&repo, &["log", "-1", "--format=%B", &head])
+            .contains(&format!("(cherry picked from commit {fix})"))
+    );
+    assert_eq!(git(&repo, &["rev-parse", &format!("{head}^")]), login);
+    // An artifact of another commit is refused; the one built from the patch head is taken.
+    push(&server, &admin, root, "1.0.1-wrong", &fix);
+    refused(
+        &server.cli(
+            &admin,
+            &[
+                "release",
+                "cut",
+                "idp",
+                "--patch",
+                "--pick",
+                &fix,
+                "--version",
+                "1.0.1-wrong",
+            ],
+        ),
+        &["not from the patch branch's head"],
+    );
+    push(&server, &admin, root, "1.0.1", &head);
+    let patched = json(
+        &server
+            .cli(
+                &admin,
+                &[
+                    "--output",
+                    "json",
+                    "release",
+                    "cut",
+                    "idp",
+                    "--patch",
+                    "--pick",
+                    &fix,
+                    "--version",
+                    "1.0.1",
+                ],
+            )
+            .success()
+            .stdout,
+    );
+    assert_eq!(patched["release"]["label"], "RC 2.1");
+    assert_eq!(patched["release"]["kind"], "patch");
+    assert_eq!(patched["range"], format!("{login}..{head}").as_str());
+    assert!(
+        patched["changelog"]
+            .as_str()
+            .unwrap()
+            .contains("keep the session"),
+        "{patched}"
+    );
+    deploy(&server, &admin, "prod", "2.1");
+    wait_until(Duration::from_secs(30), "the patch's notes", || {
+        hook.bodies().len() == 2
+    });
+    assert_eq!(hook.bodies()[1]["release"], "RC 2.1");
+    assert_eq!(git(&repo, &["rev-parse", "RC-2.1^{commit}"]), head);
+    assert_eq!(git(&repo, &["rev-parse", "refs/heads/stages/prod"]), head);
+
+    // The next full release after the patch records the true-up merge of production.
+    let main = git(&repo, &["rev-parse", "main"]);
+    push(&server, &admin, root, "1.1.0", &main);
+    server
+        .cli(&admin, &["release", "create", "idp", "--version", "1.1.0"])
+        .success();
+    deploy(&server, &admin, "staging", "3");
+    // Trains run weekly; this one runs again the same day, so the day's branch is removed
+    // first, as the refusal's hint says.
+    git(&repo, &["branch", "-D", branch]);
+    let next = json(
+        &server
+            .cli(&admin, &["--output", "json", "release", "cut", "idp"])
+            .success()
+            .stdout,
+    );
+    assert_eq!(next["release"]["label"], "RC 4");
+    assert_eq!(next["range"], format!("{head}..{main}").as_str());
+    let merge = next["true_up"]
+        .as_str()
+        .expect("a true-up merge")
+        .to_owned();
+    assert_eq!(next["branch_head"], merge.as_str());
+    assert_eq!(git(&repo, &["rev-parse", &format!("{merge}^2")]), head);
+    assert_eq!(
+        git(&repo, &["rev-parse", &format!("{merge}^{{tree}}")]),
+        git(&repo, &["rev-parse", &format!("{main}^{{tree}}")])
+    );
+    // Only the train's own releases were published: RC 1 in production published nothing.
+    assert_eq!(hook.bodies().len(), 2);
 }
