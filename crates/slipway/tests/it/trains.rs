@@ -279,6 +279,65 @@ fn a_cut_takes_what_staging_runs_with_its_range_changelog_and_editable_notes() {
         &server.cli(&admin, &["release", "notes", "idp", "1"]),
         &["RC 1 was not cut by the train"],
     );
+    // An off-cycle cut needs a reason, and its notes announce it.
+    let urgent = commit(&repo, "mail.txt", "fast", "fix: resend lost emails");
+    push(&server, &admin, root, "1.0.1", &urgent);
+    server
+        .cli(&admin, &["release", "create", "idp", "--version", "1.0.1"])
+        .success();
+    deploy(&server, &admin, "staging", "3");
+    let no_reason = server.cli(&admin, &["release", "cut", "idp", "--off-cycle"]);
+    assert_ne!(no_reason.code(), 0);
+    assert!(
+        no_reason.stderr.contains("--reason"),
+        "{}",
+        no_reason.stderr
+    );
+    // The day's branch holds RC 2: an abandoned one is removed as the hint says.
+    refused(
+        &server.cli(
+            &admin,
+            &[
+                "release",
+                "cut",
+                "idp",
+                "--off-cycle",
+                "--reason",
+                "lost emails",
+            ],
+        ),
+        &["already exists at", "git branch -D"],
+    );
+    git(&repo, &["branch", "-D", &branch]);
+    let off = json(
+        &server
+            .cli(
+                &admin,
+                &[
+                    "--output",
+                    "json",
+                    "release",
+                    "cut",
+                    "idp",
+                    "--off-cycle",
+                    "--reason",
+                    "lost emails",
+                ],
+            )
+            .success()
+            .stdout,
+    );
+    assert_eq!(off["release"]["label"], "RC 4");
+    assert_eq!(off["release"]["kind"], "off-cycle");
+    assert_eq!(off["release"]["reason"], "lost emails");
+    let notes = server
+        .cli(&admin, &["release", "notes", "idp", "4"])
+        .success();
+    assert!(
+        notes.stdout.contains("**Off-cycle release**: lost emails"),
+        "{}",
+        notes.stdout
+    );
     let audit = server.cli(&admin, &["audit", "export"]).success();
     assert!(
         audit.stdout.contains("release_train_cut"),
