@@ -203,6 +203,9 @@ pub struct TrainSettings {
     pub prod_branch: String,
     pub signing_key: Option<String>,
     pub notes_webhook: Option<String>,
+    /// `[[service.source.schedule]]`: when the train acts by itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<TrainSchedule>,
 }
 
 impl Default for TrainSettings {
@@ -212,8 +215,53 @@ impl Default for TrainSettings {
             prod_branch: "stages/prod".to_owned(),
             signing_key: None,
             notes_webhook: None,
+            schedules: Vec::new(),
         }
     }
+}
+
+/// One `[[service.source.schedule]]`: `cron` read in `zone`, and what to do then.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainSchedule {
+    /// Five fields, checked by `crate::cron::Cron::parse`.
+    pub cron: String,
+    /// An IANA time zone (`America/New_York`); UTC by default.
+    pub zone: String,
+    pub action: TrainAction,
+    /// Where a deploy goes; `None` for a cut.
+    pub environment: Option<String>,
+}
+
+impl TrainSchedule {
+    /// Names the schedule in the store and the audit log: a change of any part is a new
+    /// schedule, which starts from the time it is first seen.
+    pub fn key(&self, service: &str) -> String {
+        let action = match self.action {
+            TrainAction::Cut => "cut",
+            TrainAction::Deploy => "deploy",
+            TrainAction::DeployArtifact => "deploy-artifact",
+        };
+        format!(
+            "{service}:{action}:{}:{}@{}",
+            self.environment.as_deref().unwrap_or("-"),
+            self.cron,
+            self.zone
+        )
+    }
+}
+
+/// What a train schedule does when it fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrainAction {
+    /// `slipway release cut SERVICE`.
+    Cut,
+    /// A deploy of the newest release to `environment` (it waits for approvals where the
+    /// environment wants them).
+    Deploy,
+    /// A deploy of the newest artifact built from the main branch to `environment`, released
+    /// first (`full`) when no release has it yet.
+    DeployArtifact,
 }
 
 /// `[service.config]`: a rule per key of the service's config versions.

@@ -1852,3 +1852,44 @@ fn service_source_takes_the_release_train_settings_with_defaults() {
     assert!(errors.contains("`notes_webhook`"), "{errors}");
     assert!(errors.contains("hint: "), "{errors}");
 }
+
+#[test]
+fn train_schedules_are_read_with_their_zone_and_mistakes_named() {
+    let text = "[[service]]\nname = \"idp\"\nstart = \"s\"\n\n[service.source]\nrepo = \"../idp\"\n\n\
+                [[service.source.schedule]]\ncron = \"0 6 * * *\"\naction = \"deploy-artifact\"\n\
+                environment = \"staging\"\n\n\
+                [[service.source.schedule]]\ncron = \"0 9 * * tue\"\nzone = \"America/New_York\"\n\
+                action = \"cut\"\n\n\
+                [[service.source.schedule]]\ncron = \"0 10 * * thu\"\nzone = \"America/New_York\"\n\
+                action = \"deploy\"\nenvironment = \"prod\"\n\n[environment.staging]\n[environment.prod]\n";
+    let config = parse_config("slipway.toml", text).unwrap();
+    let schedules = &config.services[0].source.as_ref().unwrap().train.schedules;
+    assert_eq!(schedules.len(), 3);
+    assert_eq!(schedules[0].zone, "UTC");
+    assert_eq!(
+        schedules[0].action,
+        slipway_core::config::TrainAction::DeployArtifact
+    );
+    assert_eq!(schedules[1].cron, "0 9 * * tue");
+    assert_eq!(schedules[1].environment, None);
+    assert_eq!(
+        schedules[2].key("idp"),
+        "idp:deploy:prod:0 10 * * thu@America/New_York"
+    );
+
+    let bad = "[[service]]\nname = \"idp\"\nstart = \"s\"\n\n[service.source]\nrepo = \"../idp\"\n\n\
+               [[service.source.schedule]]\ncron = \"0 9 * *\"\naction = \"cut\"\n\n\
+               [[service.source.schedule]]\ncron = \"0 9 * * 2\"\nzone = \"Mars/Olympus\"\naction = \"ship\"\n\n\
+               [[service.source.schedule]]\ncron = \"0 9 * * 2\"\naction = \"deploy\"\n\n\
+               [environment.prod]\n";
+    let errors = parse_config("slipway.toml", bad).unwrap_err().to_string();
+    for expected in [
+        "has 4 fields",
+        "`zone` in schedule #2",
+        "unknown action `ship`",
+        "missing `environment` in schedule #3",
+        "hint: ",
+    ] {
+        assert!(errors.contains(expected), "{expected}: {errors}");
+    }
+}
