@@ -494,3 +494,56 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// The newest fire time handled of schedule `key`. A schedule seen for the first time
+    /// starts at `now` (what was due before it existed is not owed).
+    pub async fn schedule_cursor(&self, key: &str, now: Time) -> Result<Time, StoreError> {
+        sqlx::query(
+            "INSERT INTO schedule_fires (schedule, last_fire, updated_at) VALUES ($1, $2, $2) \
+             ON CONFLICT (schedule) DO NOTHING",
+        )
+        .bind(key)
+        .bind(now.as_millis())
+        .execute(&self.write)
+        .await?;
+        let row = sqlx::query("SELECT last_fire FROM schedule_fires WHERE schedule = $1")
+            .bind(key)
+            .fetch_one(&self.write)
+            .await?;
+        Ok(Time(row.try_get("last_fire")?))
+    }
+
+    /// Records that schedule `key` fired for `due`, with what it did (`outcome`), and its
+    /// `schedule_fired` audit event. False, and nothing written, when that fire (or a later
+    /// one) was already recorded: by another server, or before a restart.
+    pub async fn record_schedule_fire(
+        &self,
+        key: &str,
+        due: Time,
+        outcome: serde_json::Value,
+        now: Time,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE schedule_fires SET last_fire = $1, updated_at = $2 \
+             WHERE schedule = $3 AND last_fire < $1",
+        )
+        .bind(due.as_millis())
+        .bind(now.as_millis())
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let fired = event(
+            "schedule_fired",
+            json!({ "schedule": key, "due": due.as_millis(), "outcome": outcome }),
+        );
+        self.append(&mut tx, &[fired], now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -52,3 +52,11 @@ CREATE FUNCTION release_notes_append_only() RETURNS trigger LANGUAGE plpgsql AS 
 BEGIN RAISE EXCEPTION 'release notes revisions are append-only'; END $$;
 CREATE TRIGGER release_notes_no_change BEFORE UPDATE OR DELETE ON release_notes
 FOR EACH ROW EXECUTE FUNCTION release_notes_append_only();
+
+-- The cursor of each train schedule (`[[service.source.schedule]]`, named by its key): the
+-- newest fire time handled, so a restart neither fires one twice nor forgets one it owes.
+CREATE TABLE schedule_fires (
+    schedule TEXT PRIMARY KEY,
+    last_fire BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);

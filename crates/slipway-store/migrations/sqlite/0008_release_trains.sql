@@ -52,3 +52,11 @@ CREATE TRIGGER release_notes_no_update BEFORE UPDATE ON release_notes
 BEGIN SELECT RAISE(ABORT, 'release notes revisions are append-only'); END;
 CREATE TRIGGER release_notes_no_delete BEFORE DELETE ON release_notes
 BEGIN SELECT RAISE(ABORT, 'release notes revisions are append-only'); END;
+
+-- The cursor of each train schedule (`[[service.source.schedule]]`, named by its key): the
+-- newest fire time handled, so a restart neither fires one twice nor forgets one it owes.
+CREATE TABLE schedule_fires (
+    schedule TEXT PRIMARY KEY,
+    last_fire BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);

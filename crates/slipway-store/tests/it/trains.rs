@@ -209,3 +209,38 @@ async fn a_patch_train_release_takes_the_next_minor() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_schedule_fire_is_recorded_once_and_a_new_schedule_owes_nothing_before_it() {
+    on_each_backend("train_schedule_cursor", async |db| {
+        let store = &db.store;
+        let key = "idp:cut:-:0 9 * * 2@UTC";
+        assert_eq!(store.schedule_cursor(key, T0).await.unwrap(), T0);
+        // Seen again later: the cursor stays where it started.
+        let later = T0.after(Span::from_secs(3600));
+        assert_eq!(store.schedule_cursor(key, later).await.unwrap(), T0);
+        let events = all_events(store).await;
+
+        let due = T0.after(Span::from_secs(60));
+        let outcome = serde_json::json!({ "result": "cut RC 2" });
+        assert!(
+            store
+                .record_schedule_fire(key, due, outcome.clone(), later)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.schedule_cursor(key, later).await.unwrap(), due);
+        // The same fire again (a second server, a restart): nothing.
+        assert!(
+            !store
+                .record_schedule_fire(key, due, outcome.clone(), later)
+                .await
+                .unwrap()
+        );
+        let after = all_events(store).await;
+        assert_eq!(after.len(), events.len() + 1);
+        assert_eq!(after.last().unwrap().kind, "schedule_fired");
+        assert!(after.last().unwrap().payload.contains("cut RC 2"));
+    })
+    .await;
+}
