@@ -31,6 +31,9 @@ use slipway_store::Store;
 pub use crate::blobs::Blobs;
 pub use crate::metrics::Metrics;
 pub use crate::routes::openapi;
+pub use crate::routes::scheduler::{
+    Fired, SCHEDULER_USER, fire_due_schedules, next_fire, run_schedules,
+};
 
 /// Limits and waits of the API.
 #[derive(Clone, Debug)]

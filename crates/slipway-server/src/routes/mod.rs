@@ -11,6 +11,7 @@ mod people;
 mod provenance;
 mod runbook;
 mod schedule;
+pub(crate) mod scheduler;
 mod system;
 mod trains;
 

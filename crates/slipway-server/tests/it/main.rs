@@ -8,3 +8,4 @@ mod logs;
 mod openapi;
 mod schedule;
 mod support;
+mod train_schedules;

@@ -70,9 +70,14 @@ pub(crate) struct Api {
 impl Api {
     /// An API without an engine: deploys are created but do not move.
     pub(crate) async fn start() -> Api {
+        Api::start_with_config(CONFIG).await
+    }
+
+    /// [`Api::start`] with another `slipway.toml`.
+    pub(crate) async fn start_with_config(text: &str) -> Api {
         let test_store = sqlite().await;
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let config = parse_config("slipway.toml", CONFIG).expect("the test config is valid");
+        let config = parse_config("slipway.toml", text).expect("the test config is valid");
         let now = SystemClock.now();
         let store = test_store.store.clone();
         store

@@ -110,6 +110,8 @@ pub(crate) struct Running {
     proxies: Vec<JoinHandle<Result<(), proxy::ProxyError>>>,
     local_targets: Vec<Arc<LocalTarget>>,
     store: Store,
+    /// The train's schedules (`[[service.source.schedule]]`); done at once without any.
+    schedules: JoinHandle<()>,
 }
 
 pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
@@ -361,6 +363,10 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
         });
     }
     let engine = tokio::spawn(engine.run(stopped(stop_rx.clone())));
+    let schedules = tokio::spawn(slipway_server::run_schedules(
+        state.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let server = tokio::spawn(slipway_server::serve(listener, state, stopped(stop_rx)));
     Ok(Running {
         url: format!("http://{address}"),
@@ -373,6 +379,7 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
         proxies,
         local_targets,
         store,
+        schedules,
     })
 }
 
@@ -396,6 +403,7 @@ impl Running {
         let _ = self.stop.send(true);
         let server = self.server.await;
         let engine = self.engine.await;
+        let _ = self.schedules.await;
         let mut stopping = Vec::new();
         for target in &self.local_targets {
             if stop_instances {

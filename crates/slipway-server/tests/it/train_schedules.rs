@@ -1,0 +1,105 @@
+//! Train schedules fired through the server's handlers with the time given by the test: a new
+//! schedule owes nothing from before it existed, a due one fires once (also when asked again,
+//! as after a restart), downtime owes only the newest missed fire, and a refusal is recorded
+//! with its reason.
+
+use axum::http::Method;
+use serde_json::Value;
+use slipway_core::time::Time;
+use slipway_server::fire_due_schedules;
+
+use crate::support::Api;
+
+const CONFIG: &str = r#"
+[[service]]
+name = "idp"
+start = "bin/server"
+
+[service.source]
+repo = "/nonexistent/idp"
+
+[[service.source.schedule]]
+cron = "0 9 * * *"
+zone = "America/New_York"
+action = "deploy"
+environment = "staging"
+
+[environment.staging]
+target = "local"
+
+[environment.prod]
+target = "local"
+"#;
+
+fn at(text: &str) -> Time {
+    Time::from_timestamp(text.parse().expect("an RFC 3339 instant"))
+}
+
+#[tokio::test]
+async fn a_schedule_fires_once_per_due_time_through_the_deploy_handler_and_is_audited() {
+    let api = Api::start_with_config(CONFIG).await;
+    let admin = api.admin.clone();
+    api.release(&admin, "idp", "1.0.0").await;
+
+    // First seen on 3 December at 15:00 UTC (10:00 in New York): that morning is not owed.
+    assert!(
+        fire_due_schedules(&api.state, at("2026-12-03T15:00:00Z"))
+            .await
+            .is_empty()
+    );
+    assert!(
+        fire_due_schedules(&api.state, at("2026-12-04T13:59:00Z"))
+            .await
+            .is_empty()
+    );
+
+    // 09:00 EST on the 4th is 14:00 UTC.
+    let fired = fire_due_schedules(&api.state, at("2026-12-04T14:00:30Z")).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(
+        fired[0].schedule,
+        "idp:deploy:staging:0 9 * * *@America/New_York"
+    );
+    assert_eq!(fired[0].due, at("2026-12-04T14:00:00Z"));
+    let result = fired[0].outcome["result"].as_str().unwrap();
+    assert_eq!(result, "deploy 1 of idp RC 1 to staging");
+    let (_, deploy) = api
+        .call(Method::GET, "/api/v1/deploys/1", Some(&admin), None)
+        .await;
+    assert_eq!(deploy["requested_by"], "scheduler", "{deploy}");
+
+    // Asked again (another pass, a restarted server): nothing more.
+    assert!(
+        fire_due_schedules(&api.state, at("2026-12-04T14:05:00Z"))
+            .await
+            .is_empty()
+    );
+    let (_, deploys) = api
+        .call(Method::GET, "/api/v1/deploys", Some(&admin), None)
+        .await;
+    assert_eq!(deploys["items"].as_array().unwrap().len(), 1);
+
+    // Down for three days: only the newest missed fire is owed. The first deploy has not
+    // finished (no engine here), so this one is refused, and the refusal is recorded.
+    let fired = fire_due_schedules(&api.state, at("2026-12-07T20:00:00Z")).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].due, at("2026-12-07T14:00:00Z"));
+    assert_eq!(
+        fired[0].outcome["error"]["code"], "deploy_running",
+        "{:?}",
+        fired[0]
+    );
+
+    let events = api.state.store.events(None, 0, 10_000).await.unwrap();
+    let fires: Vec<Value> = events
+        .iter()
+        .filter(|e| e.kind == "schedule_fired")
+        .map(|e| serde_json::from_str(&e.payload).unwrap())
+        .collect();
+    assert_eq!(fires.len(), 2);
+    assert_eq!(
+        fires[0]["outcome"]["result"],
+        "deploy 1 of idp RC 1 to staging"
+    );
+    assert_eq!(fires[1]["outcome"]["error"]["code"], "deploy_running");
+}
