@@ -103,3 +103,72 @@ async fn a_schedule_fires_once_per_due_time_through_the_deploy_handler_and_is_au
     );
     assert_eq!(fires[1]["outcome"]["error"]["code"], "deploy_running");
 }
+
+/// Runs git in `dir`, isolated from the machine's configuration.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .env("GIT_AUTHOR_NAME", "ada")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+        .env("GIT_COMMITTER_NAME", "ada")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_daily_deploy_takes_the_newest_build_of_main_and_releases_it_first() {
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["commit", "-q", "--allow-empty", "-m", "first"]);
+    let on_main = git(dir, &["rev-parse", "HEAD"]);
+    git(dir, &["checkout", "-q", "-b", "experiment"]);
+    git(dir, &["commit", "-q", "--allow-empty", "-m", "not on main"]);
+    let side = git(dir, &["rev-parse", "HEAD"]);
+    let config = CONFIG
+        .replace("/nonexistent/idp", &dir.display().to_string())
+        .replace("action = \"deploy\"", "action = \"deploy-artifact\"");
+    let api = Api::start_with_config(&config).await;
+    let admin = api.admin.clone();
+    for (version, commit) in [("1.0.0", &on_main), ("1.1.0-exp", &side)] {
+        let request = axum::http::Request::post(format!(
+            "/api/v1/artifacts?service=idp&version={version}&commit={commit}"
+        ))
+        .header("authorization", format!("Bearer {admin}"))
+        .header("content-type", "application/octet-stream")
+        .body(axum::body::Body::from(version.as_bytes().to_vec()))
+        .unwrap();
+        let (status, body) = api.send(request).await;
+        assert_eq!(status, axum::http::StatusCode::CREATED, "{body}");
+    }
+
+    assert!(
+        fire_due_schedules(&api.state, at("2026-12-03T15:00:00Z"))
+            .await
+            .is_empty()
+    );
+    let fired = fire_due_schedules(&api.state, at("2026-12-04T14:00:00Z")).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(
+        fired[0].outcome["result"], "deploy 1 of idp RC 1 to staging",
+        "{:?}",
+        fired[0]
+    );
+    let (_, release) = api
+        .call(Method::GET, "/api/v1/releases/idp/1", Some(&admin), None)
+        .await;
+    // The newest build is from a side branch: the newest from main was released instead.
+    assert_eq!(release["version"], "1.0.0", "{release}");
+    assert_eq!(release["created_by"], "scheduler");
+}
