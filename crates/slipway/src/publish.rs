@@ -6,8 +6,8 @@
 //! finish of a release (not a rollback) in the last environment of the promotion order, for a
 //! release the train made. Every part is idempotent, so a repeated notice (a retry, a restart)
 //! publishes nothing twice: the tag and the branch are kept where they are, the store keeps the
-//! first publication, and the webhook is sent again only until one answer was a success (with
-//! the same `Idempotency-Key`).
+//! first publication, and the webhook is sent (three attempts, the same `Idempotency-Key`) only
+//! while no delivery has succeeded.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -172,24 +172,43 @@ impl Notifier for NotesPublisher {
         });
         // Named by origin only in errors: webhook URLs often carry a secret in their path.
         let origin = webhook.split('/').take(3).collect::<Vec<_>>().join("/");
-        let answer = self
-            .http
-            .post(webhook)
-            .header("Idempotency-Key", format!("notes/{}/{label}", spec.service))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|error| {
-                PluginError::new(format!(
-                    "release notes webhook ({origin}) unreachable: {}",
-                    error.without_url()
-                ))
-            })?;
-        if !answer.status().is_success() {
-            return Err(PluginError::new(format!(
-                "release notes webhook ({origin}) answered {}",
-                answer.status()
-            )));
+        // Three attempts: a refusal (4xx) is final, anything else may be passing.
+        let mut failure = String::new();
+        for pause in [None, Some(250), Some(1000)] {
+            if let Some(pause) = pause {
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+            let sent = self
+                .http
+                .post(webhook)
+                .header("Idempotency-Key", format!("notes/{}/{label}", spec.service))
+                .json(&body)
+                .send()
+                .await;
+            match sent {
+                Ok(answer) if answer.status().is_success() => {
+                    failure.clear();
+                    break;
+                }
+                Ok(answer) => {
+                    failure = format!(
+                        "release notes webhook ({origin}) answered {}",
+                        answer.status()
+                    );
+                    if answer.status().is_client_error() {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    failure = format!(
+                        "release notes webhook ({origin}) unreachable: {}",
+                        error.without_url()
+                    );
+                }
+            }
+        }
+        if !failure.is_empty() {
+            return Err(PluginError::new(failure));
         }
         self.store
             .notes_delivered(notes.release_id, self.clock.now())
