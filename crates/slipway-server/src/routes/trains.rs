@@ -308,7 +308,30 @@ async fn patch(
             return Ok((None, String::new(), false));
         };
         let (head, picked) = match branch_head(&repo, &branch_for_git)? {
-            Some(head) => (head, false),
+            Some(head) => {
+                // The branch of an earlier call must hold exactly these picks.
+                let found = commits(&repo, &format!("{base}..{head}"))?;
+                let all_there = found.len() == picks.len()
+                    && picks.iter().all(|pick| {
+                        let pick = pick.to_ascii_lowercase();
+                        found.iter().any(|commit| {
+                            commit
+                                .body
+                                .lines()
+                                .filter_map(|l| {
+                                    l.trim().strip_prefix("(cherry picked from commit ")
+                                })
+                                .any(|sha| sha.starts_with(&pick))
+                        })
+                    });
+                if !all_there {
+                    return Err(ReleaseError::PatchBranchExists {
+                        branch: branch_for_git,
+                        at: head,
+                    });
+                }
+                (head, false)
+            }
             None => {
                 let request = PickRequest {
                     onto: prod_branch,

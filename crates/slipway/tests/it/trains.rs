@@ -598,6 +598,22 @@ fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true
             .contains(&format!("(cherry picked from commit {fix})"))
     );
     assert_eq!(git(&repo, &["rev-parse", &format!("{head}^")]), login);
+    // The same patch branch with other picks is refused, naming the branch.
+    refused(
+        &server.cli(
+            &admin,
+            &["release", "cut", "idp", "--patch", "--pick", &side],
+        ),
+        &["is not on main"],
+    );
+    let later = git(&repo, &["rev-parse", "main~1"]);
+    refused(
+        &server.cli(
+            &admin,
+            &["release", "cut", "idp", "--patch", "--pick", &later],
+        ),
+        &["patch branch", "already exists"],
+    );
     // An artifact of another commit is refused; the one built from the patch head is taken.
     push(&server, &admin, root, "1.0.1-wrong", &fix);
     refused(
