@@ -46,6 +46,15 @@ pub(crate) enum Command {
     Cut(CutArgs),
     /// Show a train release's notes, or replace them with `--edit FILE` (`-` for stdin).
     Notes(NotesArgs),
+    /// Show what the train recorded for a release: branch, range, true-up, picks, changelog.
+    Train(TrainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TrainArgs {
+    service: String,
+    /// The release: `12`, `12.1` or `RC 12`.
+    release: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,12 +103,12 @@ fn release_number(text: &str) -> String {
         .to_owned()
 }
 
-fn print_train(train: &TrainView) {
+/// The facts of a train release; `verb` says what this command did (`cut`, `already cut`).
+fn print_train(train: &TrainView, verb: &str) {
     let release = train.release.as_ref().map_or_else(
         || "no release yet".to_owned(),
         |r| format!("{} {}", r.service, r.label),
     );
-    let verb = if train.created { "cut" } else { "already cut" };
     println!(
         "{verb}: {release} ({}) on branch {}",
         train.kind, train.branch
@@ -176,9 +185,22 @@ pub(crate) async fn run(command: &Command, client: &Client, output: Output) -> R
                 super::artifact::encode(&args.service)
             );
             let train: TrainView = client.post(&path, &body).await?;
+            let verb = if train.created { "cut" } else { "already cut" };
             match output {
                 Output::Json => print_json(&train),
-                Output::Text => print_train(&train),
+                Output::Text => print_train(&train, verb),
+            }
+        }
+        Command::Train(args) => {
+            let path = format!(
+                "/api/v1/releases/{}/{}/train",
+                super::artifact::encode(&args.service),
+                super::artifact::encode(&release_number(&args.release))
+            );
+            let train: TrainView = client.get(&path).await?;
+            match output {
+                Output::Json => print_json(&train),
+                Output::Text => print_train(&train, "release"),
             }
         }
         Command::Notes(args) => {

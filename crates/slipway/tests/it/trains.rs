@@ -245,6 +245,22 @@ fn a_cut_takes_what_staging_runs_with_its_range_changelog_and_editable_notes() {
     );
     assert_eq!(train["items"].as_array().unwrap().len(), 2);
 
+    let shown = server
+        .cli(&admin, &["release", "train", "idp", "RC 2"])
+        .success();
+    assert!(
+        shown
+            .stdout
+            .starts_with(&format!("release: idp RC 2 (full) on branch {branch}")),
+        "{}",
+        shown.stdout
+    );
+    assert!(shown.stdout.contains("Show the new login page"));
+    refused(
+        &server.cli(&admin, &["release", "train", "idp", "1"]),
+        &["RC 1 was not cut by the train"],
+    );
+
     // The draft notes, then an edit from stdin: a new revision.
     let notes = server
         .cli(&admin, &["release", "notes", "idp", "2"])
