@@ -76,7 +76,8 @@ pub struct NewRelease {
     pub authors: Vec<String>,
     /// For a `config` release: the label of the release whose artifact it runs with new config
     /// (the one running). It is numbered as the next minor of that release (`RC 4` → `RC 4.1`),
-    /// so releases already numbered after it can still be promoted past it.
+    /// so releases already numbered after it can still be promoted past it. A `patch` names
+    /// the release it patches (what production runs) the same way.
     pub reconfigures: Option<String>,
 }
 
@@ -670,7 +671,7 @@ impl Store {
         .map(|row| Ok::<(i64, i64), StoreError>((row.try_get("major")?, row.try_get("minor")?)))
         .transpose()?;
         let reconfigured = match (&new.kind, &new.reconfigures) {
-            (ReleaseKind::Config, Some(label)) => {
+            (ReleaseKind::Config | ReleaseKind::Patch, Some(label)) => {
                 let major = label
                     .strip_prefix("RC ")
                     .and_then(|n| n.split('.').next())

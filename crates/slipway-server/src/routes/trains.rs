@@ -276,26 +276,61 @@ async fn patch(
     for sha in &body.picks {
         check_commit(sha)?;
     }
-    let full = state
+    // A patch patches what production runs: RC N there makes this RC N.M, whatever was cut
+    // since.
+    let (_, production) = stages(state)?;
+    let running = state
         .store
-        .latest_train(name, TrainKind::Full)
+        .current_release(name, &production)
         .await?
         .ok_or_else(|| {
             ApiError::bad_request(
                 "no_release_to_patch",
-                format!("{name} has no release cut by the train to patch"),
+                format!("{production} runs no release of {name} to patch"),
             )
-            .with_hint(format!("cut one first: slipway release cut {name}"))
+            .with_hint(format!(
+                "a patch goes onto what production runs; cut a release first: slipway release \
+                 cut {name}"
+            ))
         })?;
-    let latest = state.store.latest_release(name).await?;
-    let minor = latest.map_or(1, |r| {
-        if r.major == full.release.major {
-            r.minor + 1
-        } else {
-            1
+    let patched = find_release(state, name, &running.deploy.spec.release.label).await?;
+    let full_label = format!("RC {}", patched.major);
+    let full = state.store.train(name, &full_label).await?;
+    let minor = state
+        .store
+        .releases(
+            Some(name),
+            &slipway_store::Page {
+                before: None,
+                limit: 1000,
+            },
+        )
+        .await?
+        .iter()
+        .filter(|r| r.major == patched.major)
+        .map(|r| r.minor)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let base_branch = match &full {
+        Some(full) => full.train.branch.clone(),
+        None => {
+            let date = state
+                .clock
+                .now()
+                .to_timestamp()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date();
+            CutRequest {
+                commit: String::new(),
+                branch_pattern: source.train.branch_pattern.clone(),
+                date,
+                prod_branch: String::new(),
+            }
+            .branch()
         }
-    });
-    let branch = format!("{}.{minor}", full.train.branch);
+    };
+    let branch = format!("{base_branch}.{minor}");
     let (main, prod_branch) = (source.branch.clone(), source.train.prod_branch.clone());
     let picks = body.picks.clone();
     let (branch_for_git, repo_for_git) = (branch.clone(), repo.clone());
@@ -422,7 +457,7 @@ async fn patch(
         created_by: caller.user.name.clone(),
         reason,
         authors,
-        reconfigures: None,
+        reconfigures: Some(patched.label.clone()),
     };
     let train = NewTrain {
         kind: TrainKind::Patch,

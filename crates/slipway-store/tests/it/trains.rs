@@ -196,6 +196,33 @@ async fn a_patch_train_release_takes_the_next_minor() {
         assert!(created);
         assert_eq!(record.release.label, "RC 1.1");
         assert_eq!(record.train.picks, patch.picks);
+
+        // RC 2 is cut but production still runs RC 1: its patch is RC 1.2, not RC 2.1.
+        let next = "e".repeat(40);
+        push(store, "2.0", &next).await;
+        store
+            .create_train_release(
+                &release("2.0", ReleaseKind::Full),
+                &train(TrainKind::Full, &next),
+                |_| "draft".to_owned(),
+                T0,
+            )
+            .await
+            .unwrap();
+        let second = "f".repeat(40);
+        push(store, "1.0.2", &second).await;
+        let mut of_production = release("1.0.2", ReleaseKind::Patch);
+        of_production.reconfigures = Some("RC 1".to_owned());
+        let (record, _) = store
+            .create_train_release(
+                &of_production,
+                &train(TrainKind::Patch, &second),
+                |r| r.label.clone(),
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(record.release.label, "RC 1.2");
         assert_eq!(
             store
                 .latest_train("idp", TrainKind::Full)
@@ -204,7 +231,7 @@ async fn a_patch_train_release_takes_the_next_minor() {
                 .unwrap()
                 .release
                 .label,
-            "RC 1"
+            "RC 2"
         );
     })
     .await;
