@@ -172,3 +172,33 @@ async fn a_daily_deploy_takes_the_newest_build_of_main_and_releases_it_first() {
     assert_eq!(release["version"], "1.0.0", "{release}");
     assert_eq!(release["created_by"], "scheduler");
 }
+
+#[tokio::test]
+async fn a_scheduled_production_deploy_waits_for_its_approvals() {
+    let config = CONFIG
+        .replace("environment = \"staging\"", "environment = \"prod\"")
+        .replace(
+            "[environment.prod]\ntarget = \"local\"",
+            "[environment.prod]\ntarget = \"local\"\nprotected = true\nprovenance = \"off\"",
+        );
+    let api = Api::start_with_config(&config).await;
+    let admin = api.admin.clone();
+    api.release(&admin, "idp", "1.0.0").await;
+    fire_due_schedules(&api.state, at("2026-12-02T15:00:00Z")).await;
+    let fired = fire_due_schedules(&api.state, at("2026-12-03T14:00:00Z")).await;
+    assert_eq!(
+        fired[0].outcome["result"], "deploy 1 of idp RC 1 to prod",
+        "{fired:?}"
+    );
+    let (_, deploy) = api
+        .call(Method::GET, "/api/v1/deploys/1", Some(&admin), None)
+        .await;
+    let steps: Vec<&str> = deploy["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(steps.contains(&"approval"), "{steps:?}");
+    assert_eq!(deploy["reason"], "scheduled: 0 9 * * * (America/New_York)");
+}
