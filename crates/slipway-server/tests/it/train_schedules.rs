@@ -174,7 +174,7 @@ async fn a_daily_deploy_takes_the_newest_build_of_main_and_releases_it_first() {
 }
 
 #[tokio::test]
-async fn a_scheduled_production_deploy_waits_for_its_approvals() {
+async fn a_scheduled_production_deploy_is_planned_with_its_approval_step() {
     let config = CONFIG
         .replace("environment = \"staging\"", "environment = \"prod\"")
         .replace(
