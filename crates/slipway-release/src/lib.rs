@@ -1,6 +1,7 @@
 //! Release trains from a git repository: the commits of a range (`git`), the changelog
 //! built from their messages (`changelog`, pure), and the branches and tags of a train
-//! (`train`: cut with true-up, patch picks, tags). Release notes come with the rest of issue 7.
+//! (`train`: cut with true-up, patch picks, tags, promotion of the production line). The server
+//! and the binary run them for `slipway release cut` and the publication of release notes.
 
 pub mod changelog;
 pub mod git;
