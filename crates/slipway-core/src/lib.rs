@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod audit;
 pub mod checklist;
 pub mod config;
+pub mod cron;
 pub mod decide;
 pub mod deploy;
 pub mod ics;

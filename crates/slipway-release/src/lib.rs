@@ -1,6 +1,7 @@
 //! Release trains from a git repository: the commits of a range (`git`), the changelog
 //! built from their messages (`changelog`, pure), and the branches and tags of a train
-//! (`train`: cut with true-up, patch picks, tags). Release notes come with the rest of issue 7.
+//! (`train`: cut with true-up, patch picks, tags, promotion of the production line). The server
+//! and the binary run them for `slipway release cut` and the publication of release notes.
 
 pub mod changelog;
 pub mod git;
@@ -12,8 +13,8 @@ pub use changelog::{
 };
 pub use git::commits;
 pub use train::{
-    Cut, CutRequest, PickRequest, Picked, SigningKey, Tag, TrueUp, check_on_branch, cut, pick, tag,
-    verify_tag,
+    Cut, CutRequest, PickRequest, Picked, SigningKey, Tag, TrueUp, branch_head, check_on_branch,
+    cut, pick, promote, tag, verify_tag,
 };
 
 /// Everything that can go wrong in this crate. Each variant has a `hint` for the person at the
@@ -105,6 +106,13 @@ pub enum ReleaseError {
     /// The tag's signature is missing, or not by an allowed signer.
     #[error("tag {name} is not verified: {detail}")]
     TagNotVerified { name: String, detail: String },
+    /// Moving the production line there would drop commits it has.
+    #[error("{branch} is at {at}, which {wanted} does not contain")]
+    NotFastForward {
+        branch: String,
+        at: String,
+        wanted: String,
+    },
 }
 
 impl ReleaseError {
@@ -192,6 +200,10 @@ impl ReleaseError {
                 "check that the allowed signers file lists the signer's email and public key"
                     .to_owned()
             }
+            Self::NotFastForward { branch, .. } => format!(
+                "production has commits the release lacks: cut the release again so that it \
+                 records the true-up merge of {branch}"
+            ),
         }
     }
 }

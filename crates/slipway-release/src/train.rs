@@ -528,6 +528,55 @@ pub fn verify_tag(repo: &Path, name: &str, allowed_signers: &Path) -> Result<(),
     }
 }
 
+/// The full sha `branch` points at, or `None` when it does not exist.
+pub fn branch_head(repo: &Path, branch: &str) -> Result<Option<String>, ReleaseError> {
+    check_branch_name(repo, branch)?;
+    try_resolve_commit(repo, &format!("refs/heads/{branch}"))
+}
+
+/// Moves the production line `branch` to `sha` after a production deploy: creates it when
+/// absent, keeps it when already there, fast-forwards it otherwise. A move that would drop
+/// commits of production (`sha` does not contain the branch's head) is refused. Returns where
+/// the branch was before, if it existed.
+pub fn promote(repo: &Path, branch: &str, sha: &str) -> Result<Option<String>, ReleaseError> {
+    check_branch_name(repo, branch)?;
+    let commit = resolve_commit(repo, sha)?;
+    let reference = format!("refs/heads/{branch}");
+    let existing = try_resolve_commit(repo, &reference)?;
+    if let Some(at) = &existing {
+        if *at == commit {
+            return Ok(existing);
+        }
+        if !is_ancestor(repo, at, &commit)? {
+            return Err(ReleaseError::NotFastForward {
+                branch: branch.to_owned(),
+                at: at.clone(),
+                wanted: commit,
+            });
+        }
+    }
+    let old = existing.clone().unwrap_or_default();
+    let message = format!("slipway: promote {branch}");
+    let output = git(
+        repo,
+        [
+            "update-ref",
+            "-m",
+            message.as_str(),
+            reference.as_str(),
+            commit.as_str(),
+            old.as_str(),
+        ],
+    )?;
+    if !output.status.success() {
+        return Err(ReleaseError::BranchMoved {
+            branch: branch.to_owned(),
+            detail: stderr(&output),
+        });
+    }
+    Ok(existing)
+}
+
 fn is_signed(repo: &Path, reference: &str) -> Result<bool, ReleaseError> {
     let object = git_text(repo, ["cat-file", "-p", reference])?;
     Ok(object.contains("-----BEGIN SSH SIGNATURE-----")

@@ -13,6 +13,7 @@ pub mod error;
 mod extract;
 mod metrics;
 mod routes;
+pub mod trains;
 pub mod views;
 
 use std::collections::BTreeSet;
@@ -31,6 +32,9 @@ use slipway_store::Store;
 pub use crate::blobs::Blobs;
 pub use crate::metrics::Metrics;
 pub use crate::routes::openapi;
+pub use crate::routes::scheduler::{
+    Fired, SCHEDULER_USER, fire_due_schedules, next_fire, run_schedules,
+};
 
 /// Limits and waits of the API.
 #[derive(Clone, Debug)]
@@ -51,6 +55,8 @@ pub struct Settings {
     pub extra_metrics: Option<ExtraMetrics>,
     /// How long a dashboard sign-in lasts.
     pub session_lifetime: Duration,
+    /// The config file's directory: relative `[service.source] repo` paths start there.
+    pub config_dir: Option<PathBuf>,
 }
 
 /// A source of metrics text appended to `/metrics`.
@@ -74,6 +80,7 @@ impl Default for Settings {
             logs_dir: None,
             extra_metrics: None,
             session_lifetime: Duration::from_secs(12 * 60 * 60),
+            config_dir: None,
         }
     }
 }

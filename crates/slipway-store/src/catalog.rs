@@ -76,7 +76,8 @@ pub struct NewRelease {
     pub authors: Vec<String>,
     /// For a `config` release: the label of the release whose artifact it runs with new config
     /// (the one running). It is numbered as the next minor of that release (`RC 4` → `RC 4.1`),
-    /// so releases already numbered after it can still be promoted past it.
+    /// so releases already numbered after it can still be promoted past it. A `patch` names
+    /// the release it patches (what production runs) the same way.
     pub reconfigures: Option<String>,
 }
 
@@ -122,7 +123,7 @@ const USER_COLUMNS: &str = "name, role, created_at";
 const TOKEN_COLUMNS: &str = "id, user_name, label, created_at, revoked_at";
 const ARTIFACT_COLUMNS: &str =
     "id, service, version, digest, size, source_commit, pushed_by, pushed_at";
-const RELEASE_COLUMNS: &str = "id, service, label, major, minor, kind, version, artifact, \
+pub(crate) const RELEASE_COLUMNS: &str = "id, service, label, major, minor, kind, version, artifact, \
                                source_commit, created_by, created_at, reason, authors";
 
 /// The serde name of a unit variant (`off-cycle`): how roles and kinds are stored, so the
@@ -178,7 +179,7 @@ fn decode_artifact(row: &AnyRow) -> Result<ArtifactRecord, StoreError> {
     })
 }
 
-fn decode_release(row: &AnyRow) -> Result<ReleaseRecord, StoreError> {
+pub(crate) fn decode_release(row: &AnyRow) -> Result<ReleaseRecord, StoreError> {
     Ok(ReleaseRecord {
         id: row.try_get("id")?,
         service: row.try_get("service")?,
@@ -618,12 +619,24 @@ impl Store {
         now: Time,
     ) -> Result<ReleaseRecord, StoreError> {
         let mut tx = self.write.begin().await?;
+        let record = self.insert_release(&mut tx, new, now).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Numbers and inserts a release with its audit event inside `tx` (see [`Store::create_release`]).
+    pub(crate) async fn insert_release(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        new: &NewRelease,
+        now: Time,
+    ) -> Result<ReleaseRecord, StoreError> {
         let artifact = sqlx::query(
             "SELECT digest, source_commit FROM artifacts WHERE service = $1 AND version = $2",
         )
         .bind(&new.service)
         .bind(&new.version)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let Some(artifact) = artifact else {
             return Err(StoreError::NotFound {
@@ -642,23 +655,23 @@ impl Store {
             "INSERT INTO counters (name, value) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
         )
         .bind(&counter)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query("UPDATE counters SET value = value + 1 WHERE name = $1")
             .bind(&counter)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let latest = sqlx::query(
             "SELECT major, minor FROM releases WHERE service = $1 \
              ORDER BY major DESC, minor DESC LIMIT 1",
         )
         .bind(&new.service)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?
         .map(|row| Ok::<(i64, i64), StoreError>((row.try_get("major")?, row.try_get("minor")?)))
         .transpose()?;
         let reconfigured = match (&new.kind, &new.reconfigures) {
-            (ReleaseKind::Config, Some(label)) => {
+            (ReleaseKind::Config | ReleaseKind::Patch, Some(label)) => {
                 let major = label
                     .strip_prefix("RC ")
                     .and_then(|n| n.split('.').next())
@@ -672,7 +685,7 @@ impl Store {
                 )
                 .bind(&new.service)
                 .bind(major)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?
                 .try_get("minor")?;
                 Some((major, minor.unwrap_or(0) + 1))
@@ -712,7 +725,7 @@ impl Store {
         .bind(now.as_millis())
         .bind(new.reason.as_deref())
         .bind(authors.as_deref())
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?
         .try_get("id")?;
         let created = event(
@@ -729,8 +742,7 @@ impl Store {
                 "by": new.created_by,
             }),
         );
-        self.append(&mut tx, &[created], now).await?;
-        tx.commit().await?;
+        self.append(tx, &[created], now).await?;
         Ok(ReleaseRecord {
             id,
             service: new.service.clone(),

@@ -13,6 +13,7 @@ mod locks;
 mod provenance;
 mod settings;
 mod store;
+mod trains;
 
 pub use catalog::{
     ArtifactPut, ArtifactRecord, NewRelease, Page, ReleaseChoice, ReleaseRecord, TokenRecord, User,
@@ -23,3 +24,4 @@ pub use locks::Lock;
 pub use provenance::{AttestationPut, AttestationRecord, NewAttestation};
 pub use settings::{ConfigVersionRecord, NewConfigVersion};
 pub use store::*;
+pub use trains::{NewTrain, NotesRecord, Publication, TrainKind, TrainRecord};

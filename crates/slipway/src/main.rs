@@ -12,6 +12,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 mod client;
 mod commands;
 mod failure;
+mod publish;
 
 use commands::{artifact, audit, deploy, locks, people, release};
 

@@ -185,10 +185,83 @@ pub struct SourceConfig {
     pub repo: String,
     /// The main branch: what release candidates are cut from and picks must be on.
     pub branch: String,
+    /// Release trains (`docs/releases.md`): the release branch's name, `{date}` standing for
+    /// the cut's date (`stages/rc-{date}`), the production line, the SSH key that signs the
+    /// production tag (relative to the config file) and where published notes are POSTed.
+    #[serde(default)]
+    pub train: TrainSettings,
 }
 
 impl SourceConfig {
     pub const DEFAULT_BRANCH: &'static str = "main";
+}
+
+/// The release-train keys of `[service.source]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    pub branch_pattern: String,
+    pub prod_branch: String,
+    pub signing_key: Option<String>,
+    pub notes_webhook: Option<String>,
+    /// `[[service.source.schedule]]`: when the train acts by itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<TrainSchedule>,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            branch_pattern: "stages/rc-{date}".to_owned(),
+            prod_branch: "stages/prod".to_owned(),
+            signing_key: None,
+            notes_webhook: None,
+            schedules: Vec::new(),
+        }
+    }
+}
+
+/// One `[[service.source.schedule]]`: `cron` read in `zone`, and what to do then.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainSchedule {
+    /// Five fields, checked by `crate::cron::Cron::parse`.
+    pub cron: String,
+    /// An IANA time zone (`America/New_York`); UTC by default.
+    pub zone: String,
+    pub action: TrainAction,
+    /// Where a deploy goes; `None` for a cut.
+    pub environment: Option<String>,
+}
+
+impl TrainSchedule {
+    /// Names the schedule in the store and the audit log: a change of any part is a new
+    /// schedule, which starts from the time it is first seen.
+    pub fn key(&self, service: &str) -> String {
+        let action = match self.action {
+            TrainAction::Cut => "cut",
+            TrainAction::Deploy => "deploy",
+            TrainAction::DeployArtifact => "deploy-artifact",
+        };
+        format!(
+            "{service}:{action}:{}:{}@{}",
+            self.environment.as_deref().unwrap_or("-"),
+            self.cron,
+            self.zone
+        )
+    }
+}
+
+/// What a train schedule does when it fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrainAction {
+    /// `slipway release cut SERVICE`.
+    Cut,
+    /// A deploy of the newest release to `environment` (it waits for approvals where the
+    /// environment wants them).
+    Deploy,
+    /// A deploy of the newest artifact built from the main branch to `environment`, released
+    /// first (`full`) when no release has it yet.
+    DeployArtifact,
 }
 
 /// `[service.config]`: a rule per key of the service's config versions.

@@ -1823,3 +1823,73 @@ fn service_source_mistakes_are_reported_with_a_hint() {
         ),
     ]);
 }
+
+#[test]
+fn service_source_takes_the_release_train_settings_with_defaults() {
+    let text = "[[service]]\nname = \"idp\"\nstart = \"s\"\n\n[service.source]\nrepo = \"../idp\"\n\
+                branch_pattern = \"release/{date}\"\nprod_branch = \"live\"\n\
+                signing_key = \"keys/tag\"\nnotes_webhook = \"http://127.0.0.1:9/notes\"\n\n\
+                [[service]]\nname = \"pivcac\"\nstart = \"s\"\nsource = { repo = \"../p\" }\n\n\
+                [environment.prod]\n";
+    let config = parse_config("slipway.toml", text).unwrap();
+    let idp = config.services[0].source.clone().unwrap().train;
+    assert_eq!(idp.branch_pattern, "release/{date}");
+    assert_eq!(idp.prod_branch, "live");
+    assert_eq!(idp.signing_key.as_deref(), Some("keys/tag"));
+    assert_eq!(
+        idp.notes_webhook.as_deref(),
+        Some("http://127.0.0.1:9/notes")
+    );
+    let pivcac = config.services[1].source.clone().unwrap().train;
+    assert_eq!(pivcac, slipway_core::config::TrainSettings::default());
+    assert_eq!(pivcac.branch_pattern, "stages/rc-{date}");
+    assert_eq!(pivcac.prod_branch, "stages/prod");
+
+    let bad = "[[service]]\nname = \"idp\"\nstart = \"s\"\n\n[service.source]\nrepo = \"../idp\"\n\
+               branch_pattern = \"rc {date}\"\nnotes_webhook = \"ftp://x\"\n\n[environment.prod]\n";
+    let errors = parse_config("slipway.toml", bad).unwrap_err().to_string();
+    assert!(errors.contains("`branch_pattern`"), "{errors}");
+    assert!(errors.contains("`notes_webhook`"), "{errors}");
+    assert!(errors.contains("hint: "), "{errors}");
+}
+
+#[test]
+fn train_schedules_are_read_with_their_zone_and_mistakes_named() {
+    let text = "[[service]]\nname = \"idp\"\nstart = \"s\"\n\n[service.source]\nrepo = \"../idp\"\n\n\
+                [[service.source.schedule]]\ncron = \"0 6 * * *\"\naction = \"deploy-artifact\"\n\
+                environment = \"staging\"\n\n\
+                [[service.source.schedule]]\ncron = \"0 9 * * tue\"\nzone = \"America/New_York\"\n\
+                action = \"cut\"\n\n\
+                [[service.source.schedule]]\ncron = \"0 10 * * thu\"\nzone = \"America/New_York\"\n\
+                action = \"deploy\"\nenvironment = \"prod\"\n\n[environment.staging]\n[environment.prod]\n";
+    let config = parse_config("slipway.toml", text).unwrap();
+    let schedules = &config.services[0].source.as_ref().unwrap().train.schedules;
+    assert_eq!(schedules.len(), 3);
+    assert_eq!(schedules[0].zone, "UTC");
+    assert_eq!(
+        schedules[0].action,
+        slipway_core::config::TrainAction::DeployArtifact
+    );
+    assert_eq!(schedules[1].cron, "0 9 * * tue");
+    assert_eq!(schedules[1].environment, None);
+    assert_eq!(
+        schedules[2].key("idp"),
+        "idp:deploy:prod:0 10 * * thu@America/New_York"
+    );
+
+    let bad = "[[service]]\nname = \"idp\"\nstart = \"s\"\n\n[service.source]\nrepo = \"../idp\"\n\n\
+               [[service.source.schedule]]\ncron = \"0 9 * *\"\naction = \"cut\"\n\n\
+               [[service.source.schedule]]\ncron = \"0 9 * * 2\"\nzone = \"Mars/Olympus\"\naction = \"ship\"\n\n\
+               [[service.source.schedule]]\ncron = \"0 9 * * 2\"\naction = \"deploy\"\n\n\
+               [environment.prod]\n";
+    let errors = parse_config("slipway.toml", bad).unwrap_err().to_string();
+    for expected in [
+        "has 4 fields",
+        "`zone` in schedule #2",
+        "unknown action `ship`",
+        "missing `environment` in schedule #3",
+        "hint: ",
+    ] {
+        assert!(errors.contains(expected), "{expected}: {errors}");
+    }
+}

@@ -3,6 +3,7 @@
 mod analysis;
 mod checklist;
 mod config;
+mod cron;
 mod decide;
 mod guards;
 mod plan;

@@ -8,8 +8,8 @@ use jiff::civil::date;
 
 use crate::support::{git, repository, run};
 use slipway_release::{
-    CutRequest, PickRequest, ReleaseError, SigningKey, check_on_branch, commits, cut, pick, tag,
-    verify_tag,
+    CutRequest, PickRequest, ReleaseError, SigningKey, branch_head, check_on_branch, commits, cut,
+    pick, promote, tag, verify_tag,
 };
 
 /// Writes `file` and commits it; returns the commit's sha.
@@ -522,5 +522,38 @@ fn a_tag_signed_with_an_ssh_key_verifies_against_the_allowed_signers() {
         !run(dir, &["rev-parse", "-q", "--verify", "refs/tags/RC-114"])
             .status
             .success()
+    );
+}
+
+#[test]
+fn promote_creates_and_fast_forwards_the_production_line_and_refuses_to_drop_commits() {
+    let temp = repository();
+    let dir = temp.path();
+    let first = commit_file(dir, "a", "1", "first");
+    let second = commit_file(dir, "a", "2", "second");
+    assert_eq!(branch_head(dir, "stages/live").unwrap(), None);
+
+    assert_eq!(promote(dir, "stages/live", &first).unwrap(), None);
+    assert_eq!(head_of(dir, "stages/live").as_deref(), Some(first.as_str()));
+    // Again at the same commit: kept.
+    assert_eq!(
+        promote(dir, "stages/live", &first).unwrap().as_deref(),
+        Some(first.as_str())
+    );
+    promote(dir, "stages/live", &second).unwrap();
+    assert_eq!(
+        branch_head(dir, "stages/live").unwrap().as_deref(),
+        Some(second.as_str())
+    );
+
+    let error = promote(dir, "stages/live", &first).unwrap_err();
+    assert!(
+        matches!(error, ReleaseError::NotFastForward { .. }),
+        "{error}"
+    );
+    assert!(error.hint().contains("true-up"), "{}", error.hint());
+    assert_eq!(
+        head_of(dir, "stages/live").as_deref(),
+        Some(second.as_str())
     );
 }

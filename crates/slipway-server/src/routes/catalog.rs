@@ -199,7 +199,7 @@ fn check_version(version: &str) -> ApiResult<()> {
     }
 }
 
-fn check_commit(commit: &str) -> ApiResult<()> {
+pub(crate) fn check_commit(commit: &str) -> ApiResult<()> {
     if (7..=64).contains(&commit.len()) && commit.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())
     } else {

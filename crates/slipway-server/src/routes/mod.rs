@@ -11,7 +11,9 @@ mod people;
 mod provenance;
 mod runbook;
 pub(crate) mod schedule;
+pub(crate) mod scheduler;
 mod system;
+mod trains;
 
 use std::sync::Arc;
 
@@ -97,6 +99,9 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(config::recycle))
         .routes(routes!(config::fingerprint))
         .routes(routes!(config::rotate_key))
+        .routes(routes!(trains::cut))
+        .routes(routes!(trains::get_train))
+        .routes(routes!(trains::get_notes, trains::edit_notes))
 }
 
 /// The OpenAPI 3.1 document of the API, generated from the routes.

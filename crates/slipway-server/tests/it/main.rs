@@ -9,3 +9,4 @@ mod logs;
 mod openapi;
 mod schedule;
 mod support;
+mod train_schedules;

@@ -70,14 +70,23 @@ pub(crate) struct Api {
 impl Api {
     /// An API without an engine: deploys are created but do not move.
     pub(crate) async fn start() -> Api {
-        Api::start_with(Arc::new(SystemClock), false).await
+        Api::start_from(CONFIG, Arc::new(SystemClock), false).await
     }
 
     /// An API without an engine on `clock`, with a vault (a fresh master key) if `vault`.
     pub(crate) async fn start_with(clock: Arc<dyn Clock>, vault: bool) -> Api {
+        Api::start_from(CONFIG, clock, vault).await
+    }
+
+    /// [`Api::start`] with another `slipway.toml`.
+    pub(crate) async fn start_with_config(text: &str) -> Api {
+        Api::start_from(text, Arc::new(SystemClock), false).await
+    }
+
+    async fn start_from(text: &str, clock: Arc<dyn Clock>, vault: bool) -> Api {
         let test_store = sqlite().await;
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let config = parse_config("slipway.toml", CONFIG).expect("the test config is valid");
+        let config = parse_config("slipway.toml", text).expect("the test config is valid");
         let now = clock.now();
         let store = test_store.store.clone();
         store

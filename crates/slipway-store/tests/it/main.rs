@@ -15,3 +15,4 @@ mod open;
 mod outbox;
 mod provenance;
 mod support;
+mod trains;

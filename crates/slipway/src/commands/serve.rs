@@ -110,6 +110,8 @@ pub(crate) struct Running {
     proxies: Vec<JoinHandle<Result<(), proxy::ProxyError>>>,
     local_targets: Vec<Arc<LocalTarget>>,
     store: Store,
+    /// The train's schedules (`[[service.source.schedule]]`); done at once without any.
+    schedules: JoinHandle<()>,
 }
 
 pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
@@ -290,6 +292,14 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
     if let Some(markers) = Markers::new(&config.markers, Some(format!("http://{address}"))) {
         plugins.notifiers.push(Arc::new(markers));
     }
+    if let Some(publisher) = crate::publish::NotesPublisher::new(
+        store.clone(),
+        Arc::new(config.clone()),
+        config_dir.clone(),
+        Arc::clone(&clock),
+    ) {
+        plugins.notifiers.push(Arc::new(publisher));
+    }
     if !config.checklist.is_empty() {
         let check = ChecklistCheck::new(store.clone(), config.checklist.clone());
         plugins.preflight.push(Arc::new(check));
@@ -315,6 +325,7 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
             drivable,
             logs_dir: Some(data_dir.join("logs")),
             extra_metrics: Some(ExtraMetrics(Arc::new(move || metrics_proxy.metrics_text()))),
+            config_dir: Some(config_dir.clone()),
             ..Settings::default()
         },
         vault,
@@ -352,6 +363,10 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
         });
     }
     let engine = tokio::spawn(engine.run(stopped(stop_rx.clone())));
+    let schedules = tokio::spawn(slipway_server::run_schedules(
+        state.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let server = tokio::spawn(slipway_server::serve(listener, state, stopped(stop_rx)));
     Ok(Running {
         url: format!("http://{address}"),
@@ -364,6 +379,7 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
         proxies,
         local_targets,
         store,
+        schedules,
     })
 }
 
@@ -387,6 +403,7 @@ impl Running {
         let _ = self.stop.send(true);
         let server = self.server.await;
         let engine = self.engine.await;
+        let _ = self.schedules.await;
         let mut stopping = Vec::new();
         for target in &self.local_targets {
             if stop_instances {

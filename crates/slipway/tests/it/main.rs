@@ -13,4 +13,5 @@ mod local;
 mod provenance;
 mod schedule;
 mod support;
+mod trains;
 mod verify;

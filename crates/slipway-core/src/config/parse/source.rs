@@ -1,12 +1,23 @@
 //! `[service.source]` in the parser's schema: where a service's git repository is and which
 //! branch is its main line.
 
-use crate::config::model::SourceConfig;
+use crate::config::model::{SourceConfig, TrainAction, TrainSchedule, TrainSettings};
 
 use super::super::values::Problem;
 use super::{Checker, Table};
 
-const SOURCE_KEYS: &[&str] = &["repo", "branch"];
+const SOURCE_KEYS: &[&str] = &[
+    "repo",
+    "branch",
+    "branch_pattern",
+    "prod_branch",
+    "signing_key",
+    "notes_webhook",
+    "schedule",
+];
+const SCHEDULE_KEYS: &[&str] = &["cron", "zone", "action", "environment"];
+const SCHEDULE_EXAMPLE: &str = "[[service.source.schedule]] with cron = \"0 9 * * 2\", zone = \
+                                \"America/New_York\" and action = \"cut\"";
 const SOURCE_EXAMPLE: &str = "[service.source] with repo = \"../idp\" and branch = \"main\"";
 
 impl Checker<'_> {
@@ -33,10 +44,166 @@ impl Checker<'_> {
                         file)";
             self.missing(&table, "repo", hint.to_owned());
         }
+        let train = self.train_settings(&table);
         Some(SourceConfig {
             repo: repo?,
             branch,
+            train,
         })
+    }
+
+    /// The release-train keys of `[service.source]`, defaults for those absent.
+    fn train_settings(&mut self, table: &Table<'_>) -> TrainSettings {
+        let mut train = TrainSettings::default();
+        for (key, slot) in [
+            ("branch_pattern", &mut train.branch_pattern),
+            ("prod_branch", &mut train.prod_branch),
+        ] {
+            if let Some((text, field)) = self.string(table, key) {
+                let checked = if key == "branch_pattern" {
+                    text.replace("{date}", "2026-01-01")
+                } else {
+                    text.to_owned()
+                };
+                match check_branch(&checked) {
+                    Ok(()) => *slot = text.to_owned(),
+                    Err(problem) => self.invalid(field.at, key, &table.place, problem),
+                }
+            }
+        }
+        train.signing_key = self.text(table, "signing_key");
+        if let Some((url, field)) = self.string(table, "notes_webhook") {
+            if url.starts_with("http://") || url.starts_with("https://") {
+                train.notes_webhook = Some(url.to_owned());
+            } else {
+                let problem = Problem {
+                    message: "must be an http:// or https:// URL".to_owned(),
+                    hint: Some(
+                        "write the receiver's URL, e.g. notes_webhook = \"https://hooks.example/notes\""
+                            .to_owned(),
+                    ),
+                };
+                self.invalid(field.at, "notes_webhook", &table.place, problem);
+            }
+        }
+        train.schedules = self.schedules(table);
+        train
+    }
+
+    /// `[[service.source.schedule]]` entries; those with a mistake are reported and left out.
+    fn schedules(&mut self, source: &Table<'_>) -> Vec<TrainSchedule> {
+        let Some(field) = source.field("schedule") else {
+            return Vec::new();
+        };
+        let place = source.place.clone();
+        let Some(tables) = self.tables_in(field.item, |found| {
+            format!("`schedule` in {place}: expected tables, found {found} in it")
+        }) else {
+            let hint = format!("write {SCHEDULE_EXAMPLE}");
+            self.wrong_type(field, &source.place, "an array of tables", Some(hint));
+            return Vec::new();
+        };
+        let mut schedules = Vec::new();
+        for (index, (table, at)) in tables.into_iter().enumerate() {
+            let table = Table {
+                table,
+                at,
+                place: format!("schedule #{} of {}", index + 1, source.place),
+            };
+            self.unknown_keys(&table, SCHEDULE_KEYS);
+            let mut ok = true;
+            let cron = match self.string(&table, "cron") {
+                Some((text, field)) => match crate::cron::Cron::parse(text) {
+                    Ok(cron) => Some(cron.as_str().to_owned()),
+                    Err(error) => {
+                        let problem = Problem {
+                            message: error.to_string(),
+                            hint: Some(
+                                "write minute hour day-of-month month day-of-week, e.g. cron = \
+                                 \"0 9 * * tue\" for Tuesdays at 09:00"
+                                    .to_owned(),
+                            ),
+                        };
+                        self.invalid(field.at, "cron", &table.place, problem);
+                        None
+                    }
+                },
+                None => {
+                    if table.field("cron").is_none() {
+                        self.missing(&table, "cron", format!("write {SCHEDULE_EXAMPLE}"));
+                    }
+                    None
+                }
+            };
+            let zone = match self.string(&table, "zone") {
+                Some((text, field)) => match super::super::values::time_zone(text) {
+                    Ok(zone) => zone,
+                    Err(problem) => {
+                        self.invalid(field.at, "zone", &table.place, problem);
+                        ok = false;
+                        String::new()
+                    }
+                },
+                None => "UTC".to_owned(),
+            };
+            let action = match self.string(&table, "action") {
+                Some(("cut", _)) => Some(TrainAction::Cut),
+                Some(("deploy", _)) => Some(TrainAction::Deploy),
+                Some(("deploy-artifact", _)) => Some(TrainAction::DeployArtifact),
+                Some((other, field)) => {
+                    let problem = Problem {
+                        message: format!("unknown action `{other}`"),
+                        hint: Some(
+                            "write action = \"cut\", \"deploy\" (the newest release) or \
+                             \"deploy-artifact\" (the newest build of the main branch)"
+                                .to_owned(),
+                        ),
+                    };
+                    self.invalid(field.at, "action", &table.place, problem);
+                    None
+                }
+                None => {
+                    if table.field("action").is_none() {
+                        self.missing(&table, "action", format!("write {SCHEDULE_EXAMPLE}"));
+                    }
+                    None
+                }
+            };
+            let environment = self.text(&table, "environment");
+            match (action, &environment) {
+                (Some(TrainAction::Cut), Some(_)) => {
+                    let problem = Problem {
+                        message: "a cut goes to no environment".to_owned(),
+                        hint: Some(
+                            "remove environment: a cut takes what the environment before \
+                             production runs"
+                                .to_owned(),
+                        ),
+                    };
+                    let at = table.field("environment").and_then(|f| f.at);
+                    self.invalid(at, "environment", &table.place, problem);
+                    ok = false;
+                }
+                (Some(TrainAction::Deploy | TrainAction::DeployArtifact), None) => {
+                    self.missing(
+                        &table,
+                        "environment",
+                        "name where the deploy goes, e.g. environment = \"staging\"".to_owned(),
+                    );
+                    ok = false;
+                }
+                _ => {}
+            }
+            if let (Some(cron), Some(action), true) = (cron, action, ok) {
+                schedules.push(TrainSchedule {
+                    cron,
+                    zone,
+                    action,
+                    environment,
+                });
+            }
+        }
+        schedules
     }
 }
 

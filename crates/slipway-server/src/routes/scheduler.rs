@@ -1,0 +1,280 @@
+//! The train's schedules (`[[service.source.schedule]]`, `docs/releases.md`): a task of
+//! `slipway serve` that fires each schedule once per due time, through the same handlers a
+//! person calls (a cut, a deploy that waits for its approvals like any other).
+//!
+//! Each schedule's cursor (the newest fire time handled) is in the store. A pass owes a
+//! schedule the newest fire time in `(cursor, now]` — after downtime, only the newest missed
+//! one, not every one. The action comes first and is idempotent (a cut of the same commit
+//! returns the same release; a deploy carries the `Idempotency-Key` `schedule/KEY/DUE`), then
+//! the fire is recorded with its outcome and audit event; a crash between the two repeats the
+//! action harmlessly instead of losing it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
+use jiff::tz::TimeZone;
+use serde_json::{Value, json};
+use slipway_core::config::{ServiceConfig, TrainAction, TrainSchedule};
+use slipway_core::cron::Cron;
+use slipway_core::deploy::Role;
+use slipway_core::time::Time;
+use slipway_store::{Page, User};
+
+use super::{catalog, deploys, trains};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{Body, Path};
+use crate::trains::repo_path;
+
+/// The user schedules act as, in deploys and the audit log.
+pub const SCHEDULER_USER: &str = "scheduler";
+
+/// Longest a scheduler sleeps between passes, so a changed clock or a missed wake-up costs at
+/// most this.
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+/// What one schedule did in a pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fired {
+    /// The schedule's key (`TrainSchedule::key`).
+    pub schedule: String,
+    pub due: Time,
+    /// `{"result": …}` or `{"error": {"code", "message", "hint"}}`, as audited.
+    pub outcome: Value,
+}
+
+/// Every schedule of the config with its service.
+fn schedules(state: &AppState) -> Vec<(&ServiceConfig, &TrainSchedule)> {
+    state
+        .config
+        .services
+        .iter()
+        .filter_map(|service| service.source.as_ref().map(|s| (service, s)))
+        .flat_map(|(service, source)| source.train.schedules.iter().map(move |s| (service, s)))
+        .collect()
+}
+
+fn parsed(schedule: &TrainSchedule) -> Option<(Cron, TimeZone)> {
+    let cron = Cron::parse(&schedule.cron).ok()?;
+    let zone = TimeZone::get(&schedule.zone).ok()?;
+    Some((cron, zone))
+}
+
+/// One pass at `now`: fires every schedule that is due and records it. A fire already
+/// recorded (by another server, or before a restart) is not repeated.
+pub async fn fire_due_schedules(state: &AppState, now: Time) -> Vec<Fired> {
+    let mut fired = Vec::new();
+    for (service, schedule) in schedules(state) {
+        let key = schedule.key(&service.name);
+        let Some((cron, zone)) = parsed(schedule) else {
+            continue;
+        };
+        let cursor = match state.store.schedule_cursor(&key, now).await {
+            Ok(cursor) => cursor,
+            Err(error) => {
+                tracing::warn!(schedule = %key, %error, "cannot read the schedule's cursor");
+                continue;
+            }
+        };
+        let Some(due) = cron.latest_in(cursor, now, &zone) else {
+            continue;
+        };
+        let outcome = match act(state, service, schedule, &key, due).await {
+            Ok(result) => json!({ "result": result }),
+            Err(error) => json!({
+                "error": { "code": error.code, "message": error.message, "hint": error.hint }
+            }),
+        };
+        match state
+            .store
+            .record_schedule_fire(&key, due, outcome.clone(), now)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(schedule = %key, due = %due.to_timestamp(), %outcome, "schedule fired");
+                fired.push(Fired {
+                    schedule: key,
+                    due,
+                    outcome,
+                });
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(schedule = %key, %error, "cannot record the fire"),
+        }
+    }
+    fired
+}
+
+/// When the next schedule fires after `now`, if any does.
+pub fn next_fire(state: &AppState, now: Time) -> Option<Time> {
+    schedules(state)
+        .into_iter()
+        .filter_map(|(_, schedule)| {
+            let (cron, zone) = parsed(schedule)?;
+            cron.next_after(now, &zone)
+        })
+        .min()
+}
+
+/// Runs passes until `shutdown` completes: one now, then one at each next fire time (at least
+/// every 30 s). Returns at once when the config has no schedule.
+pub async fn run_schedules(state: AppState, shutdown: impl Future<Output = ()>) {
+    if schedules(&state).is_empty() {
+        return;
+    }
+    tokio::pin!(shutdown);
+    loop {
+        let now = state.clock.now();
+        fire_due_schedules(&state, now).await;
+        let now = state.clock.now();
+        let wait = next_fire(&state, now)
+            .map(|next| Duration::from_millis(next.since(now).as_millis()))
+            .unwrap_or(MAX_SLEEP)
+            .min(MAX_SLEEP);
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Does what the schedule says, as the scheduler user; the outcome in a line.
+async fn act(
+    state: &AppState,
+    service: &ServiceConfig,
+    schedule: &TrainSchedule,
+    key: &str,
+    due: Time,
+) -> Result<String, ApiError> {
+    let caller = Caller {
+        user: User {
+            name: SCHEDULER_USER.to_owned(),
+            role: Role::Deployer,
+            created_at: due,
+        },
+    };
+    let name = service.name.clone();
+    match schedule.action {
+        TrainAction::Cut => {
+            let (_, answer) = trains::cut(
+                State(state.clone()),
+                caller,
+                Path(name),
+                Body(trains::CutBody::default()),
+            )
+            .await?;
+            let train = answer.0;
+            let label = train.release.map(|r| r.label).unwrap_or_default();
+            Ok(if train.created {
+                format!("cut {label} on {}", train.branch)
+            } else {
+                format!("{label} was already cut from this commit")
+            })
+        }
+        TrainAction::Deploy => deploy(state, caller, schedule, key, due, &name, None).await,
+        TrainAction::DeployArtifact => {
+            let label = release_of_newest_artifact(state, &caller, service).await?;
+            deploy(state, caller, schedule, key, due, &name, Some(label)).await
+        }
+    }
+}
+
+async fn deploy(
+    state: &AppState,
+    caller: Caller,
+    schedule: &TrainSchedule,
+    key: &str,
+    due: Time,
+    service: &str,
+    release: Option<String>,
+) -> Result<String, ApiError> {
+    let mut headers = HeaderMap::new();
+    let idempotency = format!("schedule/{key}/{}", due.as_millis());
+    // Keys are at most 200 characters; a long schedule key is shortened to its hash.
+    let idempotency = if idempotency.len() > 200 {
+        use sha2::Digest;
+        format!(
+            "schedule/{}/{}",
+            hex::encode(sha2::Sha256::digest(key.as_bytes())),
+            due.as_millis()
+        )
+    } else {
+        idempotency
+    };
+    let value = HeaderValue::from_str(&idempotency).map_err(|error| ApiError::internal(&error))?;
+    headers.insert("idempotency-key", value);
+    let body = serde_json::from_value(json!({
+        "service": service,
+        "environment": schedule.environment,
+        "release": release,
+        "reason": format!("scheduled: {} ({})", schedule.cron, schedule.zone),
+    }))
+    .map_err(|error| ApiError::internal(&error))?;
+    let (_, answer) =
+        deploys::create_deploy(State(state.clone()), caller, headers, Body(body)).await?;
+    let view = answer.0;
+    Ok(format!(
+        "deploy {} of {} {} to {}",
+        view.id, view.service, view.release.label, view.environment
+    ))
+}
+
+/// The label of a release of the newest artifact built from the main branch, creating one
+/// (`full`) when none has it yet.
+async fn release_of_newest_artifact(
+    state: &AppState,
+    caller: &Caller,
+    service: &ServiceConfig,
+) -> Result<String, ApiError> {
+    let name = &service.name;
+    let page = Page {
+        before: None,
+        limit: 50,
+    };
+    let artifacts = state.store.artifacts(Some(name), &page).await?;
+    let source = service.source.clone();
+    let repo = source
+        .as_ref()
+        .map(|s| repo_path(state.settings.config_dir.as_deref(), &s.repo));
+    let mut newest = None;
+    for artifact in artifacts {
+        let Some(commit) = artifact.commit.clone() else {
+            continue;
+        };
+        let (Some(repo), Some(source)) = (repo.clone(), source.clone()) else {
+            newest = Some(artifact);
+            break;
+        };
+        let on_main = tokio::task::spawn_blocking(move || {
+            slipway_release::check_on_branch(&repo, &commit, &source.branch).is_ok()
+        })
+        .await
+        .unwrap_or(false);
+        if on_main {
+            newest = Some(artifact);
+            break;
+        }
+    }
+    let artifact = newest.ok_or_else(|| {
+        ApiError::bad_request(
+            "no_artifact",
+            format!("{name} has no artifact built from its main branch"),
+        )
+        .with_hint("push CI's builds with --commit SHA: slipway artifact push FILE --service S --version V --commit SHA")
+    })?;
+    let releases = state.store.releases(Some(name), &page).await?;
+    if let Some(release) = releases.iter().find(|r| r.version == artifact.version) {
+        return Ok(release.label.clone());
+    }
+    let body = serde_json::from_value(json!({
+        "service": name,
+        "version": artifact.version,
+    }))
+    .map_err(|error| ApiError::internal(&error))?;
+    let (_, created) =
+        catalog::create_release(State(state.clone()), caller.clone(), Body(body)).await?;
+    Ok(created.0.label)
+}

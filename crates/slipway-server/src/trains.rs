@@ -1,0 +1,76 @@
+//! What the release-train routes and the notes publisher share: where a service's repository
+//! is, how a release's tag is named, the draft notes a cut writes, and git errors as API errors.
+
+use std::path::{Path, PathBuf};
+
+use slipway_core::plan::ReleaseKind;
+use slipway_release::ReleaseError;
+use slipway_store::ReleaseRecord;
+
+use crate::error::ApiError;
+
+/// The repository of `[service.source] repo`: a relative path is relative to the config
+/// file's directory (`config_dir`), like calendars and key files.
+pub fn repo_path(config_dir: Option<&Path>, repo: &str) -> PathBuf {
+    let path = Path::new(repo);
+    match config_dir {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path.to_owned(),
+    }
+}
+
+/// The tag of a release on its deployed commit: `RC-112`, `RC-112.1`.
+pub fn tag_name(label: &str) -> String {
+    label.replace(' ', "-")
+}
+
+/// The notes a cut drafts: a title, the kind (an off-cycle release says so and why, so that
+/// every announcement made from the notes shows it), and the changelog.
+pub fn draft_notes(release: &ReleaseRecord, changelog: &str) -> String {
+    let mut notes = format!("# {} {}\n\n", release.service, release.label);
+    match release.kind {
+        ReleaseKind::OffCycle => notes.push_str(&format!(
+            "**Off-cycle release**: {}\n\n",
+            release.reason.as_deref().unwrap_or("no reason given")
+        )),
+        ReleaseKind::Patch => {
+            notes.push_str(&format!("Patch release of RC {}.\n\n", release.major))
+        }
+        _ => {}
+    }
+    if changelog.trim().is_empty() {
+        notes.push_str("No changes listed.\n");
+    } else {
+        notes.push_str(changelog.trim_end());
+        notes.push('\n');
+    }
+    notes
+}
+
+/// A git refusal as the API's error: the caller's mistakes are 400s or 409s with the hint of
+/// `ReleaseError`, a missing git binary a 500.
+pub fn release_error(error: ReleaseError) -> ApiError {
+    let hint = error.hint();
+    let message = error.to_string();
+    let api = match &error {
+        ReleaseError::BranchExists { .. }
+        | ReleaseError::BranchMoved { .. }
+        | ReleaseError::PatchBranchExists { .. }
+        | ReleaseError::TagExists { .. }
+        | ReleaseError::NotFastForward { .. } => ApiError::conflict("branch_conflict", message),
+        ReleaseError::NotOnBranch { .. } => ApiError::bad_request("not_on_main_branch", message),
+        ReleaseError::PickConflict { .. }
+        | ReleaseError::PickEmpty { .. }
+        | ReleaseError::PickMerge { .. }
+        | ReleaseError::NothingToPick => ApiError::bad_request("cannot_pick", message),
+        ReleaseError::UnknownCommit { .. } | ReleaseError::UnknownRevision { .. } => {
+            ApiError::bad_request("unknown_commit", message)
+        }
+        ReleaseError::NotARepository { .. } => ApiError::bad_request("repo_missing", message),
+        ReleaseError::GitMissing { .. } | ReleaseError::TemporaryDirectory { .. } => {
+            return ApiError::internal(&error);
+        }
+        _ => ApiError::bad_request("git_failed", message),
+    };
+    api.with_hint(hint)
+}

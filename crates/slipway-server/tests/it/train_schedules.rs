@@ -1,0 +1,204 @@
+//! Train schedules fired through the server's handlers with the time given by the test: a new
+//! schedule owes nothing from before it existed, a due one fires once (also when asked again,
+//! as after a restart), downtime owes only the newest missed fire, and a refusal is recorded
+//! with its reason.
+
+use axum::http::Method;
+use serde_json::Value;
+use slipway_core::time::Time;
+use slipway_server::fire_due_schedules;
+
+use crate::support::Api;
+
+const CONFIG: &str = r#"
+[[service]]
+name = "idp"
+start = "bin/server"
+
+[service.source]
+repo = "/nonexistent/idp"
+
+[[service.source.schedule]]
+cron = "0 9 * * *"
+zone = "America/New_York"
+action = "deploy"
+environment = "staging"
+
+[environment.staging]
+target = "local"
+
+[environment.prod]
+target = "local"
+"#;
+
+fn at(text: &str) -> Time {
+    Time::from_timestamp(text.parse().expect("an RFC 3339 instant"))
+}
+
+#[tokio::test]
+async fn a_schedule_fires_once_per_due_time_through_the_deploy_handler_and_is_audited() {
+    let api = Api::start_with_config(CONFIG).await;
+    let admin = api.admin.clone();
+    api.release(&admin, "idp", "1.0.0").await;
+
+    // First seen on 3 December at 15:00 UTC (10:00 in New York): that morning is not owed.
+    assert!(
+        fire_due_schedules(&api.state, at("2026-12-03T15:00:00Z"))
+            .await
+            .is_empty()
+    );
+    assert!(
+        fire_due_schedules(&api.state, at("2026-12-04T13:59:00Z"))
+            .await
+            .is_empty()
+    );
+
+    // 09:00 EST on the 4th is 14:00 UTC.
+    let fired = fire_due_schedules(&api.state, at("2026-12-04T14:00:30Z")).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(
+        fired[0].schedule,
+        "idp:deploy:staging:0 9 * * *@America/New_York"
+    );
+    assert_eq!(fired[0].due, at("2026-12-04T14:00:00Z"));
+    let result = fired[0].outcome["result"].as_str().unwrap();
+    assert_eq!(result, "deploy 1 of idp RC 1 to staging");
+    let (_, deploy) = api
+        .call(Method::GET, "/api/v1/deploys/1", Some(&admin), None)
+        .await;
+    assert_eq!(deploy["requested_by"], "scheduler", "{deploy}");
+
+    // Asked again (another pass, a restarted server): nothing more.
+    assert!(
+        fire_due_schedules(&api.state, at("2026-12-04T14:05:00Z"))
+            .await
+            .is_empty()
+    );
+    let (_, deploys) = api
+        .call(Method::GET, "/api/v1/deploys", Some(&admin), None)
+        .await;
+    assert_eq!(deploys["items"].as_array().unwrap().len(), 1);
+
+    // Down for three days: only the newest missed fire is owed. The first deploy has not
+    // finished (no engine here), so this one is refused, and the refusal is recorded.
+    let fired = fire_due_schedules(&api.state, at("2026-12-07T20:00:00Z")).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].due, at("2026-12-07T14:00:00Z"));
+    assert_eq!(
+        fired[0].outcome["error"]["code"], "deploy_running",
+        "{:?}",
+        fired[0]
+    );
+
+    let events = api.state.store.events(None, 0, 10_000).await.unwrap();
+    let fires: Vec<Value> = events
+        .iter()
+        .filter(|e| e.kind == "schedule_fired")
+        .map(|e| serde_json::from_str(&e.payload).unwrap())
+        .collect();
+    assert_eq!(fires.len(), 2);
+    assert_eq!(
+        fires[0]["outcome"]["result"],
+        "deploy 1 of idp RC 1 to staging"
+    );
+    assert_eq!(fires[1]["outcome"]["error"]["code"], "deploy_running");
+}
+
+/// Runs git in `dir`, isolated from the machine's configuration.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .env("GIT_AUTHOR_NAME", "ada")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+        .env("GIT_COMMITTER_NAME", "ada")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_daily_deploy_takes_the_newest_build_of_main_and_releases_it_first() {
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["commit", "-q", "--allow-empty", "-m", "first"]);
+    let on_main = git(dir, &["rev-parse", "HEAD"]);
+    git(dir, &["checkout", "-q", "-b", "experiment"]);
+    git(dir, &["commit", "-q", "--allow-empty", "-m", "not on main"]);
+    let side = git(dir, &["rev-parse", "HEAD"]);
+    let config = CONFIG
+        .replace("/nonexistent/idp", &dir.display().to_string())
+        .replace("action = \"deploy\"", "action = \"deploy-artifact\"");
+    let api = Api::start_with_config(&config).await;
+    let admin = api.admin.clone();
+    for (version, commit) in [("1.0.0", &on_main), ("1.1.0-exp", &side)] {
+        let request = axum::http::Request::post(format!(
+            "/api/v1/artifacts?service=idp&version={version}&commit={commit}"
+        ))
+        .header("authorization", format!("Bearer {admin}"))
+        .header("content-type", "application/octet-stream")
+        .body(axum::body::Body::from(version.as_bytes().to_vec()))
+        .unwrap();
+        let (status, body) = api.send(request).await;
+        assert_eq!(status, axum::http::StatusCode::CREATED, "{body}");
+    }
+
+    assert!(
+        fire_due_schedules(&api.state, at("2026-12-03T15:00:00Z"))
+            .await
+            .is_empty()
+    );
+    let fired = fire_due_schedules(&api.state, at("2026-12-04T14:00:00Z")).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(
+        fired[0].outcome["result"], "deploy 1 of idp RC 1 to staging",
+        "{:?}",
+        fired[0]
+    );
+    let (_, release) = api
+        .call(Method::GET, "/api/v1/releases/idp/1", Some(&admin), None)
+        .await;
+    // The newest build is from a side branch: the newest from main was released instead.
+    assert_eq!(release["version"], "1.0.0", "{release}");
+    assert_eq!(release["created_by"], "scheduler");
+}
+
+#[tokio::test]
+async fn a_scheduled_production_deploy_is_planned_with_its_approval_step() {
+    let config = CONFIG
+        .replace("environment = \"staging\"", "environment = \"prod\"")
+        .replace(
+            "[environment.prod]\ntarget = \"local\"",
+            "[environment.prod]\ntarget = \"local\"\nprotected = true\nprovenance = \"off\"",
+        );
+    let api = Api::start_with_config(&config).await;
+    let admin = api.admin.clone();
+    api.release(&admin, "idp", "1.0.0").await;
+    fire_due_schedules(&api.state, at("2026-12-02T15:00:00Z")).await;
+    let fired = fire_due_schedules(&api.state, at("2026-12-03T14:00:00Z")).await;
+    assert_eq!(
+        fired[0].outcome["result"], "deploy 1 of idp RC 1 to prod",
+        "{fired:?}"
+    );
+    let (_, deploy) = api
+        .call(Method::GET, "/api/v1/deploys/1", Some(&admin), None)
+        .await;
+    let steps: Vec<&str> = deploy["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(steps.contains(&"approval"), "{steps:?}");
+    assert_eq!(deploy["reason"], "scheduled: 0 9 * * * (America/New_York)");
+}

@@ -1,0 +1,273 @@
+//! Release trains in the store: a cut is numbered once per commit, its notes are revised with
+//! an audit event per revision, and published at most once, after which they are final.
+
+use slipway_core::plan::ReleaseKind;
+use slipway_core::time::Span;
+use slipway_store::{
+    ArtifactRecord, NewRelease, NewTrain, Store, StoreError, StoredEvent, TrainKind,
+};
+use slipway_testkit::store::on_each_backend;
+
+use crate::support::{T0, all_events};
+
+async fn push(store: &Store, version: &str, commit: &str) {
+    let record = ArtifactRecord {
+        id: 0,
+        service: "idp".to_owned(),
+        version: version.to_owned(),
+        digest: format!("sha256:{:064x}", version.len()),
+        size: 10,
+        commit: Some(commit.to_owned()),
+        pushed_by: "ci".to_owned(),
+        pushed_at: T0,
+    };
+    store.record_artifact(&record).await.unwrap();
+}
+
+fn release(version: &str, kind: ReleaseKind) -> NewRelease {
+    NewRelease {
+        service: "idp".to_owned(),
+        version: version.to_owned(),
+        kind,
+        created_by: "alice".to_owned(),
+        reason: None,
+        authors: Vec::new(),
+        reconfigures: None,
+    }
+}
+
+fn train(kind: TrainKind, head: &str) -> NewTrain {
+    NewTrain {
+        kind,
+        branch: "stages/rc-2026-12-03".to_owned(),
+        base: Some("b".repeat(40)),
+        head: head.to_owned(),
+        branch_head: head.to_owned(),
+        range: format!("{}..{head}", "b".repeat(40)),
+        true_up: None,
+        picks: Vec::new(),
+        changelog: "## Bug Fixes\n\n- Fix it\n".to_owned(),
+    }
+}
+
+fn kinds(events: &[StoredEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.kind.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_cut_is_numbered_once_per_commit_and_its_notes_are_revised_then_published_once() {
+    on_each_backend("train_cut_notes_publish", async |db| {
+        let store = &db.store;
+        let head = "c".repeat(40);
+        push(store, "1.0", &head).await;
+        store
+            .create_release(&release("1.0", ReleaseKind::Full), T0)
+            .await
+            .unwrap();
+
+        let (cut, created) = store
+            .create_train_release(
+                &release("1.0", ReleaseKind::Full),
+                &train(TrainKind::Full, &head),
+                |_| "draft".to_owned(),
+                T0,
+            )
+            .await
+            .unwrap();
+        assert!(created);
+        assert_eq!(cut.release.label, "RC 2");
+        assert_eq!(cut.train.changelog, "## Bug Fixes\n\n- Fix it\n");
+        let events = all_events(store).await;
+        assert_eq!(
+            kinds(&events[events.len() - 2..]),
+            ["release_created", "release_train_cut"]
+        );
+
+        // The same commit again: the same candidate, nothing written.
+        let (again, created) = store
+            .create_train_release(
+                &release("1.0", ReleaseKind::Full),
+                &train(TrainKind::Full, &head),
+                |_| "another draft".to_owned(),
+                T0.after(Span::from_secs(60)),
+            )
+            .await
+            .unwrap();
+        assert!(!created);
+        assert_eq!(again, cut);
+        assert_eq!(all_events(store).await, events);
+        assert_eq!(
+            store.latest_train("idp", TrainKind::Full).await.unwrap(),
+            Some(cut.clone())
+        );
+        assert_eq!(store.train("idp", "RC 2").await.unwrap(), Some(cut));
+        assert_eq!(store.train("idp", "RC 1").await.unwrap(), None);
+
+        let draft = store.release_notes("idp", "RC 2").await.unwrap().unwrap();
+        assert_eq!((draft.revision, draft.body.as_str()), (1, "draft"));
+        let later = T0.after(Span::from_secs(120));
+        let edited = store
+            .edit_release_notes("idp", "RC 2", "final words", "bob", later)
+            .await
+            .unwrap();
+        assert_eq!(edited.revision, 2);
+        assert_eq!(edited.written_by, "bob");
+        // The same text again writes nothing.
+        let same = store
+            .edit_release_notes("idp", "RC 2", "final words", "carol", later)
+            .await
+            .unwrap();
+        assert_eq!(same, edited);
+        assert!(matches!(
+            store
+                .edit_release_notes("idp", "RC 1", "x", "bob", later)
+                .await,
+            Err(StoreError::NotFound { .. })
+        ));
+
+        let (published, first) = store
+            .publish_release_notes("idp", "RC 2", 7, "RC-2", false, later)
+            .await
+            .unwrap();
+        assert!(first);
+        let publication = published.published.clone().unwrap();
+        assert_eq!((publication.revision, publication.deploy), (2, 7));
+        assert_eq!(publication.delivered_at, None);
+        let (repeat, second) = store
+            .publish_release_notes("idp", "RC 2", 8, "RC-2", true, later)
+            .await
+            .unwrap();
+        assert!(!second);
+        assert_eq!(repeat, published);
+        store
+            .notes_delivered(published.release_id, later)
+            .await
+            .unwrap();
+        let delivered = store.release_notes("idp", "RC 2").await.unwrap().unwrap();
+        assert_eq!(delivered.published.unwrap().delivered_at, Some(later));
+
+        let refused = store
+            .edit_release_notes("idp", "RC 2", "too late", "bob", later)
+            .await;
+        match refused {
+            Err(StoreError::Invalid { message, hint }) => {
+                assert!(message.contains("already published"), "{message}");
+                assert!(hint.contains("final"), "{hint}");
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+        let events = all_events(store).await;
+        assert_eq!(
+            kinds(&events[events.len() - 2..]),
+            ["release_notes_edited", "release_notes_published"]
+        );
+        store.verify_chain().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_patch_train_release_takes_the_next_minor() {
+    on_each_backend("train_patch_minor", async |db| {
+        let store = &db.store;
+        let (head, picked) = ("c".repeat(40), "d".repeat(40));
+        push(store, "1.0", &head).await;
+        push(store, "1.0.1", &picked).await;
+        store
+            .create_train_release(
+                &release("1.0", ReleaseKind::Full),
+                &train(TrainKind::Full, &head),
+                |_| "draft".to_owned(),
+                T0,
+            )
+            .await
+            .unwrap();
+        let mut patch = train(TrainKind::Patch, &picked);
+        patch.picks = vec!["e".repeat(40)];
+        let (record, created) = store
+            .create_train_release(
+                &release("1.0.1", ReleaseKind::Patch),
+                &patch,
+                |r| r.label.clone(),
+                T0,
+            )
+            .await
+            .unwrap();
+        assert!(created);
+        assert_eq!(record.release.label, "RC 1.1");
+        assert_eq!(record.train.picks, patch.picks);
+
+        // RC 2 is cut but production still runs RC 1: its patch is RC 1.2, not RC 2.1.
+        let next = "e".repeat(40);
+        push(store, "2.0", &next).await;
+        store
+            .create_train_release(
+                &release("2.0", ReleaseKind::Full),
+                &train(TrainKind::Full, &next),
+                |_| "draft".to_owned(),
+                T0,
+            )
+            .await
+            .unwrap();
+        let second = "f".repeat(40);
+        push(store, "1.0.2", &second).await;
+        let mut of_production = release("1.0.2", ReleaseKind::Patch);
+        of_production.reconfigures = Some("RC 1".to_owned());
+        let (record, _) = store
+            .create_train_release(
+                &of_production,
+                &train(TrainKind::Patch, &second),
+                |r| r.label.clone(),
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(record.release.label, "RC 1.2");
+        assert_eq!(
+            store
+                .latest_train("idp", TrainKind::Full)
+                .await
+                .unwrap()
+                .unwrap()
+                .release
+                .label,
+            "RC 2"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_schedule_fire_is_recorded_once_and_a_new_schedule_owes_nothing_before_it() {
+    on_each_backend("train_schedule_cursor", async |db| {
+        let store = &db.store;
+        let key = "idp:cut:-:0 9 * * 2@UTC";
+        assert_eq!(store.schedule_cursor(key, T0).await.unwrap(), T0);
+        // Seen again later: the cursor stays where it started.
+        let later = T0.after(Span::from_secs(3600));
+        assert_eq!(store.schedule_cursor(key, later).await.unwrap(), T0);
+        let events = all_events(store).await;
+
+        let due = T0.after(Span::from_secs(60));
+        let outcome = serde_json::json!({ "result": "cut RC 2" });
+        assert!(
+            store
+                .record_schedule_fire(key, due, outcome.clone(), later)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.schedule_cursor(key, later).await.unwrap(), due);
+        // The same fire again (a second server, a restart): nothing.
+        assert!(
+            !store
+                .record_schedule_fire(key, due, outcome.clone(), later)
+                .await
+                .unwrap()
+        );
+        let after = all_events(store).await;
+        assert_eq!(after.len(), events.len() + 1);
+        assert_eq!(after.last().unwrap().kind, "schedule_fired");
+        assert!(after.last().unwrap().payload.contains("cut RC 2"));
+    })
+    .await;
+}

@@ -1,0 +1,720 @@
+//! Release trains end to end, on a real git repository beside a real `slipway serve`: builds
+//! of its commits are pushed and deployed to staging, `release cut` makes the candidate from
+//! what staging runs (branch, range, changelog, draft notes), the notes are edited, and a
+//! patch picks a commit of main onto production.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use slipway_testkit::server::{CliOutput, SpawnedServer};
+
+use crate::support::{BIN, FLEET_SCRIPT, json, wait_until};
+
+const CONFIG: &str = r#"
+[server]
+data_dir = "data"
+
+[[service]]
+name = "idp"
+start = "bin/server --port $PORT"
+pools = { web = { count = 1, traffic = true } }
+
+[service.source]
+repo = "idp"
+#TRAIN#
+
+[environment.staging]
+target = "command"
+bake = "0s"
+confirm_scale_in = false
+post_verify = false
+[environment.staging.command]
+launch = "sh fleet.sh launch"
+traffic = "sh fleet.sh traffic"
+stop = "sh fleet.sh stop"
+observe = "sh fleet.sh observe"
+timeout = "30s"
+
+[environment.prod]
+target = "command"
+approvals = false
+go_no_go = false
+bake = "0s"
+confirm_scale_in = false
+post_verify = false
+provenance = "off"
+[environment.prod.command]
+launch = "sh fleet.sh launch"
+traffic = "sh fleet.sh traffic"
+stop = "sh fleet.sh stop"
+observe = "sh fleet.sh observe"
+timeout = "30s"
+"#;
+
+/// Runs git in `dir`, isolated from the machine's configuration.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Writes `file` in the repository and commits it; the new commit's sha.
+fn commit(repo: &Path, file: &str, text: &str, message: &str) -> String {
+    std::fs::write(repo.join(file), text).unwrap();
+    git(repo, &["add", file]);
+    git(repo, &["commit", "-q", "-m", message]);
+    git(repo, &["rev-parse", "HEAD"])
+}
+
+/// A repository whose own config carries the identity the server's git writes with.
+fn repository(root: &Path) -> std::path::PathBuf {
+    let repo = root.join("idp");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    for (key, value) in [
+        ("user.name", "Release Bot"),
+        ("user.email", "release@example.com"),
+        ("commit.gpgSign", "false"),
+        ("tag.gpgSign", "false"),
+    ] {
+        git(&repo, &["config", key, value]);
+    }
+    repo
+}
+
+fn setup(root: &Path, train: &str) -> SpawnedServer {
+    std::fs::write(root.join("fleet.sh"), FLEET_SCRIPT).unwrap();
+    std::fs::write(root.join("slipway.toml"), CONFIG.replace("#TRAIN#", train)).unwrap();
+    SpawnedServer::start(
+        Path::new(BIN),
+        &root.join("slipway.toml"),
+        &root.join("data"),
+    )
+}
+
+/// Pushes a build of `commit` as `version` of idp.
+fn push(server: &SpawnedServer, token: &str, root: &Path, version: &str, commit: &str) {
+    let file = root.join(format!("idp-{version}.tar.gz"));
+    std::fs::write(&file, format!("build {version}")).unwrap();
+    server
+        .cli(
+            token,
+            &[
+                "artifact",
+                "push",
+                file.to_str().unwrap(),
+                "--service",
+                "idp",
+                "--version",
+                version,
+                "--commit",
+                commit,
+            ],
+        )
+        .success();
+}
+
+/// Deploys `release` of idp to `env` and follows it to success.
+fn deploy(server: &SpawnedServer, token: &str, env: &str, release: &str) -> CliOutput {
+    server
+        .cli(
+            token,
+            &[
+                "deploy",
+                "idp",
+                "--env",
+                env,
+                "--release",
+                release,
+                "--follow",
+                "--timeout",
+                "60s",
+            ],
+        )
+        .success()
+}
+
+fn refused(out: &CliOutput, expected: &[&str]) {
+    assert_ne!(out.code(), 0, "accepted: {}", out.stdout);
+    for text in expected {
+        assert!(
+            out.stderr.contains(text),
+            "`{text}` missing in: {}",
+            out.stderr
+        );
+    }
+    assert!(out.stderr.contains("hint: "), "{}", out.stderr);
+}
+
+/// Today in UTC, as `date -u` says: the date a cut puts in the branch name.
+fn today() -> String {
+    let out = Command::new("date").args(["-u", "+%F"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_cut_takes_what_staging_runs_with_its_range_changelog_and_editable_notes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let repo = repository(root);
+    commit(&repo, "app.txt", "1", "Initial commit");
+    commit(
+        &repo,
+        "login.txt",
+        "new",
+        "Add the login page\n\nchangelog: User-Facing Improvements, Login, Show the new login page",
+    );
+    let fixed = commit(
+        &repo,
+        "mail.txt",
+        "ok",
+        "fix(mail): send the reset email (#12)",
+    );
+    let server = setup(root, "");
+    let admin = server.admin_token.clone();
+
+    // Nothing runs in staging yet: nothing to cut from.
+    refused(
+        &server.cli(&admin, &["release", "cut", "idp"]),
+        &["staging runs no release of idp", "slipway deploy idp"],
+    );
+
+    push(&server, &admin, root, "1.0.0", &fixed[..10]);
+    server
+        .cli(&admin, &["release", "create", "idp", "--version", "1.0.0"])
+        .success();
+    deploy(&server, &admin, "staging", "1");
+
+    let out = server
+        .cli(&admin, &["--output", "json", "release", "cut", "idp"])
+        .success();
+    let cut = json(&out.stdout);
+    let branch = format!("stages/rc-{}", today());
+    assert_eq!(cut["created"], true);
+    assert_eq!(cut["kind"], "full");
+    assert_eq!(cut["release"]["label"], "RC 2");
+    assert_eq!(cut["release"]["kind"], "full");
+    assert_eq!(cut["release"]["version"], "1.0.0");
+    assert_eq!(cut["branch"], branch.as_str());
+    // No production line yet: the release is the whole history up to staging's commit.
+    assert_eq!(cut["range"], fixed.as_str());
+    assert_eq!(cut["base"], serde_json::Value::Null);
+    let changelog = cut["changelog"].as_str().unwrap();
+    for expected in [
+        "## User-Facing Improvements",
+        "Show the new login page",
+        "## Bug Fixes",
+        "send the reset email (#12",
+    ] {
+        assert!(changelog.contains(expected), "{expected}: {changelog}");
+    }
+    assert_eq!(
+        git(&repo, &["rev-parse", &format!("refs/heads/{branch}")]),
+        fixed
+    );
+
+    // The same commit again: the same candidate, not RC 3.
+    let again = server.cli(&admin, &["release", "cut", "idp"]).success();
+    assert!(
+        again.stdout.starts_with("already cut: idp RC 2 (full)"),
+        "{}",
+        again.stdout
+    );
+    let train = json(
+        &server
+            .cli(&admin, &["--output", "json", "release", "list"])
+            .success()
+            .stdout,
+    );
+    assert_eq!(train["items"].as_array().unwrap().len(), 2);
+
+    let shown = server
+        .cli(&admin, &["release", "train", "idp", "RC 2"])
+        .success();
+    assert!(
+        shown
+            .stdout
+            .starts_with(&format!("release: idp RC 2 (full) on branch {branch}")),
+        "{}",
+        shown.stdout
+    );
+    assert!(shown.stdout.contains("Show the new login page"));
+    refused(
+        &server.cli(&admin, &["release", "train", "idp", "1"]),
+        &["RC 1 was not cut by the train"],
+    );
+
+    // The draft notes, then an edit from stdin: a new revision.
+    let notes = server
+        .cli(&admin, &["release", "notes", "idp", "2"])
+        .success();
+    assert!(notes.stdout.starts_with("# idp RC 2"), "{}", notes.stdout);
+    assert!(notes.stdout.contains("Show the new login page"));
+    assert!(notes.stderr.contains("revision 1"), "{}", notes.stderr);
+    let edited = server
+        .cli_with_stdin(
+            &admin,
+            &["release", "notes", "idp", "RC 2", "--edit", "-"],
+            Some("# idp RC 2\n\nA new login page.\n"),
+        )
+        .success();
+    assert!(
+        edited.stdout.contains("notes revision 2 saved (draft)"),
+        "{}",
+        edited.stdout
+    );
+    let shown = json(
+        &server
+            .cli(
+                &admin,
+                &["--output", "json", "release", "notes", "idp", "2"],
+            )
+            .success()
+            .stdout,
+    );
+    assert_eq!(shown["body"], "# idp RC 2\n\nA new login page.\n");
+    assert_eq!(shown["state"], "draft");
+    refused(
+        &server.cli(&admin, &["release", "notes", "idp", "1"]),
+        &["RC 1 was not cut by the train"],
+    );
+    // An off-cycle cut needs a reason, and its notes announce it.
+    let urgent = commit(&repo, "mail.txt", "fast", "fix: resend lost emails");
+    push(&server, &admin, root, "1.0.1", &urgent);
+    server
+        .cli(&admin, &["release", "create", "idp", "--version", "1.0.1"])
+        .success();
+    deploy(&server, &admin, "staging", "3");
+    let no_reason = server.cli(&admin, &["release", "cut", "idp", "--off-cycle"]);
+    assert_ne!(no_reason.code(), 0);
+    assert!(
+        no_reason.stderr.contains("--reason"),
+        "{}",
+        no_reason.stderr
+    );
+    // The day's branch holds RC 2: an abandoned one is removed as the hint says.
+    refused(
+        &server.cli(
+            &admin,
+            &[
+                "release",
+                "cut",
+                "idp",
+                "--off-cycle",
+                "--reason",
+                "lost emails",
+            ],
+        ),
+        &["already exists at", "git branch -D"],
+    );
+    git(&repo, &["branch", "-D", &branch]);
+    let off = json(
+        &server
+            .cli(
+                &admin,
+                &[
+                    "--output",
+                    "json",
+                    "release",
+                    "cut",
+                    "idp",
+                    "--off-cycle",
+                    "--reason",
+                    "lost emails",
+                ],
+            )
+            .success()
+            .stdout,
+    );
+    assert_eq!(off["release"]["label"], "RC 4");
+    assert_eq!(off["release"]["kind"], "off-cycle");
+    assert_eq!(off["release"]["reason"], "lost emails");
+    let notes = server
+        .cli(&admin, &["release", "notes", "idp", "4"])
+        .success();
+    assert!(
+        notes.stdout.contains("**Off-cycle release**: lost emails"),
+        "{}",
+        notes.stdout
+    );
+    let audit = server.cli(&admin, &["audit", "export"]).success();
+    assert!(
+        audit.stdout.contains("release_train_cut"),
+        "{}",
+        audit.stdout
+    );
+    assert!(audit.stdout.contains("release_notes_edited"));
+}
+
+#[test]
+fn a_cut_without_a_source_or_repository_is_refused_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // `[service.source] repo = "idp"` names a directory that does not exist.
+    let server = setup(root, "");
+    let admin = server.admin_token.clone();
+    refused(
+        &server.cli(&admin, &["release", "cut", "idp"]),
+        &["the repository of idp is not at", "clone the repository"],
+    );
+}
+
+/// A local HTTP receiver for the notes webhook: keeps the body of every request it gets.
+struct Receiver {
+    addr: SocketAddr,
+    bodies: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (kept, stopped) = (Arc::clone(&bodies), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            // Bounded: the test stops it, and it gives up after five minutes regardless.
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while !stopped.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                let body = read_body(&mut stream);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                kept.lock().unwrap().push(body);
+            }
+        });
+        Receiver {
+            addr,
+            bodies,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn bodies(&self) -> Vec<serde_json::Value> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| json(b))
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The body of one request, by its Content-Length.
+fn read_body(stream: &mut std::net::TcpStream) -> String {
+    let mut data = Vec::new();
+    let mut buffer = [0u8; 8192];
+    while let Ok(read) = stream.read(&mut buffer) {
+        if read == 0 {
+            break;
+        }
+        data.extend_from_slice(&buffer[..read]);
+        let text = String::from_utf8_lossy(&data).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if data.len() >= end + 4 + length {
+                return text[end + 4..].to_owned();
+            }
+        }
+    }
+    String::new()
+}
+
+/// An SSH key without a passphrase, and the allowed-signers file that trusts it.
+fn signing_key(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = root.join("tag_key");
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "release", "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = std::fs::read_to_string(root.join("tag_key.pub")).unwrap();
+    let allowed = root.join("allowed_signers");
+    std::fs::write(&allowed, format!("release@example.com {public}")).unwrap();
+    (key, allowed)
+}
+
+#[test]
+fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true_up_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let repo = repository(root);
+    commit(&repo, "app.txt", "1", "Initial commit");
+    let login = commit(
+        &repo,
+        "login.txt",
+        "new",
+        "Add the login page\n\nchangelog: User-Facing Improvements, Login, Show the new login page",
+    );
+    let hook = Receiver::start();
+    signing_key(root);
+    let (_, allowed) = (root.join("tag_key"), root.join("allowed_signers"));
+    let train = format!(
+        "signing_key = \"tag_key\"\nnotes_webhook = \"http://{}/notes/s3cr3t\"",
+        hook.addr
+    );
+    let server = setup(root, &train);
+    let admin = server.admin_token.clone();
+
+    push(&server, &admin, root, "1.0.0", &login);
+    server
+        .cli(&admin, &["release", "create", "idp", "--version", "1.0.0"])
+        .success();
+    deploy(&server, &admin, "staging", "1");
+    let cut = json(
+        &server
+            .cli(&admin, &["--output", "json", "release", "cut", "idp"])
+            .success()
+            .stdout,
+    );
+    assert_eq!(cut["release"]["label"], "RC 2");
+    server
+        .cli_with_stdin(
+            &admin,
+            &["release", "notes", "idp", "2", "--edit", "-"],
+            Some("RC 2 brings the login page.\n"),
+        )
+        .success();
+
+    // A production deploy of a release the train did not make publishes nothing.
+    deploy(&server, &admin, "prod", "1");
+    // The production deploy of RC 2: tagged, signed, production moved, notes published once.
+    deploy(&server, &admin, "prod", "2");
+    wait_until(Duration::from_secs(30), "the published notes", || {
+        !hook.bodies().is_empty()
+    });
+    let sent = hook.bodies();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["release"], "RC 2");
+    assert_eq!(sent[0]["kind"], "full");
+    assert_eq!(sent[0]["off_cycle"], false);
+    assert_eq!(sent[0]["tag"], "RC-2");
+    assert_eq!(sent[0]["signed"], true);
+    assert_eq!(sent[0]["commit"], login.as_str());
+    assert_eq!(sent[0]["notes"], "RC 2 brings the login page.\n");
+    git(
+        &repo,
+        &[
+            "-c",
+            &format!("gpg.ssh.allowedSignersFile={}", allowed.display()),
+            "tag",
+            "-v",
+            "RC-2",
+        ],
+    );
+    assert_eq!(git(&repo, &["rev-parse", "RC-2^{commit}"]), login);
+    assert_eq!(git(&repo, &["rev-parse", "refs/heads/stages/prod"]), login);
+    wait_until(Duration::from_secs(30), "the delivery to be noted", || {
+        let notes = json(
+            &server
+                .cli(
+                    &admin,
+                    &["--output", "json", "release", "notes", "idp", "2"],
+                )
+                .success()
+                .stdout,
+        );
+        notes["state"] == "published" && !notes["published"]["delivered_at"].is_null()
+    });
+    let refused_edit = server.cli_with_stdin(
+        &admin,
+        &["release", "notes", "idp", "2", "--edit", "-"],
+        Some("too late\n"),
+    );
+    refused(&refused_edit, &["already published"]);
+    // The webhook's secret path never reaches the log.
+    assert!(!server.log().contains("s3cr3t"));
+
+    // A patch: a commit not on main is refused; a fix on main is picked onto production.
+    git(&repo, &["checkout", "-q", "-b", "side"]);
+    let side = commit(&repo, "side.txt", "x", "Experiment");
+    git(&repo, &["checkout", "-q", "main"]);
+    refused(
+        &server.cli(
+            &admin,
+            &["release", "cut", "idp", "--patch", "--pick", &side],
+        ),
+        &["is not on main", "merge the fix into main first"],
+    );
+    commit(&repo, "later.txt", "x", "feat: a later feature");
+    let fix = commit(
+        &repo,
+        "login.txt",
+        "fixed",
+        "fix(login): keep the session (#20)",
+    );
+    let waiting = json(
+        &server
+            .cli(
+                &admin,
+                &[
+                    "--output", "json", "release", "cut", "idp", "--patch", "--pick", &fix,
+                ],
+            )
+            .success()
+            .stdout,
+    );
+    let branch = cut["branch"].as_str().unwrap();
+    assert_eq!(waiting["release"], serde_json::Value::Null);
+    assert_eq!(waiting["branch"], format!("{branch}.1").as_str());
+    let head = waiting["head"].as_str().unwrap().to_owned();
+    assert!(waiting["next"].as_str().unwrap().contains("--version V"));
+    assert!(
+        git(&repo, &["log", "-1", "--format=%B", &head])
+            .contains(&format!("(cherry picked from commit {fix})"))
+    );
+    assert_eq!(git(&repo, &["rev-parse", &format!("{head}^")]), login);
+    // The same patch branch with other picks is refused, naming the branch.
+    refused(
+        &server.cli(
+            &admin,
+            &["release", "cut", "idp", "--patch", "--pick", &side],
+        ),
+        &["is not on main"],
+    );
+    let later = git(&repo, &["rev-parse", "main~1"]);
+    refused(
+        &server.cli(
+            &admin,
+            &["release", "cut", "idp", "--patch", "--pick", &later],
+        ),
+        &["patch branch", "already exists"],
+    );
+    // An artifact of another commit is refused; the one built from the patch head is taken.
+    push(&server, &admin, root, "1.0.1-wrong", &fix);
+    refused(
+        &server.cli(
+            &admin,
+            &[
+                "release",
+                "cut",
+                "idp",
+                "--patch",
+                "--pick",
+                &fix,
+                "--version",
+                "1.0.1-wrong",
+            ],
+        ),
+        &["not from the patch branch's head"],
+    );
+    push(&server, &admin, root, "1.0.1", &head);
+    let patched = json(
+        &server
+            .cli(
+                &admin,
+                &[
+                    "--output",
+                    "json",
+                    "release",
+                    "cut",
+                    "idp",
+                    "--patch",
+                    "--pick",
+                    &fix,
+                    "--version",
+                    "1.0.1",
+                ],
+            )
+            .success()
+            .stdout,
+    );
+    assert_eq!(patched["release"]["label"], "RC 2.1");
+    assert_eq!(patched["release"]["kind"], "patch");
+    assert_eq!(patched["range"], format!("{login}..{head}").as_str());
+    assert!(
+        patched["changelog"]
+            .as_str()
+            .unwrap()
+            .contains("keep the session"),
+        "{patched}"
+    );
+    deploy(&server, &admin, "prod", "2.1");
+    wait_until(Duration::from_secs(30), "the patch's notes", || {
+        hook.bodies().len() == 2
+    });
+    assert_eq!(hook.bodies()[1]["release"], "RC 2.1");
+    assert_eq!(git(&repo, &["rev-parse", "RC-2.1^{commit}"]), head);
+    assert_eq!(git(&repo, &["rev-parse", "refs/heads/stages/prod"]), head);
+
+    // The next full release after the patch records the true-up merge of production.
+    let main = git(&repo, &["rev-parse", "main"]);
+    push(&server, &admin, root, "1.1.0", &main);
+    server
+        .cli(&admin, &["release", "create", "idp", "--version", "1.1.0"])
+        .success();
+    deploy(&server, &admin, "staging", "3");
+    // Trains run weekly; this one runs again the same day, so the day's branch is removed
+    // first, as the refusal's hint says.
+    git(&repo, &["branch", "-D", branch]);
+    let next = json(
+        &server
+            .cli(&admin, &["--output", "json", "release", "cut", "idp"])
+            .success()
+            .stdout,
+    );
+    assert_eq!(next["release"]["label"], "RC 4");
+    assert_eq!(next["range"], format!("{head}..{main}").as_str());
+    let merge = next["true_up"]
+        .as_str()
+        .expect("a true-up merge")
+        .to_owned();
+    assert_eq!(next["branch_head"], merge.as_str());
+    assert_eq!(git(&repo, &["rev-parse", &format!("{merge}^2")]), head);
+    assert_eq!(
+        git(&repo, &["rev-parse", &format!("{merge}^{{tree}}")]),
+        git(&repo, &["rev-parse", &format!("{main}^{{tree}}")])
+    );
+    // Only the train's own releases were published: RC 1 in production published nothing.
+    assert_eq!(hook.bodies().len(), 2);
+}
