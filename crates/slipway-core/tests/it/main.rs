@@ -5,6 +5,7 @@ mod checklist;
 mod config;
 mod decide;
 mod guards;
+mod notify_config;
 mod plan;
 mod provenance;
 mod runbook;
