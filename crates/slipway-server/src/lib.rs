@@ -48,6 +48,9 @@ pub struct Settings {
     pub logs_dir: Option<PathBuf>,
     /// More metrics for `/metrics`, in the OpenMetrics text format (the proxy's).
     pub extra_metrics: Option<ExtraMetrics>,
+    /// The Slack app's signing secret (`[chat]`); the chat endpoints refuse every request
+    /// without one.
+    pub chat_signing_secret: Option<ChatSecret>,
 }
 
 /// A source of metrics text appended to `/metrics`.
@@ -70,6 +73,7 @@ impl Default for Settings {
             drivable: BTreeSet::new(),
             logs_dir: None,
             extra_metrics: None,
+            chat_signing_secret: None,
         }
     }
 }
@@ -139,4 +143,24 @@ pub async fn serve(
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// A chat signing secret. Its `Debug` shows nothing of it.
+#[derive(Clone)]
+pub struct ChatSecret(Arc<Vec<u8>>);
+
+impl ChatSecret {
+    pub fn new(secret: impl Into<Vec<u8>>) -> Self {
+        Self(Arc::new(secret.into()))
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ChatSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChatSecret(..)")
+    }
 }

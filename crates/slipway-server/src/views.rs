@@ -11,6 +11,7 @@ use slipway_store::{ArtifactRecord, ChainReport, ReleaseRecord, StoredEvent, Tok
 use utoipa::ToSchema;
 
 pub mod checklist;
+pub mod notifications;
 
 /// An instant as RFC 3339 text in UTC.
 pub fn timestamp(time: Time) -> String {

@@ -2,11 +2,13 @@
 
 mod audit;
 mod catalog;
+mod chat;
 mod checklists;
 mod config;
 mod deploys;
 mod locks;
 mod logs;
+mod notifications;
 mod people;
 mod provenance;
 mod runbook;
@@ -17,7 +19,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -97,6 +99,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(config::recycle))
         .routes(routes!(config::fingerprint))
         .routes(routes!(config::rotate_key))
+        .routes(routes!(notifications::list_notifications))
 }
 
 /// The OpenAPI 3.1 document of the API, generated from the routes.
@@ -115,6 +118,8 @@ pub(crate) fn router(state: AppState) -> Router {
         }),
     )
     .route("/metrics", get(system::metrics))
+    .route("/chat/slack/commands", post(chat::commands))
+    .route("/chat/slack/interactions", post(chat::interactions))
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
     .with_state(state)
