@@ -56,6 +56,17 @@ key_file = "master.key"
 [markers]
 webhooks = ["http://{hook}/hook"]
 
+[[notify]]
+kind = "slack"
+url = "http://{hook}/slack"
+environments = ["prod"]
+
+[[notify]]
+kind = "webhook"
+name = "audit"
+url = "http://{hook}/notify"
+secret_file = "notify.secret"
+
 [[service]]
 name = "idp"
 start = "exec python3 app"
@@ -296,6 +307,7 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
     keygen(root, "master.key");
+    std::fs::write(root.join("notify.secret"), "notify-signing-secret\n").unwrap();
     let hook = Receiver::start();
     let proxy_port = free_port();
     let proxy: SocketAddr = format!("127.0.0.1:{proxy_port}").parse().unwrap();
@@ -567,11 +579,20 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
     seen.cli(&server, &bob, &["audit", "export"]).success();
     seen.cli(&server, &bob, &["receipt", &second]).success();
     wait_until(Duration::from_secs(30), "the webhook notifications", || {
-        hook.requests().len() >= 3
+        let requests = hook.requests();
+        let to = |path: &str| {
+            let line = format!("POST {path} ");
+            requests.iter().filter(|r| r.starts_with(&line)).count()
+        };
+        to("/hook") >= 3 && to("/slack") >= 3 && to("/notify") >= 3
     });
     for request in hook.requests() {
-        seen.keep("a webhook notification", &request);
+        seen.keep(
+            "a webhook notification (markers, Slack or signed)",
+            &request,
+        );
     }
+    seen.api(&server, &bob, "/api/v1/notifications?limit=1000");
     seen.keep("the server's log", &server.log());
 
     // The search finds what is there: a control entry holding the canary is the only hit.
