@@ -108,3 +108,27 @@ fn notify_mistakes_are_reported_where_they_are_written_with_a_hint() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn the_example_file_routes_slack_to_prod_and_maps_a_chat_user() {
+    let example = include_str!("../../../../examples/slipway.toml");
+    let config = parse_config("examples/slipway.toml", example).unwrap();
+    let kinds: Vec<(&str, NotifyKind)> = config
+        .notify
+        .iter()
+        .map(|d| (d.name.as_str(), d.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("slack-1", NotifyKind::Slack),
+            ("incidents", NotifyKind::Webhook)
+        ]
+    );
+    assert_eq!(config.notify[0].environments, ["prod"]);
+    assert_eq!(
+        config.chat.signing_secret,
+        Some(SecretSource::Env("SLACK_SIGNING_SECRET".to_owned()))
+    );
+    assert_eq!(config.chat.users["U024BE7LH"], "alice");
+}
