@@ -593,6 +593,8 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
         );
     }
     seen.api(&server, &bob, "/api/v1/notifications?limit=1000");
+    let listed = seen.cli(&server, &bob, &["notifications"]).success();
+    assert!(listed.stdout.contains("delivered"), "{}", listed.stdout);
     seen.keep("the server's log", &server.log());
 
     // The search finds what is there: a control entry holding the canary is the only hit.

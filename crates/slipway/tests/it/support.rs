@@ -80,7 +80,7 @@ fn get_with(addr: SocketAddr, path: &str, headers: &str) -> Result<(u16, String)
 }
 
 /// One request with `Connection: close`, extra header lines (each ending in CRLF) and a body.
-fn request_with(
+pub(crate) fn request_with(
     addr: SocketAddr,
     method: &str,
     path: &str,
