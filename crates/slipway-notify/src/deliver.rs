@@ -256,6 +256,18 @@ impl Deliverer {
                     failure: Some((error, passing)),
                 }
             }
+            Err(error) if error.is_builder() => Sent {
+                http_status: None,
+                // Without a TLS backend reqwest refuses https:// URLs as it builds the request.
+                failure: Some((
+                    format!(
+                        "{}: the request could not be made (an https:// URL needs a slipway \
+                         built with TLS support)",
+                        destination.origin()
+                    ),
+                    false,
+                )),
+            },
             Err(error) => {
                 let what = if error.is_timeout() {
                     format!("no answer within {}s", self.config.timeout.as_secs_f64())

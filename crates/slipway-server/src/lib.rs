@@ -51,6 +51,10 @@ pub struct Settings {
     /// The Slack app's signing secret (`[chat]`); the chat endpoints refuse every request
     /// without one.
     pub chat_signing_secret: Option<ChatSecret>,
+    /// Origins a button click's `response_url` may point at: the result of the click is posted
+    /// there (Slack ignores the answer to a click). Slack's own by default; nothing else is
+    /// ever called, so a forged URL cannot make the server reach elsewhere.
+    pub chat_response_origins: Vec<String>,
 }
 
 /// A source of metrics text appended to `/metrics`.
@@ -74,6 +78,7 @@ impl Default for Settings {
             logs_dir: None,
             extra_metrics: None,
             chat_signing_secret: None,
+            chat_response_origins: vec!["https://hooks.slack.com".to_owned()],
         }
     }
 }

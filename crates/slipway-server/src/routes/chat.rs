@@ -450,7 +450,43 @@ pub(crate) async fn interactions(
         Ok(text) => json!({"replace_original": true, "response_type": "in_channel", "text": text}),
         Err(error) => refusal(&error),
     };
+    if let Some(url) = payload["response_url"].as_str() {
+        respond_later(&state, url, &reply);
+    }
     Ok(Json(reply))
+}
+
+/// Posts `reply` to a click's `response_url` in the background (Slack shows a click's result
+/// only from there), when the URL is on an allowed origin; anything else is ignored.
+fn respond_later(state: &AppState, url: &str, reply: &Value) {
+    let allowed = state.settings.chat_response_origins.iter().any(|origin| {
+        url.strip_prefix(origin.trim_end_matches('/'))
+            .is_some_and(|rest| rest.starts_with('/'))
+    });
+    if !allowed {
+        tracing::warn!(
+            "a chat click's response_url is not on an allowed origin; not answered there"
+        );
+        return;
+    }
+    let (url, reply) = (url.to_owned(), reply.clone());
+    tokio::spawn(async move {
+        let sent = reqwest::Client::new()
+            .post(&url)
+            .timeout(std::time::Duration::from_secs(5))
+            .json(&reply)
+            .send()
+            .await;
+        match sent {
+            Ok(answer) if answer.status().is_success() => {}
+            Ok(answer) => {
+                tracing::warn!(status = %answer.status(), "Slack refused a click's answer")
+            }
+            Err(error) => {
+                tracing::warn!(error = %error.without_url(), "a click's answer could not be posted")
+            }
+        }
+    });
 }
 
 async fn click(

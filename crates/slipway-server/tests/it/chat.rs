@@ -8,6 +8,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use slipway_engine::clock::{Clock, SystemClock};
 use slipway_notify::signature::sign_slack;
+use tower::ServiceExt;
 
 use crate::support::{Api, CHAT_SECRET, error_code, wait_for_deploy};
 
@@ -224,7 +225,7 @@ fn click(user: &str, answer: &Value) -> String {
         "type": "block_actions",
         "user": {"id": user},
         "actions": [{"action_id": button["action_id"], "value": button["value"]}],
-        "response_url": "https://hooks.slack.com/actions/T0001/1/abc",
+        "response_url": "http://127.0.0.1:9/not-an-allowed-origin",
     });
     form(&[("payload", &payload.to_string())])
 }
@@ -300,10 +301,26 @@ async fn approve_answers_with_a_button_whose_click_approves_as_the_mapped_user_a
         .await;
     assert_eq!(approvals(&view), 0, "{view:#}");
 
-    // Bob's click approves, as bob.
-    let (status, approved) = api
-        .send(signed(INTERACTIONS, &click("U0BOB", &answer)))
-        .await;
+    // Bob's click approves, as bob; the result also goes to the click's response_url (Slack
+    // shows a click's result only from there), here a local receiver allowed for the test.
+    let (origin, posted, _receiver) = response_receiver().await;
+    let allowed = with_response_origin(&api, &origin);
+    let mut bob_click: Value = serde_json::from_str(
+        &url::form_urlencoded::parse(click("U0BOB", &answer).as_bytes())
+            .find(|(key, _)| key == "payload")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    bob_click["response_url"] = json!(format!("{origin}/actions/T0001/1/abc"));
+    let body = form(&[("payload", &bob_click.to_string())]);
+    let response = allowed.oneshot(signed(INTERACTIONS, &body)).await.unwrap();
+    let status = response.status();
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let approved: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(status, StatusCode::OK, "{approved}");
     let text = approved["text"].as_str().unwrap();
     assert_eq!(approved["replace_original"], true);
@@ -340,5 +357,58 @@ async fn approve_answers_with_a_button_whose_click_approves_as_the_mapped_user_a
         "the audit log says the approval came from chat"
     );
     assert!(event_count(&api).await > events);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while posted.lock().unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing posted to response_url"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        posted.lock().unwrap()[0],
+        approved,
+        "the click's result, posted back"
+    );
     api.stop().await;
+}
+
+type Posted = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+
+/// A local receiver standing in for Slack's response_url: records the JSON posted to it.
+async fn response_receiver() -> (String, Posted, tokio::task::JoinHandle<()>) {
+    let posted: Posted = Posted::default();
+    let kept = posted.clone();
+    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+        let kept = kept.clone();
+        async move {
+            kept.lock()
+                .unwrap()
+                .push(serde_json::from_slice(&body).unwrap());
+            StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (origin, posted, task)
+}
+
+/// The same API (same store, engine and config), allowing `origin` as a response_url.
+fn with_response_origin(api: &Api, origin: &str) -> axum::Router {
+    let state = &api.state;
+    slipway_server::app(slipway_server::AppState::new(slipway_server::Shared {
+        store: state.store.clone(),
+        config: state.config.clone(),
+        blobs: state.blobs.clone(),
+        clock: state.clock.clone(),
+        metrics: slipway_server::Metrics::default(),
+        settings: slipway_server::Settings {
+            chat_response_origins: vec![origin.to_owned()],
+            ..state.settings.clone()
+        },
+        vault: None,
+    }))
 }
