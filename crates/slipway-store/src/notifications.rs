@@ -259,25 +259,36 @@ impl Store {
         .await?;
         let mut notifications = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         notifications.reverse();
-        for notification in &mut notifications {
-            let rows = sqlx::query(
-                "SELECT attempt, at, http_status, outcome, error FROM notification_attempts \
-                 WHERE notification_id = $1 ORDER BY attempt",
-            )
-            .bind(notification.id)
-            .fetch_all(&self.read)
-            .await?;
-            for row in rows {
-                notification.history.push(DeliveryAttempt {
-                    attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(0),
-                    at: Time(row.try_get("at")?),
-                    http_status: row
-                        .try_get::<Option<i64>, _>("http_status")?
-                        .and_then(|s| u16::try_from(s).ok()),
-                    outcome: row.try_get("outcome")?,
-                    error: row.try_get("error")?,
-                });
-            }
+        let (Some(first), Some(last)) = (notifications.first(), notifications.last()) else {
+            return Ok(notifications);
+        };
+        // One query for every attempt of the listed range; attempts of deliveries the filter
+        // left out are skipped below.
+        let rows = sqlx::query(
+            "SELECT notification_id, attempt, at, http_status, outcome, error \
+             FROM notification_attempts WHERE notification_id BETWEEN $1 AND $2 \
+             ORDER BY notification_id, attempt",
+        )
+        .bind(first.id)
+        .bind(last.id)
+        .fetch_all(&self.read)
+        .await?;
+        let mut by_id: std::collections::HashMap<i64, &mut Notification> =
+            notifications.iter_mut().map(|n| (n.id, n)).collect();
+        for row in rows {
+            let Some(notification) = by_id.get_mut(&row.try_get::<i64, _>("notification_id")?)
+            else {
+                continue;
+            };
+            notification.history.push(DeliveryAttempt {
+                attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(0),
+                at: Time(row.try_get("at")?),
+                http_status: row
+                    .try_get::<Option<i64>, _>("http_status")?
+                    .and_then(|s| u16::try_from(s).ok()),
+                outcome: row.try_get("outcome")?,
+                error: row.try_get("error")?,
+            });
         }
         Ok(notifications)
     }
