@@ -301,6 +301,22 @@ async fn approve_answers_with_a_button_whose_click_approves_as_the_mapped_user_a
         .await;
     assert_eq!(approvals(&view), 0, "{view:#}");
 
+    // `go` answers with a Go button too; clicked while the deploy awaits approval, the engine
+    // refuses it as it would from the API.
+    let (_, go) = api
+        .send(signed(
+            COMMANDS,
+            &command_body("U0BOB", &format!("go {id}")),
+        ))
+        .await;
+    assert_eq!(go["blocks"][1]["elements"][0]["action_id"], "go", "{go}");
+    let (_, refused) = api.send(signed(INTERACTIONS, &click("U0BOB", &go))).await;
+    let text = refused["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!("Refused: deploy {id} is not waiting for go")),
+        "{text}"
+    );
+
     // Bob's click approves, as bob; the result also goes to the click's response_url (Slack
     // shows a click's result only from there), here a local receiver allowed for the test.
     let (origin, posted, _receiver) = response_receiver().await;
