@@ -592,6 +592,7 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
             &request,
         );
     }
+    check_notifications(&hook.requests());
     seen.api(&server, &bob, "/api/v1/notifications?limit=1000");
     let listed = seen.cli(&server, &bob, &["notifications"]).success();
     assert!(listed.stdout.contains("delivered"), "{}", listed.stdout);
@@ -858,4 +859,40 @@ fn config_rules_env_files_and_master_key_rotation_through_the_cli() {
     assert_eq!(after, before, "the fingerprint changed with the master key");
     set(&server, &["idp", "--env", "staging", "WORKERS=5"]).success();
     server.terminate(Duration::from_secs(20));
+}
+
+/// The Slack messages name the environment first in capitals; every signed webhook verifies
+/// with the secret in `notify.secret`.
+fn check_notifications(requests: &[String]) {
+    let slack: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("POST /slack "))
+        .collect();
+    assert!(
+        slack
+            .iter()
+            .any(|r| r.contains(r#""text":"PROD: idp RC 1 deploy started by alice""#)),
+        "{slack:#?}"
+    );
+    for request in requests.iter().filter(|r| r.starts_with("POST /notify ")) {
+        let (head, body) = request.split_once("\r\n\r\n").unwrap();
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|line| {
+                    let (key, value) = line.split_once(':')?;
+                    key.eq_ignore_ascii_case(name)
+                        .then(|| value.trim().to_owned())
+                })
+                .unwrap_or_default()
+        };
+        assert!(
+            slipway_notify::signature::verify_webhook(
+                b"notify-signing-secret",
+                &header("x-slipway-timestamp"),
+                body.as_bytes(),
+                &header("x-slipway-signature"),
+            ),
+            "{request}"
+        );
+    }
 }
