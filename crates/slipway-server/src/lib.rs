@@ -57,6 +57,13 @@ pub struct Settings {
     pub session_lifetime: Duration,
     /// The config file's directory: relative `[service.source] repo` paths start there.
     pub config_dir: Option<PathBuf>,
+    /// The Slack app's signing secret (`[chat]`); the chat endpoints refuse every request
+    /// without one.
+    pub chat_signing_secret: Option<ChatSecret>,
+    /// Origins a button click's `response_url` may point at: the result of the click is posted
+    /// there (Slack ignores the answer to a click). Slack's own by default; nothing else is
+    /// ever called, so a forged URL cannot make the server reach elsewhere.
+    pub chat_response_origins: Vec<String>,
 }
 
 /// A source of metrics text appended to `/metrics`.
@@ -81,6 +88,8 @@ impl Default for Settings {
             extra_metrics: None,
             session_lifetime: Duration::from_secs(12 * 60 * 60),
             config_dir: None,
+            chat_signing_secret: None,
+            chat_response_origins: vec!["https://hooks.slack.com".to_owned()],
         }
     }
 }
@@ -163,4 +172,24 @@ pub async fn serve(
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// A chat signing secret. Its `Debug` shows nothing of it.
+#[derive(Clone)]
+pub struct ChatSecret(Arc<Vec<u8>>);
+
+impl ChatSecret {
+    pub fn new(secret: impl Into<Vec<u8>>) -> Self {
+        Self(Arc::new(secret.into()))
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ChatSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChatSecret(..)")
+    }
 }

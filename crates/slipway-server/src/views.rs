@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 pub mod checklist;
 pub mod trains;
+pub mod notifications;
 
 /// An instant as RFC 3339 text in UTC.
 pub fn timestamp(time: Time) -> String {

@@ -10,6 +10,7 @@ mod catalog;
 mod checklist;
 mod error;
 mod locks;
+mod notifications;
 mod provenance;
 mod settings;
 mod store;
@@ -21,6 +22,9 @@ pub use catalog::{
 pub use checklist::{ItemPlace, TickAction, TickRecord};
 pub use error::{StoreError, redact_url};
 pub use locks::Lock;
+pub use notifications::{
+    AfterAttempt, DeliveryAttempt, DeliveryStatus, NewNotification, Notification,
+};
 pub use provenance::{AttestationPut, AttestationRecord, NewAttestation};
 pub use settings::{ConfigVersionRecord, NewConfigVersion};
 pub use store::*;

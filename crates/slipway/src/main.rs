@@ -113,6 +113,8 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// What was sent to the [[notify]] destinations, and whether it arrived.
+    Notifications(commands::notifications::Args),
 }
 
 fn main() -> ExitCode {
@@ -186,6 +188,9 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::User(command) => people::user(command, &client()?, output).await,
         Command::Token(command) => people::token(command, &client()?, output).await,
         Command::Whoami => people::whoami(&client()?, output).await,
+        Command::Notifications(args) => {
+            commands::notifications::run(args, &client()?, output).await
+        }
     }
 }
 

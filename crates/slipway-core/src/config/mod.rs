@@ -6,10 +6,12 @@
 mod calendars;
 mod error;
 pub mod model;
+mod notify;
 mod parse;
 pub mod suggest;
 mod values;
 
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use model::*;
+pub use notify::{ChatConfig, NotifyDestination, NotifyKind, SecretSource};
 pub use parse::parse_config;

@@ -40,6 +40,12 @@ pub struct Config {
     /// `[secrets]`: where the master key of config versions is.
     #[serde(default)]
     pub secrets: SecretsConfig,
+    /// `[[notify]]`: where notices about deploys are delivered, in file order.
+    #[serde(default)]
+    pub notify: Vec<super::NotifyDestination>,
+    /// `[chat]`: Slack slash commands and buttons.
+    #[serde(default)]
+    pub chat: super::ChatConfig,
 }
 
 impl Config {
@@ -145,6 +151,10 @@ pub struct ServerConfig {
     pub data_dir: String,
     /// A `postgres://` URL for a highly available control plane; SQLite in `data_dir` when absent.
     pub database: Option<String>,
+    /// The address people reach slipway at (`https://slipway.example.org`), for links in
+    /// notifications; `http://` and `listen` when absent.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -153,6 +163,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:7700".to_owned(),
             data_dir: ".slipway".to_owned(),
             database: None,
+            public_url: None,
         }
     }
 }

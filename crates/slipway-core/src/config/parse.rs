@@ -25,6 +25,7 @@ use super::values::{self, DURATION_HINT, Problem};
 use crate::provenance::{PublicKey, TrustedKey};
 
 mod checklist;
+mod notify;
 mod settings;
 mod source;
 
@@ -78,8 +79,10 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "checklist",
     "provenance",
     "secrets",
+    "notify",
+    "chat",
 ];
-const SERVER_KEYS: &[&str] = &["listen", "data_dir", "database"];
+const SERVER_KEYS: &[&str] = &["listen", "data_dir", "database", "public_url"];
 const SERVICE_KEYS: &[&str] = &[
     "name", "start", "migrate", "health", "pools", "config", "source",
 ];
@@ -549,6 +552,8 @@ impl Checker<'_> {
         };
         let checklist = self.checklist(&root, &known);
         let secrets = self.secrets(&root);
+        let notify = self.notify(&root, &environment_names);
+        let chat = self.chat(&root);
         Config {
             server,
             services,
@@ -560,6 +565,8 @@ impl Checker<'_> {
             calendars: BTreeMap::new(),
             provenance,
             secrets,
+            notify,
+            chat,
         }
     }
 
@@ -633,6 +640,7 @@ impl Checker<'_> {
                 self.invalid(field.at, "database", &table.place, problem);
             }
         }
+        server.public_url = self.url(table, "public_url");
         server
     }
 

@@ -374,7 +374,7 @@ fn unknown_key_far_from_any_known_key_lists_the_known_keys() {
         "server key",
         format!("[server]\ncolour = \"red\"\n\n{SERVICE}[environment.dev]\n"),
         "error: slipway.toml:2:1: unknown key `colour` in [server]\n  \
-         hint: known keys here: listen, data_dir, database",
+         hint: known keys here: listen, data_dir, database, public_url",
     )]);
 }
 

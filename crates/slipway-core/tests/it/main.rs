@@ -6,6 +6,7 @@ mod config;
 mod cron;
 mod decide;
 mod guards;
+mod notify_config;
 mod plan;
 mod provenance;
 mod runbook;

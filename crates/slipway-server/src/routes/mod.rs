@@ -2,11 +2,13 @@
 
 mod audit;
 mod catalog;
+mod chat;
 mod checklists;
 pub(crate) mod config;
 pub(crate) mod deploys;
 mod locks;
 mod logs;
+mod notifications;
 mod people;
 mod provenance;
 mod runbook;
@@ -19,7 +21,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -102,6 +104,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(trains::cut))
         .routes(routes!(trains::get_train))
         .routes(routes!(trains::get_notes, trains::edit_notes))
+        .routes(routes!(notifications::list_notifications))
 }
 
 /// The OpenAPI 3.1 document of the API, generated from the routes.
@@ -121,6 +124,8 @@ pub(crate) fn router(state: AppState) -> Router {
     )
     .route("/metrics", get(system::metrics))
     .merge(crate::dashboard::router())
+    .route("/chat/slack/commands", post(chat::commands))
+    .route("/chat/slack/interactions", post(chat::interactions))
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
     .with_state(state)

@@ -2,10 +2,12 @@
 //! SQLite store, with a real engine and the testkit's fake target where deploys must move.
 
 mod actions;
+mod chat;
 mod checklists;
 mod dashboard;
 mod errors;
 mod logs;
+mod notifications;
 mod openapi;
 mod schedule;
 mod support;

@@ -52,7 +52,17 @@ evidence = "link"
 name = "logo present"
 per = "environment"
 evidence = "note"
+
+[chat]
+signing_secret_env = "SLACK_SIGNING_SECRET"
+[chat.users]
+U0ALICE = "alice"
+U0BOB = "bob"
+U0VERA = "vera"
 "#;
+
+/// The Slack signing secret of the chat endpoints in tests.
+pub(crate) const CHAT_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
 /// Small limits so tests can cross them cheaply.
 pub(crate) const JSON_LIMIT: usize = 4096;
@@ -109,6 +119,7 @@ impl Api {
                 max_artifact_size: ARTIFACT_LIMIT,
                 drivable: BTreeSet::from(["staging".to_owned(), "prod".to_owned()]),
                 logs_dir: Some(dir.path().join("logs")),
+                chat_signing_secret: Some(slipway_server::ChatSecret::new(CHAT_SECRET)),
                 ..Settings::default()
             },
             vault: match vault {

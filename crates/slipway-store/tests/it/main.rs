@@ -11,6 +11,7 @@ mod history;
 mod leases;
 mod listing;
 mod locks;
+mod notifications;
 mod open;
 mod outbox;
 mod provenance;

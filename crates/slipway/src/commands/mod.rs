@@ -11,6 +11,7 @@ pub(crate) mod deploy;
 pub(crate) mod init;
 pub(crate) mod locks;
 pub(crate) mod logs;
+pub(crate) mod notifications;
 pub(crate) mod people;
 pub(crate) mod provenance;
 pub(crate) mod receipt;

@@ -112,6 +112,8 @@ pub(crate) struct Running {
     store: Store,
     /// The train's schedules (`[[service.source.schedule]]`); done at once without any.
     schedules: JoinHandle<()>,
+    /// Sends `[[notify]]` notifications; `None` when none is configured.
+    deliverer: Option<JoinHandle<()>>,
 }
 
 pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
@@ -300,6 +302,8 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
     ) {
         plugins.notifiers.push(Arc::new(publisher));
     }
+    let deliverer = notifications(&config, &config_dir, &store, &clock, address, &mut plugins);
+    let chat_signing_secret = chat_signing_secret(&config, &config_dir)?;
     if !config.checklist.is_empty() {
         let check = ChecklistCheck::new(store.clone(), config.checklist.clone());
         plugins.preflight.push(Arc::new(check));
@@ -326,6 +330,7 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
             logs_dir: Some(data_dir.join("logs")),
             extra_metrics: Some(ExtraMetrics(Arc::new(move || metrics_proxy.metrics_text()))),
             config_dir: Some(config_dir.clone()),
+            chat_signing_secret,
             ..Settings::default()
         },
         vault,
@@ -367,6 +372,7 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
         state.clone(),
         stopped(stop_rx.clone()),
     ));
+    let deliverer = deliverer.map(|d| tokio::spawn(d.run(stopped(stop_rx.clone()))));
     let server = tokio::spawn(slipway_server::serve(listener, state, stopped(stop_rx)));
     Ok(Running {
         url: format!("http://{address}"),
@@ -380,6 +386,7 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
         local_targets,
         store,
         schedules,
+        deliverer,
     })
 }
 
@@ -404,6 +411,9 @@ impl Running {
         let server = self.server.await;
         let engine = self.engine.await;
         let _ = self.schedules.await;
+        if let Some(deliverer) = self.deliverer {
+            let _ = deliverer.await;
+        }
         let mut stopping = Vec::new();
         for target in &self.local_targets {
             if stop_instances {
@@ -664,4 +674,81 @@ pub(crate) async fn shutdown_signal() -> &'static str {
         _ = tokio::signal::ctrl_c() => "SIGINT",
         () = term => "SIGTERM",
     }
+}
+
+/// The `[[notify]]` notifier, registered with the engine, and the deliverer that sends what it
+/// enqueues; `None` when no destination is configured. Links point at `[server] public_url`, or
+/// at the API's own address.
+fn notifications(
+    config: &slipway_core::config::Config,
+    config_dir: &Path,
+    store: &Store,
+    clock: &Arc<dyn Clock>,
+    address: std::net::SocketAddr,
+    plugins: &mut slipway_engine::Plugins,
+) -> Option<slipway_notify::Deliverer> {
+    if config.notify.is_empty() {
+        return None;
+    }
+    let deliverer = slipway_notify::Deliverer::new(
+        store.clone(),
+        config.notify.clone(),
+        config_dir.to_owned(),
+        Arc::clone(clock),
+        slipway_notify::DeliveryConfig::default(),
+    );
+    let public_url = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"));
+    plugins
+        .notifiers
+        .push(Arc::new(slipway_notify::Notifications::new(
+            store.clone(),
+            config.notify.clone(),
+            Some(public_url),
+            Arc::clone(clock),
+            deliverer.wake_handle(),
+        )));
+    Some(deliverer)
+}
+
+/// The Slack signing secret of `[chat]`, read once at start; `None` without `[chat]`.
+fn chat_signing_secret(
+    config: &slipway_core::config::Config,
+    config_dir: &Path,
+) -> Result<Option<slipway_server::ChatSecret>> {
+    use slipway_core::config::SecretSource;
+    let Some(source) = &config.chat.signing_secret else {
+        return Ok(None);
+    };
+    let text = match source {
+        SecretSource::File(path) => {
+            let path = config_dir.join(path);
+            std::fs::read_to_string(&path).map_err(|error| {
+                Failure::new(
+                    "chat_secret_unreadable",
+                    format!("cannot read [chat] signing_secret_file {}: {error}", path.display()),
+                )
+                .hint("put the Slack app's Signing Secret in that file (Basic Information → App Credentials)")
+            })?
+        }
+        SecretSource::Env(name) => std::env::var(name).map_err(|_| {
+            Failure::new(
+                "chat_secret_unset",
+                format!("[chat] signing_secret_env names {name}, which is not set"),
+            )
+            .hint("export it with the Slack app's Signing Secret before starting slipway")
+        })?,
+    };
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(
+            Failure::new("chat_secret_empty", "the [chat] signing secret is empty")
+                .hint("put the Slack app's Signing Secret there")
+                .into(),
+        );
+    }
+    Ok(Some(slipway_server::ChatSecret::new(secret.as_bytes())))
 }

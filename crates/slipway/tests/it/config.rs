@@ -56,6 +56,17 @@ key_file = "master.key"
 [markers]
 webhooks = ["http://{hook}/hook"]
 
+[[notify]]
+kind = "slack"
+url = "http://{hook}/slack"
+environments = ["prod"]
+
+[[notify]]
+kind = "webhook"
+name = "audit"
+url = "http://{hook}/notify"
+secret_file = "notify.secret"
+
 [[service]]
 name = "idp"
 start = "exec python3 app"
@@ -296,6 +307,7 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
     keygen(root, "master.key");
+    std::fs::write(root.join("notify.secret"), "notify-signing-secret\n").unwrap();
     let hook = Receiver::start();
     let proxy_port = free_port();
     let proxy: SocketAddr = format!("127.0.0.1:{proxy_port}").parse().unwrap();
@@ -580,11 +592,23 @@ fn a_secret_set_reviewed_deployed_recycled_and_rolled_back_appears_nowhere_but_i
     seen.cli(&server, &bob, &["audit", "export"]).success();
     seen.cli(&server, &bob, &["receipt", &second]).success();
     wait_until(Duration::from_secs(30), "the webhook notifications", || {
-        hook.requests().len() >= 3
+        let requests = hook.requests();
+        let to = |path: &str| {
+            let line = format!("POST {path} ");
+            requests.iter().filter(|r| r.starts_with(&line)).count()
+        };
+        to("/hook") >= 3 && to("/slack") >= 3 && to("/notify") >= 3
     });
     for request in hook.requests() {
-        seen.keep("a webhook notification", &request);
+        seen.keep(
+            "a webhook notification (markers, Slack or signed)",
+            &request,
+        );
     }
+    check_notifications(&hook.requests());
+    seen.api(&server, &bob, "/api/v1/notifications?limit=1000");
+    let listed = seen.cli(&server, &bob, &["notifications"]).success();
+    assert!(listed.stdout.contains("delivered"), "{}", listed.stdout);
     seen.keep("the server's log", &server.log());
 
     // The search finds what is there: a control entry holding the canary is the only hit.
@@ -848,4 +872,40 @@ fn config_rules_env_files_and_master_key_rotation_through_the_cli() {
     assert_eq!(after, before, "the fingerprint changed with the master key");
     set(&server, &["idp", "--env", "staging", "WORKERS=5"]).success();
     server.terminate(Duration::from_secs(20));
+}
+
+/// The Slack messages name the environment first in capitals; every signed webhook verifies
+/// with the secret in `notify.secret`.
+fn check_notifications(requests: &[String]) {
+    let slack: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("POST /slack "))
+        .collect();
+    assert!(
+        slack
+            .iter()
+            .any(|r| r.contains(r#""text":"PROD: idp RC 1 deploy started by alice""#)),
+        "{slack:#?}"
+    );
+    for request in requests.iter().filter(|r| r.starts_with("POST /notify ")) {
+        let (head, body) = request.split_once("\r\n\r\n").unwrap();
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|line| {
+                    let (key, value) = line.split_once(':')?;
+                    key.eq_ignore_ascii_case(name)
+                        .then(|| value.trim().to_owned())
+                })
+                .unwrap_or_default()
+        };
+        assert!(
+            slipway_notify::signature::verify_webhook(
+                b"notify-signing-secret",
+                &header("x-slipway-timestamp"),
+                body.as_bytes(),
+                &header("x-slipway-signature"),
+            ),
+            "{request}"
+        );
+    }
 }

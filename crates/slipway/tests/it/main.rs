@@ -1,6 +1,7 @@
 //! Integration tests of the `slipway` binary: each runs the real built executable.
 
 mod changelog;
+mod chat;
 mod check_config;
 mod checklist;
 mod cli;

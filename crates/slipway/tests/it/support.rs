@@ -124,7 +124,7 @@ pub(crate) fn dashboard_page(server: &SpawnedServer, cookie: &str, path: &str) -
 }
 
 /// One request with `Connection: close`, extra header lines (each ending in CRLF) and a body.
-fn request_with(
+pub(crate) fn request_with(
     addr: SocketAddr,
     method: &str,
     path: &str,

@@ -1,0 +1,15 @@
+//! slipway's notifications (`docs/notifications.md`): Slack incoming-webhook messages and signed
+//! JSON webhooks about deploys, routed per environment by `[[notify]]`.
+//!
+//! The engine calls [`Notifications`] (a `Notifier`) with each notice; it only renders the
+//! payloads and enqueues them in the store, once per (effect key, destination). The
+//! [`Deliverer`] sends them in the background with retries and records every attempt, so a slow
+//! or absent receiver never holds up a deploy and a retried effect never sends twice.
+
+mod deliver;
+mod notifier;
+pub mod payload;
+pub mod signature;
+
+pub use deliver::{Deliverer, DeliveryConfig};
+pub use notifier::{Notifications, failing_check};
