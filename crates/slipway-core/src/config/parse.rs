@@ -25,6 +25,7 @@ use super::values::{self, DURATION_HINT, Problem};
 use crate::provenance::{PublicKey, TrustedKey};
 
 mod checklist;
+mod compat;
 mod settings;
 mod source;
 
@@ -81,7 +82,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 const SERVER_KEYS: &[&str] = &["listen", "data_dir", "database"];
 const SERVICE_KEYS: &[&str] = &[
-    "name", "start", "migrate", "health", "pools", "config", "source",
+    "name", "start", "migrate", "health", "pools", "config", "source", "compat",
 ];
 const HEALTH_KEYS: &[&str] = &[
     "path",
@@ -769,7 +770,11 @@ impl Checker<'_> {
         let health = self.health(&table);
         let pools = self.pools(&table);
         let config = self.config_rules(&table);
-        let source = self.source(&table);
+        let mut source = self.source(&table);
+        let compat = self.compat(&table, source.is_some());
+        if let Some(source) = &mut source {
+            source.compat = compat;
+        }
         let service = ServiceConfig {
             name,
             start: start.unwrap_or_default(),

@@ -36,6 +36,7 @@ impl Checker<'_> {
         Some(SourceConfig {
             repo: repo?,
             branch,
+            compat: Default::default(),
         })
     }
 }
