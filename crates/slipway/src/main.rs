@@ -112,6 +112,8 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Is HEAD safe to run beside BASE (the 50/50 state)? Checks a local git repository.
+    Compat(commands::compat::Args),
 }
 
 fn main() -> ExitCode {
@@ -152,6 +154,7 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => commands::init::run(args),
         Command::CheckConfig(args) => commands::check_config::run(args, output),
         Command::Changelog(args) => commands::changelog::run(args, output),
+        Command::Compat(args) => commands::compat::run(args, output),
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(*shell, &mut command, "slipway", &mut std::io::stdout());

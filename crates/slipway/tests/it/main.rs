@@ -4,6 +4,7 @@ mod changelog;
 mod check_config;
 mod checklist;
 mod cli;
+mod compat;
 mod config;
 mod demo;
 mod e2e;
