@@ -128,14 +128,21 @@ for index in range(COMMITS):
     if roll < 0.10:
         files.append((f"db/migrate/2026{index:010d}_migration{index}.rb", migration(index)))
     elif roll < 0.14:
-        files.append(job(n, ", priority = :normal"))
+        files.append(job(n, ", priority" if rng.random() < 0.2 else ", priority = :normal"))
     elif roll < 0.17:
         extra_routes.append(f"  get \"/reports/r{index}\", to: \"reports#r{index}\", as: :report{index}")
         files.append(("config/routes.rb", routes(extra_routes)))
+        if rng.random() < 0.3:
+            files.append((f"app/views/reports/r{index}.html.erb",
+                          f"<%= link_to \"Report\", report{index}_path %>\n"))
     elif roll < 0.19:
         flag = rng.choice(list(FLAGS))
         FLAGS[flag] = "true" if FLAGS[flag] == "false" else "false"
         files.append(("config/flags.yml", flags()))
+    elif roll < 0.21:
+        path, text = controller(n)
+        files.append((path, text.replace("@step = session[:", f"@step = session[:wizard{index}] || session[:", 1)
+                      if rng.random() < 0.5 else text.replace("session[:", f"session[:wizard{index}_", 1)))
     for _ in range(rng.choice([1, 1, 2, 3])):
         make = rng.choice(makers)
         path, text = make(rng.randrange(FILES // 4))

@@ -255,8 +255,15 @@ pub fn from_rails(file: &RubyFile, errors: &mut Vec<(usize, String)>) -> Vec<Loc
                 found.extend(change_table(table, call).into_iter().map(at));
             }
             ("execute", _) => {
-                if let Some(Arg::Str(sql)) = call.args.first() {
-                    match from_sql(sql, call.line) {
+                let sql = match call.args.first() {
+                    Some(Arg::Str(sql)) => Some((sql.as_str(), call.line)),
+                    Some(Arg::Other(text)) if text.starts_with("<<") => {
+                        file.heredoc_on(call.line).map(|body| (body, call.line + 1))
+                    }
+                    _ => None,
+                };
+                if let Some((sql, line)) = sql {
+                    match from_sql(sql, line) {
                         Ok(changes) => found.extend(changes),
                         Err(error) => errors.push((call.line, error)),
                     }

@@ -116,6 +116,19 @@ pub struct RubyFile {
     /// `self.table_name = "…"` by class.
     pub table_names: Vec<(String, String)>,
     pub mentions: Vec<Mention>,
+    /// Heredoc bodies (`<<~SQL … SQL`): the 1-based line of the `<<~` that opens each, and its
+    /// text without the closing marker.
+    pub heredocs: Vec<(usize, String)>,
+}
+
+impl RubyFile {
+    /// The body of the first heredoc opened on `line`.
+    pub fn heredoc_on(&self, line: usize) -> Option<&str> {
+        self.heredocs
+            .iter()
+            .find(|(opened, _)| *opened == line)
+            .map(|(_, text)| text.as_str())
+    }
 }
 
 pub fn parse(text: &str) -> RubyFile {
@@ -170,6 +183,14 @@ impl Walker<'_> {
                 }
             }
             "element_reference" => self.store_access(node),
+            "heredoc_body" => {
+                let text = self.text(node);
+                // The body starts at the end of the line that opens it; the last line is the
+                // closing marker.
+                let body = text.strip_prefix('\n').unwrap_or(text);
+                let body = body.rsplit_once('\n').map_or("", |(body, _)| body);
+                self.file.heredocs.push((line(node), body.to_owned()));
+            }
             "assignment" | "operator_assignment" => self.ignored_columns(node),
             "identifier" | "constant" => {
                 let name = self.text(node).to_owned();

@@ -249,3 +249,21 @@ fn a_migration_already_in_base_is_not_checked_again() {
     );
     assert!(report.findings.is_empty(), "{report:#?}");
 }
+
+#[test]
+fn execute_with_a_heredoc_is_read_as_sql_with_its_lines() {
+    let m = migration(
+        "    execute <<~SQL\n      CREATE INDEX CONCURRENTLY users_name ON users (name);\n      ALTER TABLE users DROP COLUMN email;\n    SQL",
+    );
+    let report = compare(
+        &[("app/views/users/show.html.erb", Some(VIEW))],
+        &[("db/migrate/20260101000000_sql.rb", Some(&m))],
+    );
+    let found = of(&report, "sql-drop-column");
+    assert_eq!(found.len(), 1, "{report:#?}");
+    assert_eq!(found[0].head.as_ref().unwrap().line, 5);
+    assert!(
+        of(&report, "sql-index-not-concurrent").is_empty(),
+        "{report:#?}"
+    );
+}
