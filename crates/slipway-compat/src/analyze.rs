@@ -270,15 +270,6 @@ fn migrations(before: &Snapshot<'_>, after: &Snapshot<'_>, added: &[&str], out: 
                 Ok(changes) => found.extend(changes.into_iter().map(|c| (path, c))),
                 Err(error) => out.push(unparsed(path, 1, &error)),
             }
-            for (index, line) in text.lines().enumerate() {
-                let upper = line.to_uppercase();
-                if let Some(rest) = upper.trim_start().strip_prefix("CREATE TABLE") {
-                    let name = rest.trim().trim_start_matches("IF NOT EXISTS").trim();
-                    let name = name.split(['(', ' ']).next().unwrap_or("");
-                    let _ = index;
-                    created_tables.insert(name.trim_matches('"').to_lowercase());
-                }
-            }
         } else if let Some(file) = after.ruby(path) {
             let mut errors = Vec::new();
             found.extend(
@@ -289,11 +280,11 @@ fn migrations(before: &Snapshot<'_>, after: &Snapshot<'_>, added: &[&str], out: 
             for (line, error) in errors {
                 out.push(unparsed(path, line, &error));
             }
-            for call in file.calls.iter().filter(|c| c.method == "create_table") {
-                if let Some(table) = call.names().first() {
-                    created_tables.insert(table.to_lowercase());
-                }
-            }
+        }
+    }
+    for (_, located) in &found {
+        if let Change::CreateTable { table } = &located.change {
+            created_tables.insert(table.to_lowercase());
         }
     }
     if found.is_empty() {
@@ -393,6 +384,7 @@ fn migrations(before: &Snapshot<'_>, after: &Snapshot<'_>, added: &[&str], out: 
                     head,
                 ));
             }
+            Change::CreateTable { .. } => {}
             Change::IndexNotConcurrent { table } => {
                 if created_tables.contains(&table.to_lowercase()) {
                     continue;

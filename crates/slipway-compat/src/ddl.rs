@@ -41,6 +41,10 @@ pub enum Change {
     IndexNotConcurrent {
         table: String,
     },
+    /// A new table: later changes to it in the same range reach no row the old version wrote.
+    CreateTable {
+        table: String,
+    },
 }
 
 /// Where a change was written: Ruby DSL or SQL.
@@ -182,6 +186,9 @@ fn changes_of(statement: &Statement) -> Vec<Change> {
         } => changes.extend(names.iter().map(|name| Change::DropTable {
             table: last_part(name),
         })),
+        Statement::CreateTable(create) => changes.push(Change::CreateTable {
+            table: last_part(&create.name),
+        }),
         Statement::CreateIndex(index) if !index.concurrently => {
             changes.push(Change::IndexNotConcurrent {
                 table: last_part(&index.table_name),
@@ -251,6 +258,9 @@ pub fn from_rails(file: &RubyFile, errors: &mut Vec<(usize, String)>) -> Vec<Loc
                     table: (*table).to_owned(),
                 }));
             }
+            ("create_table", [table, ..]) => found.push(at(Change::CreateTable {
+                table: (*table).to_owned(),
+            })),
             ("change_table", [table, ..]) => {
                 found.extend(change_table(table, call).into_iter().map(at));
             }

@@ -164,3 +164,19 @@ fn sql_that_does_not_parse_is_reported_not_guessed() {
     );
     assert_eq!(of(&report, "sql-unparsed").len(), 1, "{report:#?}");
 }
+
+#[test]
+fn indexes_and_not_null_columns_of_a_table_created_in_the_range_are_safe() {
+    let report = compare(
+        &[("internal/store/users.go", Some(CODE))],
+        &[(
+            "migrations/0002_audit.sql",
+            Some(
+                "CREATE TABLE audit (id bigint PRIMARY KEY);\n\
+                 ALTER TABLE audit ADD COLUMN actor text NOT NULL;\n\
+                 CREATE INDEX audit_actor ON audit (actor);\n",
+            ),
+        )],
+    );
+    assert!(report.findings.is_empty(), "{report:#?}");
+}
