@@ -3,6 +3,7 @@
 mod errors;
 mod jobs;
 mod migrations;
+mod report;
 mod routes;
 mod sessions;
 mod settings;

@@ -12,6 +12,9 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("HOME", dir)
+        // Fixed dates make the commit ids the same on every run, for snapshots.
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
         .args(["-c", "init.defaultBranch=main"])
         .args(["-c", "user.name=Ada", "-c", "user.email=ada@example.com"])
         .args(["-c", "commit.gpgSign=false"])
