@@ -511,6 +511,37 @@ fn jobs(
     }
     let old = performs(before, &changed_jobs);
     let new = performs(after, &changed_jobs);
+    for (class, (base_path, base_def)) in &old {
+        if new.contains_key(class) {
+            continue;
+        }
+        // The class may have moved to a file this change did not touch.
+        let elsewhere: Vec<&str> = after
+            .code_containing(class)
+            .filter(|p| p.starts_with("app/jobs/"))
+            .collect();
+        if performs(after, &elsewhere).contains_key(class) {
+            continue;
+        }
+        let paths: Vec<&str> = before.code_containing(class).collect();
+        let callers: Vec<Location> = enqueues(before, class, paths.into_iter())
+            .into_iter()
+            .map(|(at, _, _)| at)
+            .collect();
+        if let Some(first) = callers.first() {
+            out.push(Finding::new(
+                rules::JOB_REMOVED_WHILE_ENQUEUED,
+                format!(
+                    "{class} (defined at {base_path}:{}) is removed, but BASE still enqueues it \
+                     at {}",
+                    base_def.line,
+                    describe_uses(&callers)
+                ),
+                Some(first.clone()),
+                None,
+            ));
+        }
+    }
     for (class, (head_path, head_def)) in &new {
         let head_at = Location {
             path: head_path.clone(),

@@ -175,6 +175,13 @@ pub const JOB_ENQUEUED_ON_INTRODUCTION: Rule = Rule {
         picks it up fails with an unknown class",
     recipe: "deploy 1: add the job class; deploy 2: start enqueueing it",
 };
+pub const JOB_REMOVED_WHILE_ENQUEUED: Rule = Rule {
+    id: "job-removed-while-enqueued",
+    severity: Severity::Unsafe,
+    why: "the old version still enqueues this job; a new worker that picks it up does not know \
+        the class",
+    recipe: "deploy 1: stop enqueueing it; deploy 2, once the queues hold none: remove the class",
+};
 pub const ROUTE_REMOVED_IN_USE: Rule = Rule {
     id: "route-removed-in-use",
     severity: Severity::Unsafe,
@@ -234,6 +241,7 @@ pub const ALL: &[Rule] = &[
     JOB_ARGUMENT_REMOVED,
     JOB_DEFAULT_CHANGED,
     JOB_ENQUEUED_ON_INTRODUCTION,
+    JOB_REMOVED_WHILE_ENQUEUED,
     ROUTE_REMOVED_IN_USE,
     ROUTE_LINKED_ON_INTRODUCTION,
     SESSION_READ_WITHOUT_FALLBACK,

@@ -153,3 +153,32 @@ fn adding_a_job_without_enqueueing_it_is_safe() {
     );
     assert!(report.findings.is_empty(), "{report:#?}");
 }
+
+#[test]
+fn removing_a_job_base_still_enqueues_is_unsafe() {
+    let report = compare(
+        &[
+            (PATH, Some(&job("user_id, locale"))),
+            (CALLER_PATH, Some(CALLER)),
+        ],
+        &[(PATH, None)],
+    );
+    let found = of(&report, "job-removed-while-enqueued");
+    assert_eq!(found.len(), 1, "{report:#?}");
+    assert_eq!(
+        found[0].base.as_ref().unwrap().to_string(),
+        "app/controllers/users_controller.rb:3"
+    );
+}
+
+#[test]
+fn removing_a_job_nothing_enqueues_any_more_is_safe() {
+    let report = compare(
+        &[
+            (PATH, Some(&job("user_id, locale"))),
+            (CALLER_PATH, Some("class UsersController\nend\n")),
+        ],
+        &[(PATH, None)],
+    );
+    assert!(report.findings.is_empty(), "{report:#?}");
+}
