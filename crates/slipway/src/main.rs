@@ -115,6 +115,8 @@ enum Command {
     },
     /// What was sent to the [[notify]] destinations, and whether it arrived.
     Notifications(commands::notifications::Args),
+    /// Is HEAD safe to run beside BASE (the 50/50 state)? Checks a local git repository.
+    Compat(commands::compat::Args),
 }
 
 fn main() -> ExitCode {
@@ -155,6 +157,7 @@ async fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => commands::init::run(args),
         Command::CheckConfig(args) => commands::check_config::run(args, output),
         Command::Changelog(args) => commands::changelog::run(args, output),
+        Command::Compat(args) => commands::compat::run(args, output),
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(*shell, &mut command, "slipway", &mut std::io::stdout());

@@ -201,6 +201,9 @@ pub struct SourceConfig {
     /// production tag (relative to the config file) and where published notes are POSTed.
     #[serde(default)]
     pub train: TrainSettings,
+    /// `[service.compat]`: suppressions of the 50/50 compatibility check of this repository.
+    #[serde(default, skip_serializing_if = "CompatConfig::is_empty")]
+    pub compat: CompatConfig,
 }
 
 impl SourceConfig {
@@ -1158,4 +1161,28 @@ impl Threshold {
             Threshold::Number(_) => Unit::Number,
         }
     }
+}
+
+/// `[service.compat]`: settings of the 50/50 compatibility check (kept with the service's
+/// `[service.source]`, whose repository it reads).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompatConfig {
+    /// Findings known to be safe, each with the reason (recorded when a deploy relies on it).
+    pub ignore: Vec<CompatIgnore>,
+}
+
+impl CompatConfig {
+    pub fn is_empty(&self) -> bool {
+        self.ignore.is_empty()
+    }
+}
+
+/// `{ rule = "…", path = "…", reason = "…" }` of `[service.compat] ignore`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompatIgnore {
+    /// A rule id of `docs/compat.md`, or `*`.
+    pub rule: String,
+    /// A path of the repository: a file, a folder ending in `/`, or a prefix ending in `*`.
+    pub path: String,
+    pub reason: String,
 }

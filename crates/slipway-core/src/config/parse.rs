@@ -26,6 +26,7 @@ use crate::provenance::{PublicKey, TrustedKey};
 
 mod checklist;
 mod notify;
+mod compat;
 mod settings;
 mod source;
 
@@ -84,7 +85,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 const SERVER_KEYS: &[&str] = &["listen", "data_dir", "database", "public_url"];
 const SERVICE_KEYS: &[&str] = &[
-    "name", "start", "migrate", "health", "pools", "config", "source",
+    "name", "start", "migrate", "health", "pools", "config", "source", "compat",
 ];
 const HEALTH_KEYS: &[&str] = &[
     "path",
@@ -777,7 +778,11 @@ impl Checker<'_> {
         let health = self.health(&table);
         let pools = self.pools(&table);
         let config = self.config_rules(&table);
-        let source = self.source(&table);
+        let mut source = self.source(&table);
+        let compat = self.compat(&table, source.is_some());
+        if let Some(source) = &mut source {
+            source.compat = compat;
+        }
         let service = ServiceConfig {
             name,
             start: start.unwrap_or_default(),

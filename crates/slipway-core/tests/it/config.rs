@@ -1893,3 +1893,39 @@ fn train_schedules_are_read_with_their_zone_and_mistakes_named() {
         assert!(errors.contains(expected), "{expected}: {errors}");
     }
 }
+
+// --- `[service.compat]`: suppressions of the 50/50 compatibility check.
+
+#[test]
+fn service_compat_ignores_are_kept_with_the_source_and_their_reasons() {
+    let text = "[[service]]\nname = \"idp\"\nstart = \"s\"\n\n[service.source]\nrepo = \"../idp\"\n\n\
+                [service.compat]\nignore = [{ rule = \"rails-drop-column-in-use\", path = \"db/migrate/\", \
+                reason = \"read through a cache only\" }]\n\n[environment.prod]\n";
+    let config = parse_config("slipway.toml", text).unwrap();
+    let compat = &config.services[0].source.as_ref().unwrap().compat;
+    assert_eq!(compat.ignore.len(), 1);
+    assert_eq!(compat.ignore[0].rule, "rails-drop-column-in-use");
+    assert_eq!(compat.ignore[0].path, "db/migrate/");
+    assert_eq!(compat.ignore[0].reason, "read through a cache only");
+}
+
+#[test]
+fn service_compat_mistakes_are_reported_with_a_hint() {
+    assert_cases(&[
+        (
+            "an ignore without a reason",
+            format!(
+                "{SERVICE}[service.source]\nrepo = \"../idp\"\n\n[service.compat]\n\
+                 ignore = [{{ rule = \"*\", path = \"db/\" }}]\n\n[environment.prod]\n"
+            ),
+            "error: slipway.toml:9:11: missing `reason` in `ignore` #1 of [service.compat] of [[service]] `idp`\n  \
+             hint: say why the change is safe anyway: it goes to the deploy's audit trail",
+        ),
+        (
+            "compat without a source",
+            format!("{SERVICE}[service.compat]\nignore = []\n\n[environment.prod]\n"),
+            "error: slipway.toml:5:10: `compat` in [[service]] `idp`: the compatibility check reads the service's repository, which this service does not name\n  \
+             hint: add [service.source] with repo = \"../idp\"",
+        ),
+    ]);
+}

@@ -2,5 +2,6 @@
 //! the binary registers for the environments whose policy asks for it.
 
 pub mod checklist;
+pub mod compat;
 pub mod provenance;
 pub mod schedule;

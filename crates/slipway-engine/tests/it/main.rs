@@ -2,6 +2,7 @@
 //! SQLite store with the scripted fake target.
 
 mod checklist;
+mod compat;
 mod lease;
 mod provenance;
 mod run;

@@ -5,6 +5,7 @@ pub(crate) mod audit;
 pub(crate) mod changelog;
 pub(crate) mod check_config;
 pub(crate) mod checklist;
+pub(crate) mod compat;
 pub(crate) mod config;
 pub(crate) mod demo;
 pub(crate) mod deploy;

@@ -22,6 +22,7 @@ use slipway_core::config::{Config, ProxyListener, parse_config};
 use slipway_engine::clock::{Clock, SystemClock};
 use slipway_engine::plugin::Verifier;
 use slipway_engine::preflight::checklist::ChecklistCheck;
+use slipway_engine::preflight::compat::CompatCheck;
 use slipway_engine::preflight::provenance::ProvenanceCheck;
 use slipway_engine::preflight::schedule::ScheduleCheck;
 use slipway_engine::{Engine, EngineConfig, Plugins};
@@ -313,6 +314,14 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
         .push(Arc::new(ProvenanceCheck::new(store.clone(), &config)));
     if let Some(vault) = &vault {
         let check = ConfigCheck::new(Arc::clone(vault), Arc::new(config.clone()));
+        plugins.preflight.push(Arc::new(check));
+    }
+    if config
+        .services
+        .iter()
+        .any(|service| service.source.is_some())
+    {
+        let check = CompatCheck::new(store.clone(), &config, &config_dir);
         plugins.preflight.push(Arc::new(check));
     }
 

@@ -5,6 +5,7 @@ mod chat;
 mod check_config;
 mod checklist;
 mod cli;
+mod compat;
 mod config;
 mod dashboard;
 mod demo;

@@ -49,6 +49,7 @@ impl Checker<'_> {
             repo: repo?,
             branch,
             train,
+            compat: Default::default(),
         })
     }
 
