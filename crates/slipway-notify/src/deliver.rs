@@ -258,11 +258,10 @@ impl Deliverer {
             }
             Err(error) if error.is_builder() => Sent {
                 http_status: None,
-                // Without a TLS backend reqwest refuses https:// URLs as it builds the request.
+                // A URL reqwest cannot make a request of: retrying will not change it.
                 failure: Some((
                     format!(
-                        "{}: the request could not be made (an https:// URL needs a slipway \
-                         built with TLS support)",
+                        "{}: the request could not be made (check the destination's url)",
                         destination.origin()
                     ),
                     false,
