@@ -233,6 +233,10 @@ pub(crate) async fn deploy(
     let last_seq = events.last().map_or(0, |e| e.seq);
     let now = state.clock.now();
     let view = DeployView::new(&stored.deploy, now);
+    let roll_back_finished = stored.deploy.is_finished()
+        && super::actions::finished_rollback_target(&state, &stored)
+            .await
+            .is_ok();
     let title = format!(
         "{}: {} {} — deploy {}",
         view.environment.to_uppercase(),
@@ -259,7 +263,7 @@ pub(crate) async fn deploy(
             p #phase { "State: " (phase_words(&view)) }
             @if let Some(reason) = &view.end_reason { p { "Why: " (reason) } }
             @if let Some(reason) = &view.phase.reason { p { "Why: " (reason) } }
-            (actions(&viewer, &view, true))
+            (actions(&viewer, &view, true, roll_back_finished))
             dl.facts {
                 dt { "Service" } dd { (view.service) }
                 dt { "Environment" } dd { (view.environment) }
@@ -370,8 +374,9 @@ fn event_details(payload: &str) -> String {
 /// The forms for what can be done to the deploy now (with `undo`, abort and rollback too; the
 /// list of what waits for me offers only what a person is waited for). The server decides
 /// whether the viewer may; the page offers what the deploy's state allows. Ids carry the
-/// deploy's, so a page listing several deploys has each once.
-fn actions(viewer: &Viewer, view: &DeployView, undo: bool) -> Markup {
+/// deploy's, so a page listing several deploys has each once. A finished deploy offers its
+/// rollback only when `roll_back_finished` (see `actions::finished_rollback_target`).
+fn actions(viewer: &Viewer, view: &DeployView, undo: bool, roll_back_finished: bool) -> Markup {
     let id = view.id;
     let finished = view.phase.state == "finished";
     let waiting = view.phase.waiting_for.as_deref();
@@ -416,7 +421,7 @@ fn actions(viewer: &Viewer, view: &DeployView, undo: bool) -> Markup {
                 (with_reason("rollback", "Roll back"))
                 (with_reason("abort", "Abort"))
             }
-            @if undo && finished && view.phase.result.as_deref() == Some("succeeded") {
+            @if undo && finished && roll_back_finished {
                 (with_reason("rollback", "Roll back to the release before"))
             }
         }
@@ -470,7 +475,7 @@ pub(crate) async fn approvals(
                         td { (view.environment.to_uppercase()) ": " (view.service) " " (view.release.label) }
                         td { (phase_words(view)) }
                         td { (view.requested_by) }
-                        td { (actions(&viewer, view, false)) }
+                        td { (actions(&viewer, view, false, false)) }
                     } } }
                 }
             }

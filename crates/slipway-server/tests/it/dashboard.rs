@@ -825,3 +825,71 @@ async fn the_audit_log_opens_on_its_latest_page_with_a_link_to_earlier_ones() {
     assert!(page.contains("Later events"), "{page}");
     api.stop().await;
 }
+
+#[tokio::test]
+async fn rollback_from_the_page_of_a_deploy_that_no_longer_runs_is_refused_and_creates_nothing() {
+    let api = Api::with_engine().await;
+    api.release(&api.admin, "idp", "1.0.0").await;
+    api.release(&api.admin, "idp", "1.1.0").await;
+    let mut ids = Vec::new();
+    for release in ["1", "2"] {
+        let (status, body) = api
+            .call(
+                Method::POST,
+                "/api/v1/deploys",
+                Some(&api.admin),
+                Some(json!({"service": "idp", "environment": "staging", "release": release})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["id"].as_i64().expect("an id");
+        let done = wait_for_deploy(&api, &api.admin, id, "finished", |d| {
+            d["phase"]["state"] == "finished"
+        })
+        .await;
+        assert_eq!(done["phase"]["result"], "succeeded", "{done:#}");
+        ids.push(id);
+    }
+    let (old, current) = (ids[0], ids[1]);
+    let count = || async {
+        let query = slipway_store::DeployQuery {
+            service: Some("idp".to_owned()),
+            environment: None,
+            before: None,
+            limit: 100,
+        };
+        api.state
+            .store
+            .list_deploys(&query)
+            .await
+            .expect("deploys")
+            .len()
+    };
+    let before = count().await;
+    let browser = sign_in(&api, &api.admin).await;
+    // Only the deploy whose release runs now offers to roll back.
+    let (_, _, page) = api
+        .send_raw(get(&format!("/deploys/{old}"), Some(&browser.cookie)))
+        .await;
+    assert!(!page.contains(&format!("action-rollback-{old}")), "{page}");
+    let (_, _, page) = api
+        .send_raw(get(&format!("/deploys/{current}"), Some(&browser.cookie)))
+        .await;
+    assert!(
+        page.contains(&format!("action-rollback-{current}")),
+        "{page}"
+    );
+    // A forged form on the old deploy's page is refused: it would undo RC 2, which it never ran.
+    let (status, _, page) = api
+        .send_raw(form_request(
+            &format!("/deploys/{old}/rollback"),
+            Some(&browser.cookie),
+            &[("csrf", &browser.csrf), ("reason", "errors up")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    assert!(page.contains("no longer runs"), "{page}");
+    assert!(page.contains("hint: "), "{page}");
+    assert_eq!(count().await, before, "no rollback deploy was created");
+    api.stop().await;
+}
