@@ -298,14 +298,27 @@ pub(crate) async fn deploy(
                 }
             }
             h2 { "Traffic split" }
-            (charts::traffic_chart(&traffic, &view.release.label, &old_label, end))
-            table #traffic {
-                caption { "Share of traffic over time" }
-                thead { tr { th scope="col" { "From" } th scope="col" { "Set by" } th scope="col" { (view.release.label) } th scope="col" { (old_label) } } }
-                tbody { @for point in &traffic { tr {
-                    td { (when(point.at)) } td { (point.step) }
-                    td { (format!("{:.0}%", point.new_percent)) } td { (format!("{:.0}%", 100.0 - point.new_percent)) }
-                } } }
+            @for (index, series) in traffic.iter().enumerate() {
+                @let single = traffic.len() == 1;
+                @let (chart_id, table_id) = if single {
+                    ("traffic-chart".to_owned(), "traffic".to_owned())
+                } else {
+                    (format!("traffic-chart-{index}"), format!("traffic-{index}"))
+                };
+                @let region = series.region.as_deref();
+                @if !single { h3 { "Region " (region.unwrap_or("(all)")) } }
+                (charts::traffic_chart(&chart_id, region.filter(|_| !single), &series.points, (&view.release.label, &old_label), end))
+                table id=(table_id) {
+                    caption {
+                        "Share of traffic over time"
+                        @if !single { " in " (region.unwrap_or("every region")) }
+                    }
+                    thead { tr { th scope="col" { "From" } th scope="col" { "Set by" } th scope="col" { (view.release.label) } th scope="col" { (old_label) } } }
+                    tbody { @for point in &series.points { tr {
+                        td { (when(point.at)) } td { (point.step) }
+                        td { (format!("{:.0}%", point.new_percent)) } td { (format!("{:.0}%", 100.0 - point.new_percent)) }
+                    } } }
+                }
             }
             h2 { "Checks" }
             @if let Some(check) = &view.check {

@@ -893,3 +893,114 @@ async fn rollback_from_the_page_of_a_deploy_that_no_longer_runs_is_refused_and_c
     assert_eq!(count().await, before, "no rollback deploy was created");
     api.stop().await;
 }
+
+#[tokio::test]
+async fn a_multi_region_deploy_charts_each_regions_traffic_and_a_first_canary_gets_everything() {
+    use slipway_core::deploy::{DeployId, Event};
+    use slipway_store::NewEvent;
+
+    const REGIONS: &str = r#"
+[[service]]
+name = "idp"
+start = "bin/server"
+
+[environment.staging]
+target = "local"
+regions = ["east", "west"]
+canary = { share = "10%", instances = 1, duration = "1m" }
+"#;
+    let start = slipway_core::time::Time(1_800_000_000_000);
+    let clock = Arc::new(ManualClock::starting_at(start));
+    let api = Api::start_with_config_on(REGIONS, clock.clone()).await;
+    let number = api.release(&api.admin, "idp", "1.0.0").await;
+    let (status, deploy) = api
+        .call(
+            Method::POST,
+            "/api/v1/deploys",
+            Some(&api.admin),
+            Some(json!({"service": "idp", "environment": "staging", "release": number})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{deploy}");
+    let id = deploy["id"].as_i64().expect("an id");
+    let step = |name: &str, region: &str| {
+        deploy["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|s| s["name"] == name && s["region"] == region)
+            .unwrap_or_else(|| panic!("no {name} step in {region} in {deploy}"))["index"]
+            .as_u64()
+            .expect("an index")
+    };
+    let traffic = |index: u64| Event::EffectSucceeded {
+        key: format!("{id}/{index}/0/traffic"),
+        detail: "traffic set".to_owned(),
+    };
+    // East goes all the way (its canary first); west gets its surge, then the deploy unwinds there.
+    for event in [
+        traffic(step("canary", "east")),
+        traffic(step("surge", "east")),
+        traffic(step("scale-in", "east")),
+        traffic(step("surge", "west")),
+        Event::EffectSucceeded {
+            key: format!("{id}/unwind/0/traffic-back:west"),
+            detail: "traffic back".to_owned(),
+        },
+    ] {
+        clock.advance(Span::from_secs(10));
+        let new = NewEvent {
+            deploy: Some(DeployId(id)),
+            kind: event.kind().to_owned(),
+            payload: serde_json::to_string(&event).expect("JSON"),
+        };
+        api.state
+            .store
+            .append_events(&[new], clock.now())
+            .await
+            .expect("appended");
+    }
+    let browser = sign_in(&api, &api.admin).await;
+    let (status, _, page) = api
+        .send_raw(get(&format!("/deploys/{id}"), Some(&browser.cookie)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_unique_ids(&page);
+    let table = |index: usize| {
+        page.split(&format!("<table id=\"traffic-{index}\">"))
+            .nth(1)
+            .and_then(|rest| rest.split("</table>").next())
+            .unwrap_or_else(|| panic!("the traffic table of region {index}: {page}"))
+            .to_owned()
+    };
+    let (east, west) = (table(0), table(1));
+    assert!(
+        east.contains("in east") && west.contains("in west"),
+        "{east}\n{west}"
+    );
+    // Nothing ran before, so the canary's weight is the only one: all traffic is new.
+    assert_eq!(
+        east.matches("<td>100%</td><td>0%</td>").count(),
+        3,
+        "{east}"
+    );
+    assert!(!page.contains("<td>10%</td>"), "{page}");
+    assert_eq!(
+        west.matches("<td>100%</td><td>0%</td>").count(),
+        1,
+        "{west}"
+    );
+    assert!(
+        west.contains("<td>rollback</td><td>0%</td><td>100%</td>"),
+        "{west}"
+    );
+    let svgs: Vec<&str> = page
+        .split("<svg ")
+        .skip(1)
+        .map(|rest| rest.split("</svg>").next().expect("a closed svg"))
+        .collect();
+    assert_eq!(svgs.len(), 2, "one traffic chart per region: {page}");
+    insta::assert_snapshot!("dashboard_traffic_chart_east", svgs[0]);
+    insta::assert_snapshot!("dashboard_traffic_chart_west", svgs[1]);
+    api.stop().await;
+}
