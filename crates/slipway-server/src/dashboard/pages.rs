@@ -229,7 +229,7 @@ pub(crate) async fn deploy(
         ApiError::not_found(format!("there is no deploy {id}"))
             .with_hint("the overview at / lists the latest deploys")
     })?;
-    let events = state.store.events(Some(DeployId(id)), 0, 5000).await?;
+    let events = all_events(&state, DeployId(id)).await?;
     let last_seq = events.last().map_or(0, |e| e.seq);
     let now = state.clock.now();
     let view = DeployView::new(&stored.deploy, now);
@@ -364,6 +364,29 @@ pub(crate) async fn deploy(
             body,
         ),
     ))
+}
+
+/// How many events the deploy page reads at a time.
+const EVENT_PAGE: i64 = 5000;
+
+/// Every event of deploy `id`, oldest first, read a page at a time: the charts need all of
+/// them, and the live stream must start after the newest.
+async fn all_events(
+    state: &AppState,
+    id: DeployId,
+) -> Result<Vec<slipway_store::StoredEvent>, ApiError> {
+    let mut events = Vec::new();
+    loop {
+        let after = events
+            .last()
+            .map_or(0, |e: &slipway_store::StoredEvent| e.seq);
+        let page = state.store.events(Some(id), after, EVENT_PAGE).await?;
+        let full = page.len() as i64 == EVENT_PAGE;
+        events.extend(page);
+        if !full {
+            return Ok(events);
+        }
+    }
 }
 
 /// An event's facts in one line, without its type tag.

@@ -1004,3 +1004,48 @@ canary = { share = "10%", instances = 1, duration = "1m" }
     insta::assert_snapshot!("dashboard_traffic_chart_west", svgs[1]);
     api.stop().await;
 }
+
+#[tokio::test]
+async fn the_deploy_page_shows_the_newest_events_of_a_long_deploy_and_streams_after_them() {
+    use slipway_core::deploy::DeployId;
+    use slipway_store::NewEvent;
+
+    let api = Api::start().await;
+    let number = api.release(&api.admin, "idp", "1.0.0").await;
+    let (_, deploy) = api
+        .call(
+            Method::POST,
+            "/api/v1/deploys",
+            Some(&api.admin),
+            Some(json!({"service": "idp", "environment": "staging", "release": number})),
+        )
+        .await;
+    let id = deploy["id"].as_i64().expect("an id");
+    let events: Vec<NewEvent> = (0..5100)
+        .map(|n| NewEvent {
+            deploy: Some(DeployId(id)),
+            kind: "note".to_owned(),
+            payload: json!({"type": "note", "n": format!("mark-{n}")}).to_string(),
+        })
+        .collect();
+    api.state
+        .store
+        .append_events(&events, api.state.clock.now())
+        .await
+        .expect("appended");
+    let last = api.state.store.last_event_seq().await.expect("a head");
+    let browser = sign_in(&api, &api.admin).await;
+    let (status, _, page) = api
+        .send_raw(get(&format!("/deploys/{id}"), Some(&browser.cookie)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("n=mark-5099"),
+        "the newest event is on the page"
+    );
+    assert!(
+        page.contains(&format!("/events?deploy={id}&amp;after={last}")),
+        "the live stream starts after the newest event, {last}"
+    );
+    api.stop().await;
+}
