@@ -39,6 +39,13 @@ pub(crate) struct Dashboard {
     /// shutdown is not held up by them.
     pub(crate) closing: watch::Sender<bool>,
     pub(crate) streams: std::sync::Arc<Semaphore>,
+    /// The newest event's sequence number, published by the one task that polls the store
+    /// while any stream is open (see `live.rs`).
+    pub(crate) head: watch::Sender<i64>,
+    /// Whether that task runs.
+    pub(crate) polling: Mutex<bool>,
+    /// Open streams per session (by the hash of the session id).
+    pub(crate) streams_of: Mutex<HashMap<[u8; 32], usize>>,
 }
 
 impl Default for Dashboard {
@@ -47,6 +54,9 @@ impl Default for Dashboard {
             sessions: Mutex::new(HashMap::new()),
             closing: watch::Sender::new(false),
             streams: std::sync::Arc::new(Semaphore::new(MAX_STREAMS)),
+            head: watch::Sender::new(0),
+            polling: Mutex::new(false),
+            streams_of: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -80,7 +90,11 @@ impl Dashboard {
     }
 
     fn find(&self, id: &str, now: Time) -> Option<Session> {
-        let key = token_hash(id);
+        self.find_by_key(token_hash(id), now)
+    }
+
+    /// The session whose id hashes to `key`, if it has not ended or expired.
+    fn find_by_key(&self, key: [u8; 32], now: Time) -> Option<Session> {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         match sessions.get(&key) {
             Some(session) if session.expires_at > now => Some(session.clone()),
@@ -117,6 +131,8 @@ pub(crate) struct Viewer {
     pub(crate) caller: Caller,
     /// The session's CSRF token, put in every form.
     pub(crate) csrf: String,
+    /// The hash of the session id (what the server keys the session by).
+    pub(crate) session: [u8; 32],
 }
 
 impl Viewer {
@@ -144,6 +160,7 @@ impl FromRequestParts<AppState> for Viewer {
             Ok(Some((user, _))) => Ok(Viewer {
                 caller: Caller { user },
                 csrf: session.csrf,
+                session: token_hash(&id),
             }),
             Ok(None) => {
                 state.dashboard.end(&id);
@@ -152,6 +169,14 @@ impl FromRequestParts<AppState> for Viewer {
             Err(error) => Err(PageError(ApiError::from(error)).into_response()),
         }
     }
+}
+
+/// Whether the session keyed `key` is still open, unexpired, and its token still valid.
+pub(crate) async fn session_alive(state: &AppState, key: [u8; 32]) -> bool {
+    let Some(session) = state.dashboard.find_by_key(key, state.clock.now()) else {
+        return false;
+    };
+    matches!(state.store.token_user(&session.token).await, Ok(Some(_)))
 }
 
 /// A redirect to the sign-in page that comes back to `next`.

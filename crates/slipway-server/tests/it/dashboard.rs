@@ -1049,3 +1049,91 @@ async fn the_deploy_page_shows_the_newest_events_of_a_long_deploy_and_streams_af
     );
     api.stop().await;
 }
+
+#[tokio::test]
+async fn an_event_stream_ends_after_sign_out_and_a_session_holds_at_most_eight() {
+    use slipway_core::deploy::DeployId;
+    use slipway_store::NewEvent;
+
+    let api = Api::start().await;
+    let number = api.release(&api.admin, "idp", "1.0.0").await;
+    let (_, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/deploys",
+            Some(&api.admin),
+            Some(json!({"service": "idp", "environment": "staging", "release": number})),
+        )
+        .await;
+    let id = body["id"].as_i64().expect("an id");
+    let browser = sign_in(&api, &api.admin).await;
+    let open = || async {
+        slipway_server::app(api.state.clone())
+            .oneshot(get(
+                &format!("/events?deploy={id}&after=0"),
+                Some(&browser.cookie),
+            ))
+            .await
+            .expect("the router answers")
+    };
+    let mut streams = Vec::new();
+    for _ in 0..8 {
+        let response = open().await;
+        assert_eq!(response.status(), StatusCode::OK);
+        streams.push(response.into_body());
+    }
+    let ninth = open().await;
+    assert_eq!(ninth.status(), StatusCode::TOO_MANY_REQUESTS);
+    drop(ninth);
+    // Closing one frees its place.
+    drop(streams.pop());
+    let response = open().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+        .await
+        .expect("an event within 10 s")
+        .expect("a frame")
+        .expect("no error");
+    assert!(String::from_utf8_lossy(frame.data_ref().expect("data")).contains("event: changed"));
+
+    let (status, _, _) = api
+        .send_raw(form_request(
+            "/sign-out",
+            Some(&browser.cookie),
+            &[("csrf", &browser.csrf)],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // The next change wakes the stream, which finds its session gone and ends.
+    let note = NewEvent {
+        deploy: Some(DeployId(id)),
+        kind: "note".to_owned(),
+        payload: json!({"type": "note"}).to_string(),
+    };
+    api.state
+        .store
+        .append_events(&[note], api.state.clock.now())
+        .await
+        .expect("appended");
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match body.frame().await {
+                None => return,
+                Some(Ok(frame)) if frame.is_data() => {
+                    let text =
+                        String::from_utf8_lossy(frame.data_ref().expect("data")).into_owned();
+                    assert!(
+                        !text.contains("event: changed"),
+                        "reported after sign-out: {text}"
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the stream ends within 10 s of the sign-out");
+    drop(streams);
+    api.stop().await;
+}
