@@ -10,7 +10,6 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use slipway_core::deploy::{DeployId, Phase, Role, WaitingFor};
-use slipway_core::settings::{Change, Finding};
 use slipway_store::{DeployQuery, StoredDeploy};
 
 use super::charts::{self, show_value};
@@ -587,13 +586,14 @@ pub(crate) async fn config_reviews(
                 crate::extract::Query(params),
             )
             .await?;
-            let value = serde_json::to_value(&diff).map_err(|e| ApiError::internal(&e))?;
-            let changes: Vec<Change> =
-                serde_json::from_value(value["changes"].clone()).unwrap_or_default();
-            let findings: Vec<Finding> =
-                serde_json::from_value(value["findings"].clone()).unwrap_or_default();
-            let from = value["from"].as_u64();
-            shown.push((service, environment, *version, from, changes, findings));
+            shown.push((
+                service,
+                environment,
+                *version,
+                diff.from,
+                diff.changes,
+                diff.findings,
+            ));
         }
     }
     let body = html! {

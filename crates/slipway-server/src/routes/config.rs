@@ -84,12 +84,12 @@ pub(crate) struct DiffView {
     service: String,
     environment: String,
     /// `None`: from no config at all.
-    from: Option<u64>,
+    pub(crate) from: Option<u64>,
     to: u64,
     #[schema(value_type = Vec<Object>)]
-    changes: Vec<Change>,
+    pub(crate) changes: Vec<Change>,
     #[schema(value_type = Vec<Object>)]
-    findings: Vec<Finding>,
+    pub(crate) findings: Vec<Finding>,
 }
 
 /// One value to set: `"value"`, or `{"value", "secret"?}`. Its `Debug` never shows the value.
