@@ -32,6 +32,9 @@ pub(crate) const COOKIE: &str = "slipway_session";
 /// works on reload.
 const MAX_STREAMS: usize = 256;
 
+/// How many sessions one API token may hold; signing in once more ends the oldest.
+const SESSIONS_PER_TOKEN: usize = 20;
+
 /// The dashboard's own state beside the API's: sessions, and what ends its event streams.
 pub(crate) struct Dashboard {
     sessions: Mutex<HashMap<[u8; 32], Session>>,
@@ -46,6 +49,8 @@ pub(crate) struct Dashboard {
     pub(crate) polling: Mutex<bool>,
     /// Open streams per session (by the hash of the session id).
     pub(crate) streams_of: Mutex<HashMap<[u8; 32], usize>>,
+    /// How many sessions were opened: each session's place in that order.
+    opened: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Dashboard {
@@ -57,6 +62,7 @@ impl Default for Dashboard {
             head: watch::Sender::new(0),
             polling: Mutex::new(false),
             streams_of: Mutex::new(HashMap::new()),
+            opened: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -67,6 +73,8 @@ struct Session {
     token: [u8; 32],
     csrf: String,
     expires_at: Time,
+    /// Its place in the order sessions were opened.
+    serial: u64,
 }
 
 impl Dashboard {
@@ -75,16 +83,42 @@ impl Dashboard {
         self.closing.send_replace(true);
     }
 
-    fn open(&self, token: [u8; 32], now: Time, lifetime: Duration) -> (String, Session) {
+    /// Opens a session for `token`, ending `replacing` (the session of the cookie the sign-in
+    /// came with) and the oldest of the token's sessions beyond [`SESSIONS_PER_TOKEN`].
+    fn open(
+        &self,
+        token: [u8; 32],
+        replacing: Option<&str>,
+        now: Time,
+        lifetime: Duration,
+    ) -> (String, Session) {
         let id = random_hex(32);
         let session = Session {
             token,
             csrf: random_hex(32),
             expires_at: now.after(Span::from_duration(lifetime)),
+            serial: self
+                .opened
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         // Expired sessions go when a new one opens, so the map stays bounded by live ones.
         sessions.retain(|_, s| s.expires_at > now);
+        if let Some(old) = replacing {
+            sessions.remove(&token_hash(old));
+        }
+        let mut same_token: Vec<([u8; 32], u64)> = sessions
+            .iter()
+            .filter(|(_, s)| s.token == token)
+            .map(|(key, s)| (*key, s.serial))
+            .collect();
+        if same_token.len() >= SESSIONS_PER_TOKEN {
+            same_token.sort_by_key(|(_, serial)| *serial);
+            let surplus = same_token.len() + 1 - SESSIONS_PER_TOKEN;
+            for (key, _) in same_token.into_iter().take(surplus) {
+                sessions.remove(&key);
+            }
+        }
         sessions.insert(token_hash(&id), session.clone());
         (id, session)
     }
@@ -96,14 +130,9 @@ impl Dashboard {
     /// The session whose id hashes to `key`, if it has not ended or expired.
     fn find_by_key(&self, key: [u8; 32], now: Time) -> Option<Session> {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        match sessions.get(&key) {
-            Some(session) if session.expires_at > now => Some(session.clone()),
-            Some(_) => {
-                sessions.remove(&key);
-                None
-            }
-            None => None,
-        }
+        // Expired sessions go here too, so a server nobody signs in to anew sheds them.
+        sessions.retain(|_, s| s.expires_at > now);
+        sessions.get(&key).cloned()
     }
 
     fn end(&self, id: &str) {
@@ -331,9 +360,12 @@ pub(crate) async fn sign_in(
         );
     }
     let lifetime = state.settings.session_lifetime;
-    let (id, _) = state
-        .dashboard
-        .open(token_hash(token), state.clock.now(), lifetime);
+    let (id, _) = state.dashboard.open(
+        token_hash(token),
+        session_id(&headers).as_deref(),
+        state.clock.now(),
+        lifetime,
+    );
     let secure = if over_https(&headers) { "; Secure" } else { "" };
     let cookie = format!(
         "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",

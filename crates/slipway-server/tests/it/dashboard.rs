@@ -1137,3 +1137,50 @@ async fn an_event_stream_ends_after_sign_out_and_a_session_holds_at_most_eight()
     drop(streams);
     api.stop().await;
 }
+
+#[tokio::test]
+async fn signing_in_again_ends_the_cookies_session_and_a_token_holds_at_most_twenty() {
+    let api = Api::start().await;
+    let first = sign_in(&api, &api.admin).await;
+    // Signing in from a browser that has a session replaces it.
+    let (status, headers, body) = api
+        .send_raw(form_request(
+            "/sign-in",
+            Some(&first.cookie),
+            &[("token", &api.admin), ("next", "/")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let second = headers
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a new session cookie")
+        .to_owned();
+    assert_ne!(second, first.cookie);
+    let (status, headers, _) = api.send_raw(get("/", Some(&first.cookie))).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the replaced session is over"
+    );
+    assert!(location(&headers).starts_with("/sign-in"));
+    let (status, _, _) = api.send_raw(get("/", Some(&second))).await;
+    assert_eq!(status, StatusCode::OK);
+    // Twenty more sign-ins with the same token end the oldest, `second`.
+    let mut newest = Vec::new();
+    for _ in 0..20 {
+        newest.push(sign_in(&api, &api.admin).await.cookie);
+    }
+    let (status, _, _) = api.send_raw(get("/", Some(&second))).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the oldest session made room"
+    );
+    for cookie in &newest {
+        let (status, _, _) = api.send_raw(get("/", Some(cookie))).await;
+        assert_eq!(status, StatusCode::OK, "the newest twenty stay");
+    }
+    api.stop().await;
+}
