@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
@@ -162,6 +162,8 @@ pub(crate) struct Viewer {
     pub(crate) csrf: String,
     /// The hash of the session id (what the server keys the session by).
     pub(crate) session: [u8; 32],
+    /// The host the request was sent to (see [`request_authority`]).
+    pub(crate) authority: Option<String>,
 }
 
 impl Viewer {
@@ -190,6 +192,7 @@ impl FromRequestParts<AppState> for Viewer {
                 caller: Caller { user },
                 csrf: session.csrf,
                 session: token_hash(&id),
+                authority: request_authority(&parts.headers, &parts.uri),
             }),
             Ok(None) => {
                 state.dashboard.end(&id);
@@ -297,19 +300,29 @@ pub(crate) struct SignInForm {
     next: Option<String>,
 }
 
+/// The host a request was sent to: its `Host` header, or over HTTP/2 (which has none) the
+/// authority of its URI.
+pub(crate) fn request_authority(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| uri.authority().map(|a| a.as_str().to_owned()))
+}
+
 /// Whether the request comes from a page of this server: an `Origin` header, when a browser
-/// sent one, must name this host. (Browsers send it with every form POST.)
-pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+/// sent one, must name `authority`, the host the request was sent to. (Browsers send it with
+/// every form POST.)
+pub(crate) fn same_origin(headers: &HeaderMap, authority: Option<&str>) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let origin_host = origin
         .to_str()
         .ok()
         .and_then(|o| o.split_once("://"))
         .map(|(_, host)| host);
-    match (origin_host, host) {
+    match (origin_host, authority) {
         (Some(origin), Some(host)) if origin.eq_ignore_ascii_case(host) => Ok(()),
         _ => Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -322,6 +335,7 @@ pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
 
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
+    uri: Uri,
     headers: HeaderMap,
     form: Result<axum::Form<SignInForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -334,7 +348,7 @@ pub(crate) async fn sign_in(
         );
     };
     let next = safe_next(form.next.as_deref()).to_owned();
-    if let Err(error) = same_origin(&headers) {
+    if let Err(error) = same_origin(&headers, request_authority(&headers, &uri).as_deref()) {
         return respond(error.status, sign_in_form(&next, None, Some(&error)));
     }
     let token = form.token.trim();
@@ -393,7 +407,7 @@ pub(crate) fn check_form(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<(), ApiError> {
-    same_origin(headers)?;
+    same_origin(headers, viewer.authority.as_deref())?;
     let sent = form.get("csrf").map(String::as_str).unwrap_or_default();
     if constant_time_eq(sent.as_bytes(), viewer.csrf.as_bytes()) {
         Ok(())

@@ -1184,3 +1184,25 @@ async fn signing_in_again_ends_the_cookies_session_and_a_token_holds_at_most_twe
     }
     api.stop().await;
 }
+
+#[tokio::test]
+async fn without_a_host_header_the_origin_is_checked_against_the_requests_authority() {
+    let api = Api::start().await;
+    // HTTP/2 carries the host in the URI's authority, not in a Host header.
+    let request = |origin: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("http://dashboard.test/sign-in")
+            .header(header::ORIGIN, origin)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("token={}&next=%2F", encode(&api.admin))))
+            .expect("a valid request")
+    };
+    let (status, headers, page) = api.send_raw(request("http://dashboard.test")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+    assert!(headers.contains_key(header::SET_COOKIE));
+    let (status, headers, page) = api.send_raw(request("http://elsewhere.test")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(!headers.contains_key(header::SET_COOKIE));
+    api.stop().await;
+}
