@@ -9,7 +9,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use slipway_core::deploy::{DeployId, Phase, Role, WaitingFor};
+use slipway_core::deploy::{DeployId, Role};
 use slipway_store::{DeployQuery, StoredDeploy};
 
 use super::charts::{self, show_value};
@@ -475,25 +475,19 @@ pub(crate) async fn approvals(
     let mut waiting = Vec::new();
     for stored in state.store.unfinished_deploys().await? {
         let deploy = &stored.deploy;
-        let mine = match deploy.phase(now) {
-            Phase::Waiting {
-                for_what: WaitingFor::Approval { .. },
-                ..
-            } => {
-                deploy.spec.requested_by != me
-                    && !deploy.progress.approvals.iter().any(|a| a.by == me)
-            }
-            Phase::Waiting {
-                for_what: WaitingFor::Go | WaitingFor::ScaleInConfirmation | WaitingFor::BreakGlass,
-                ..
-            } => true,
-            _ => false,
-        };
+        // Only what the viewer can give, by the rules the action itself is checked by.
+        let mine = crate::routes::deploys::can_answer(deploy, &viewer.caller, now);
         if mine {
             waiting.push(DeployView::new(deploy, now));
         }
     }
-    let reviews = config_awaiting(&state, Some(&me)).await?;
+    // Config versions wait for the viewer only if they may review them: an approver who did
+    // not write the version.
+    let reviews = if config::may_approve_version(&viewer.caller, None).is_ok() {
+        config_awaiting(&state, Some(&me)).await?
+    } else {
+        Vec::new()
+    };
     let fingerprint = deploys_fingerprint(&state).await?;
     let body = html! {
         (notice(&done))
@@ -518,7 +512,7 @@ pub(crate) async fn approvals(
             @if reviews.is_empty() {
                 p { "✓ No config version waits for your review." }
             } @else {
-                ul { @for (service, environment, version) in &reviews {
+                ul { @for (service, environment, version, _) in &reviews {
                     li { a href={ "/config#" (service) "-" (environment) "-" (version) } { (environment.to_uppercase()) ": " (service) " config version " (version) } }
                 } }
             }
@@ -539,7 +533,7 @@ pub(crate) async fn approvals(
 async fn config_awaiting(
     state: &AppState,
     not_by: Option<&str>,
-) -> Result<Vec<(String, String, u64)>, PageError> {
+) -> Result<Vec<(String, String, u64, String)>, PageError> {
     let mut found = Vec::new();
     for service in &state.config.services {
         for environment in state
@@ -558,6 +552,7 @@ async fn config_awaiting(
                         service.name.clone(),
                         environment.name.clone(),
                         record.number,
+                        record.created_by.clone(),
                     ));
                 }
             }
@@ -576,7 +571,7 @@ pub(crate) async fn config_reviews(
     let reviews = config_awaiting(&state, None).await?;
     let mut shown = Vec::new();
     if state.vault.is_some() {
-        for (service, environment, version) in &reviews {
+        for (service, environment, version, author) in &reviews {
             let params = serde_json::from_value(serde_json::json!({ "to": version }))
                 .map_err(|e| ApiError::internal(&e))?;
             let axum::Json(diff) = config::diff_versions(
@@ -586,6 +581,7 @@ pub(crate) async fn config_reviews(
                 crate::extract::Query(params),
             )
             .await?;
+            let refusal = config::may_approve_version(&viewer.caller, Some(author)).err();
             shown.push((
                 service,
                 environment,
@@ -593,6 +589,7 @@ pub(crate) async fn config_reviews(
                 diff.from,
                 diff.changes,
                 diff.findings,
+                refusal,
             ));
         }
     }
@@ -603,7 +600,7 @@ pub(crate) async fn config_reviews(
         } @else if shown.is_empty() {
             p #nothing-to-review { "✓ No config version waits for review." }
         }
-        @for (service, environment, version, from, changes, findings) in &shown {
+        @for (service, environment, version, from, changes, findings, refusal) in &shown {
             section id={ (service) "-" (environment) "-" (version) } {
                 h2 { (environment.to_uppercase()) ": " (service) " config version " (version) }
                 p { @if let Some(from) = from { "Changes from version " (from) } @else { "All keys (no version before)" } }
@@ -620,9 +617,13 @@ pub(crate) async fn config_reviews(
                     div.error role="alert" { p { strong { "✗ It breaks the rules:" } }
                         ul { @for finding in findings { li { code { (finding.key) } ": " (finding.message) " — hint: " (finding.hint) } } } }
                 }
-                form.action method="post" action={ "/config/" (service) "/" (environment) "/versions/" (version) "/approve" } {
-                    input type="hidden" name="csrf" value=(viewer.csrf);
-                    button type="submit" { "Approve version " (version) }
+                @if let Some(refusal) = refusal {
+                    p.muted { (refusal.message) }
+                } @else {
+                    form.action method="post" action={ "/config/" (service) "/" (environment) "/versions/" (version) "/approve" } {
+                        input type="hidden" name="csrf" value=(viewer.csrf);
+                        button type="submit" { "Approve version " (version) }
+                    }
                 }
             }
         }

@@ -1206,3 +1206,62 @@ async fn without_a_host_header_the_origin_is_checked_against_the_requests_author
     assert!(!headers.contains_key(header::SET_COOKIE));
     api.stop().await;
 }
+
+#[tokio::test]
+async fn config_review_offers_approve_only_to_an_approver_who_did_not_write_the_version() {
+    let api = Api::start_with(Arc::new(SystemClock), true).await;
+    // A version written by the admin: the admin may not approve it, rita may.
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/config/idp/prod",
+            Some(&api.admin),
+            Some(json!({"set": {"LOG_LEVEL": "debug"}, "message": "first config"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let author = sign_in(&api, &api.admin).await;
+    let (_, _, page) = api.send_raw(get("/config", Some(&author.cookie))).await;
+    assert!(page.contains("config version 1"), "{page}");
+    assert!(!page.contains("Approve version 1"), "{page}");
+    assert!(page.contains("you wrote this config version"), "{page}");
+    let rita = api.user("rita", "approver").await;
+    let reviewer = sign_in(&api, &rita).await;
+    let (_, _, page) = api.send_raw(get("/config", Some(&reviewer.cookie))).await;
+    assert!(page.contains("Approve version 1"), "{page}");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn waiting_for_me_lists_an_approval_only_for_those_who_may_give_it() {
+    let api = Api::with_engine().await;
+    let dave = api.user("dave", "deployer").await;
+    let erin = api.user("erin", "deployer").await;
+    let rita = api.user("rita", "approver").await;
+    let number = api.release(&api.admin, "idp", "1.0.0").await;
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/deploys",
+            Some(&dave),
+            Some(json!({"service": "idp", "environment": "prod", "release": number})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_i64().expect("an id");
+    wait_for_deploy(&api, &api.admin, id, "waiting for approval", |d| {
+        d["phase"]["waiting_for"] == "approval"
+    })
+    .await;
+    // Dave requested it and erin is a deployer: neither may approve, so neither is asked.
+    for token in [&dave, &erin] {
+        let browser = sign_in(&api, token).await;
+        let (_, _, page) = api.send_raw(get("/approvals", Some(&browser.cookie))).await;
+        assert!(page.contains("Nothing waits for you"), "{page}");
+        assert!(!page.contains(&format!("action-approve-{id}")), "{page}");
+    }
+    let browser = sign_in(&api, &rita).await;
+    let (_, _, page) = api.send_raw(get("/approvals", Some(&browser.cookie))).await;
+    assert!(page.contains(&format!("action-approve-{id}")), "{page}");
+    api.stop().await;
+}
