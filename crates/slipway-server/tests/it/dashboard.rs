@@ -540,6 +540,9 @@ async fn config_review_shows_secrets_only_as_fingerprints_and_approves_by_form()
 
 #[tokio::test]
 async fn the_event_stream_reports_a_change_of_the_deploy() {
+    use slipway_core::deploy::DeployId;
+    use slipway_store::NewEvent;
+
     let api = Api::start().await;
     let number = api.release(&api.admin, "idp", "1.0.0").await;
     let (_, body) = api
@@ -552,26 +555,56 @@ async fn the_event_stream_reports_a_change_of_the_deploy() {
         .await;
     let id = body["id"].as_i64().expect("an id");
     let browser = sign_in(&api, &api.admin).await;
-    let response = slipway_server::app(api.state.clone())
-        .oneshot(get(
-            &format!("/events?deploy={id}&after=0"),
-            Some(&browser.cookie),
-        ))
+    let open = |path: String| {
+        let state = api.state.clone();
+        let cookie = browser.cookie.clone();
+        async move {
+            let response = slipway_server::app(state)
+                .oneshot(get(&path, Some(&cookie)))
+                .await
+                .expect("the router answers");
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(
+                response.headers()[header::CONTENT_TYPE],
+                "text/event-stream"
+            );
+            response.into_body()
+        }
+    };
+    // Streams opened where their page stands stay silent while nothing changes.
+    let (_, _, page) = api.send_raw(get("/", Some(&browser.cookie))).await;
+    let overview = page
+        .split("name=\"slipway-events\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the overview names its stream")
+        .replace("&amp;", "&");
+    let head = api.state.store.last_event_seq().await.expect("a head");
+    let mut deploy = open(format!("/events?deploy={id}&after={head}")).await;
+    let mut fingerprint = open(overview).await;
+    for body in [&mut deploy, &mut fingerprint] {
+        let quiet = tokio::time::timeout(Duration::from_millis(1500), body.frame()).await;
+        assert!(quiet.is_err(), "nothing changed, yet it reported {quiet:?}");
+    }
+    // A new event of the deploy is reported, with its sequence number.
+    let note = NewEvent {
+        deploy: Some(DeployId(id)),
+        kind: "note".to_owned(),
+        payload: json!({"type": "note"}).to_string(),
+    };
+    api.state
+        .store
+        .append_events(&[note], api.state.clock.now())
         .await
-        .expect("the router answers");
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.headers()[header::CONTENT_TYPE],
-        "text/event-stream"
-    );
-    let mut body = response.into_body();
-    let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+        .expect("appended");
+    let frame = tokio::time::timeout(Duration::from_secs(10), deploy.frame())
         .await
         .expect("an event within 10 s")
         .expect("a frame")
         .expect("no error");
     let text = String::from_utf8_lossy(frame.data_ref().expect("data")).into_owned();
     assert!(text.contains("event: changed"), "{text}");
+    assert!(text.contains(&format!("data: {}", head + 1)), "{text}");
     api.stop().await;
 }
 
