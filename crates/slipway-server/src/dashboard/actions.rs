@@ -14,6 +14,7 @@ use serde_json::json;
 use slipway_core::deploy::{DeployId, DeployResult};
 use slipway_store::StoredDeploy;
 
+use super::pages::no_such_deploy;
 use super::render::PageError;
 use super::session::{Viewer, check_form};
 use crate::AppState;
@@ -60,10 +61,7 @@ async fn run(
     form: &HashMap<String, String>,
 ) -> ApiResult<String> {
     check_form(viewer, headers, form)?;
-    let id: i64 = id.parse().map_err(|_| {
-        ApiError::not_found(format!("there is no deploy {id}"))
-            .with_hint("the overview at / lists the latest deploys")
-    })?;
+    let id: i64 = id.parse().map_err(|_| no_such_deploy(id))?;
     let caller = viewer.caller.clone();
     let state_of = || State(state.clone());
     let answer = match action {
@@ -84,10 +82,11 @@ async fn run(
             deploys::abort(state_of(), caller, ApiPath(id), Some(body(reason)?)).await?
         }
         "rollback" => {
-            let stored = state.store.deploy(DeployId(id)).await?.ok_or_else(|| {
-                ApiError::not_found(format!("there is no deploy {id}"))
-                    .with_hint("the overview at / lists the latest deploys")
-            })?;
+            let stored = state
+                .store
+                .deploy(DeployId(id))
+                .await?
+                .ok_or_else(|| no_such_deploy(id))?;
             let reason = field(form, "reason");
             if stored.deploy.is_finished() {
                 // A finished deploy is rolled back only while its release is what runs there,

@@ -47,19 +47,38 @@ fn notice(notice: &Notice) -> Markup {
 /// A fingerprint of the newest deploys and their revisions: the overview's stream reports a
 /// change when it differs.
 pub(crate) async fn deploys_fingerprint(state: &AppState) -> Result<String, PageError> {
+    Ok(fingerprint_of(&recent_deploys(state).await?))
+}
+
+/// The newest deploys, as the overview lists them.
+async fn recent_deploys(state: &AppState) -> Result<Vec<StoredDeploy>, PageError> {
     let query = DeployQuery {
         service: None,
         environment: None,
         before: None,
         limit: RECENT,
     };
-    let deploys = state.store.list_deploys(&query).await?;
+    Ok(state.store.list_deploys(&query).await?)
+}
+
+/// The fingerprint of `deploys` (see [`deploys_fingerprint`]).
+fn fingerprint_of(deploys: &[StoredDeploy]) -> String {
     let mut hash = Sha256::new();
-    for stored in &deploys {
+    for stored in deploys {
         hash.update(stored.deploy.spec.id.0.to_be_bytes());
         hash.update(stored.revision.to_be_bytes());
     }
-    Ok(hex::encode(&hash.finalize()[..12]))
+    hex::encode(&hash.finalize()[..12])
+}
+
+/// The refusal for a deploy id that names no deploy (`hint` says where to look instead).
+pub(crate) fn no_deploy(id: impl std::fmt::Display, hint: &str) -> ApiError {
+    ApiError::not_found(format!("there is no deploy {id}")).with_hint(hint.to_owned())
+}
+
+/// [`no_deploy`] with the usual hint.
+pub(crate) fn no_such_deploy(id: impl std::fmt::Display) -> ApiError {
+    no_deploy(id, "the overview at / lists the latest deploys")
 }
 
 /// `GET /`: services × environments, what runs where, and the latest deploys.
@@ -90,16 +109,8 @@ pub(crate) async fn overview(
             );
         }
     }
-    let recent = state
-        .store
-        .list_deploys(&DeployQuery {
-            service: None,
-            environment: None,
-            before: None,
-            limit: RECENT,
-        })
-        .await?;
-    let fingerprint = deploys_fingerprint(&state).await?;
+    let recent = recent_deploys(&state).await?;
+    let fingerprint = fingerprint_of(&recent);
     let body = html! {
         (notice(&done))
         div #live {
@@ -220,14 +231,14 @@ pub(crate) async fn deploy(
     Path(id): Path<String>,
     Query(done): Query<Notice>,
 ) -> PageResult {
-    let id = id.parse::<i64>().map_err(|_| {
-        ApiError::not_found(format!("there is no deploy {id}"))
-            .with_hint("deploy ids are numbers; the overview lists the latest")
-    })?;
-    let stored = state.store.deploy(DeployId(id)).await?.ok_or_else(|| {
-        ApiError::not_found(format!("there is no deploy {id}"))
-            .with_hint("the overview at / lists the latest deploys")
-    })?;
+    let id = id
+        .parse::<i64>()
+        .map_err(|_| no_deploy(&id, "deploy ids are numbers; the overview lists the latest"))?;
+    let stored = state
+        .store
+        .deploy(DeployId(id))
+        .await?
+        .ok_or_else(|| no_such_deploy(id))?;
     let events = all_events(&state, DeployId(id)).await?;
     let last_seq = events.last().map_or(0, |e| e.seq);
     let now = state.clock.now();
