@@ -28,7 +28,8 @@ use crate::AppState;
 
 /// How often the shared task looks at the newest event.
 const POLL: Duration = Duration::from_millis(500);
-/// How often a stream re-checks its session when nothing else wakes it.
+/// How often a stream re-checks its session (and a fingerprint stream the deploys) when
+/// nothing else wakes it.
 const SESSION_CHECK: Duration = Duration::from_secs(5);
 /// How many streams one session may hold open (a few tabs); more are refused with 429.
 const STREAMS_PER_SESSION: usize = 8;
@@ -196,7 +197,9 @@ fn changes(cursor: Cursor) -> impl Stream<Item = Result<Event, Infallible>> {
                         }
                         true
                     }
-                    _ = tokio::time::sleep(SESSION_CHECK) => false,
+                    // A deploy's revision can move without an event: the overview's
+                    // fingerprint is looked at on this slower beat too.
+                    _ = tokio::time::sleep(SESSION_CHECK) => cursor.watch.deploy.is_none(),
                 }
             };
             if !session_alive(&cursor.state, cursor.session).await {
