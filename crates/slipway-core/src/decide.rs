@@ -1178,13 +1178,10 @@ fn current_step(deploy: &Deploy) -> Option<&Step> {
     deploy.spec.plan.steps.get(deploy.progress.cursor)
 }
 
-fn approve(
-    deploy: &mut Deploy,
-    by: &Actor,
-    binding: &Binding,
-    now: Time,
-    out: &mut Out,
-) -> Result<(), Rejection> {
+/// Whether `by` may approve `deploy` at all: a role the approval step allows (an approver or
+/// admin by default), not its requester, and not an author of its commits when the step says
+/// so. The dashboard asks this to list only what a person can act on.
+pub fn may_approve(deploy: &Deploy, by: &Actor) -> Result<(), Rejection> {
     let id = deploy.spec.id;
     let forbidden = |message: String, hint: &str| Rejection {
         code: RejectionCode::Forbidden,
@@ -1233,6 +1230,18 @@ fn approve(
             "an engineer who wrote none of the release's commits must approve it",
         ));
     }
+    Ok(())
+}
+
+fn approve(
+    deploy: &mut Deploy,
+    by: &Actor,
+    binding: &Binding,
+    now: Time,
+    out: &mut Out,
+) -> Result<(), Rejection> {
+    let id = deploy.spec.id;
+    may_approve(deploy, by)?;
     let expected = deploy.spec.binding();
     if *binding != expected {
         let differs = if binding.deploy != expected.deploy {
@@ -1298,14 +1307,10 @@ fn approve(
     Ok(())
 }
 
-fn acknowledge_go(
-    deploy: &mut Deploy,
-    by: &Actor,
-    now: Time,
-    out: &mut Out,
-) -> Result<(), Rejection> {
+/// Whether `by` may acknowledge `deploy`'s go/no-go now: it waits for one, and, when the step
+/// wants someone other than the requester, `by` is not the requester.
+pub fn may_go(deploy: &Deploy, by: &Actor) -> Result<(), Rejection> {
     require_deployer(by, "acknowledge")?;
-    refuse_while_unwinding(deploy)?;
     let id = deploy.spec.id;
     let by_other = match current_step(deploy).map(|s| &s.kind) {
         Some(StepKind::Go { by_other }) if deploy.progress.go.is_none() => *by_other,
@@ -1326,6 +1331,18 @@ fn acknowledge_go(
             hint: "someone else in the channel must say go: `slipway go ID`".to_owned(),
         });
     }
+    Ok(())
+}
+
+fn acknowledge_go(
+    deploy: &mut Deploy,
+    by: &Actor,
+    now: Time,
+    out: &mut Out,
+) -> Result<(), Rejection> {
+    require_deployer(by, "acknowledge")?;
+    refuse_while_unwinding(deploy)?;
+    may_go(deploy, by)?;
     deploy.progress.go = Some(Ack {
         by: by.name.clone(),
         at: now,
@@ -1336,12 +1353,9 @@ fn acknowledge_go(
     Ok(())
 }
 
-fn confirm_break_glass(
-    deploy: &mut Deploy,
-    by: &Actor,
-    now: Time,
-    out: &mut Out,
-) -> Result<(), Rejection> {
+/// Whether `by` may confirm `deploy`'s break-glass: an approver or admin other than the
+/// person who asked for it.
+pub fn may_confirm_break_glass(deploy: &Deploy, by: &Actor) -> Result<(), Rejection> {
     let id = deploy.spec.id;
     if !by.role.can_approve() {
         return Err(Rejection {
@@ -1354,6 +1368,27 @@ fn confirm_break_glass(
             hint: "ask an approver or an admin to confirm it".to_owned(),
         });
     }
+    if by.name == deploy.spec.requested_by {
+        return Err(Rejection {
+            code: RejectionCode::Forbidden,
+            message: format!(
+                "{} asked for break-glass on deploy {id} and cannot confirm it",
+                by.name
+            ),
+            hint: "break-glass needs a second person: another approver must confirm it".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn confirm_break_glass(
+    deploy: &mut Deploy,
+    by: &Actor,
+    now: Time,
+    out: &mut Out,
+) -> Result<(), Rejection> {
+    let id = deploy.spec.id;
+    may_confirm_break_glass(deploy, by)?;
     refuse_while_unwinding(deploy)?;
     let at_preflight = matches!(
         current_step(deploy).map(|s| &s.kind),
@@ -1364,16 +1399,6 @@ fn confirm_break_glass(
             format!("deploy {id} is not waiting for a break-glass confirmation"),
             format!("see where it is with `slipway status {id}`"),
         ));
-    }
-    if by.name == deploy.spec.requested_by {
-        return Err(Rejection {
-            code: RejectionCode::Forbidden,
-            message: format!(
-                "{} asked for break-glass on deploy {id} and cannot confirm it",
-                by.name
-            ),
-            hint: "break-glass needs a second person: another approver must confirm it".to_owned(),
-        });
     }
     deploy.progress.break_glass = Some(Ack {
         by: by.name.clone(),

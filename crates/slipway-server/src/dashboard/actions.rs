@@ -11,8 +11,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use slipway_core::deploy::DeployId;
+use slipway_core::deploy::{DeployId, DeployResult};
+use slipway_store::StoredDeploy;
 
+use super::pages::no_such_deploy;
 use super::render::PageError;
 use super::session::{Viewer, check_form};
 use crate::AppState;
@@ -59,10 +61,7 @@ async fn run(
     form: &HashMap<String, String>,
 ) -> ApiResult<String> {
     check_form(viewer, headers, form)?;
-    let id: i64 = id.parse().map_err(|_| {
-        ApiError::not_found(format!("there is no deploy {id}"))
-            .with_hint("the overview at / lists the latest deploys")
-    })?;
+    let id: i64 = id.parse().map_err(|_| no_such_deploy(id))?;
     let caller = viewer.caller.clone();
     let state_of = || State(state.clone());
     let answer = match action {
@@ -83,17 +82,22 @@ async fn run(
             deploys::abort(state_of(), caller, ApiPath(id), Some(body(reason)?)).await?
         }
         "rollback" => {
-            let stored = state.store.deploy(DeployId(id)).await?.ok_or_else(|| {
-                ApiError::not_found(format!("there is no deploy {id}"))
-                    .with_hint("the overview at / lists the latest deploys")
-            })?;
+            let stored = state
+                .store
+                .deploy(DeployId(id))
+                .await?
+                .ok_or_else(|| no_such_deploy(id))?;
             let reason = field(form, "reason");
             if stored.deploy.is_finished() {
-                // A finished deploy is rolled back as its environment is: to what ran before.
+                // A finished deploy is rolled back only while its release is what runs there,
+                // and then explicitly to the release it replaced: never to whatever the
+                // environment-wide rollback would pick for a later deploy.
+                let to = finished_rollback_target(state, &stored).await?;
                 let spec = &stored.deploy.spec;
                 let wanted = json!({
                     "service": spec.service,
                     "environment": spec.environment,
+                    "to": to,
                     "reason": reason.unwrap_or_default(),
                 });
                 deploys::rollback(state_of(), caller, HeaderMap::new(), body(wanted)?).await?
@@ -115,6 +119,76 @@ async fn run(
         action
     };
     Ok(format!("/deploys/{}?done={done}", deploy.id))
+}
+
+/// The release a rollback from the page of the finished deploy `stored` goes to: the one it
+/// replaced, provided the deploy succeeded, its release is still the one that runs in its
+/// environment and no other deploy is active there. Anything else is refused with a hint, so
+/// the button of an old deploy cannot roll back a later one.
+pub(super) async fn finished_rollback_target(
+    state: &AppState,
+    stored: &StoredDeploy,
+) -> ApiResult<String> {
+    let spec = &stored.deploy.spec;
+    let deploys_page = format!(
+        "the page of the deploy that runs it now, listed on /, rolls back {} in {}",
+        spec.service, spec.environment
+    );
+    if stored.deploy.progress.ending.as_ref().map(|e| e.result) != Some(DeployResult::Succeeded) {
+        return Err(ApiError::conflict(
+            "not_running",
+            format!(
+                "deploy {} did not succeed; there is nothing of it to roll back",
+                spec.id
+            ),
+        )
+        .with_hint(deploys_page));
+    }
+    if let Some(active) = state
+        .store
+        .active_deploy(&spec.service, &spec.environment)
+        .await?
+    {
+        return Err(ApiError::conflict(
+            "deploy_in_progress",
+            format!(
+                "deploy {active} of {} to {} is in progress; this deploy's page no longer decides what runs there",
+                spec.service, spec.environment
+            ),
+        )
+        .with_hint(format!("roll back from the page of deploy {active}")));
+    }
+    let current = state
+        .store
+        .current_release(&spec.service, &spec.environment)
+        .await?;
+    let runs_now = current
+        .as_ref()
+        .is_some_and(|c| c.deploy.spec.release.label == spec.release.label);
+    if !runs_now {
+        let now = current.map_or("nothing".to_owned(), |c| c.deploy.spec.release.label);
+        return Err(ApiError::conflict(
+            "not_current",
+            format!(
+                "{} no longer runs in {} ({now} does); rolling back from this deploy's page would undo a later deploy",
+                spec.release.label, spec.environment
+            ),
+        )
+        .with_hint(deploys_page));
+    }
+    spec.previous
+        .as_ref()
+        .map(|previous| previous.label.clone())
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "nothing_before",
+                format!(
+                    "{} was the first release of {} in {}; there is nothing to roll back to",
+                    spec.release.label, spec.service, spec.environment
+                ),
+            )
+            .with_hint("deploy a fixed release instead")
+        })
 }
 
 /// `POST /config/{service}/{environment}/versions/{version}/approve`.

@@ -33,14 +33,26 @@ pub(crate) struct MeasurePoint {
     pub(crate) measurement: Measurement,
 }
 
-/// The traffic split of `deploy` over time, from its events (oldest first).
-pub(crate) fn traffic(deploy: &Deploy, events: &[StoredEvent]) -> Vec<TrafficPoint> {
+/// The traffic split over time in one region (`None`: a single-region environment).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct RegionTraffic {
+    pub(crate) region: Option<String>,
+    pub(crate) points: Vec<TrafficPoint>,
+}
+
+/// The traffic split of `deploy` over time, one series per region in the plan's order, from
+/// its events (oldest first). A step's traffic operation counts in the step's region; an
+/// unwind's `traffic-back:{region}` in the region it names.
+pub(crate) fn traffic(deploy: &Deploy, events: &[StoredEvent]) -> Vec<RegionTraffic> {
     let spec = &deploy.spec;
-    let mut points = vec![TrafficPoint {
-        at: spec.requested_at,
-        new_percent: 0.0,
-        step: "before".to_owned(),
-    }];
+    let mut series: Vec<RegionTraffic> = Vec::new();
+    let mut regions = spec.plan.regions();
+    if regions.is_empty() {
+        regions.push(None);
+    }
+    for region in regions {
+        series_of(&mut series, region, spec.requested_at);
+    }
     for stored in events.iter().filter(|e| e.kind == "effect_succeeded") {
         let Ok(Event::EffectSucceeded { key, .. }) = serde_json::from_str(&stored.payload) else {
             continue;
@@ -51,33 +63,57 @@ pub(crate) fn traffic(deploy: &Deploy, events: &[StoredEvent]) -> Vec<TrafficPoi
         else {
             continue;
         };
-        let point = if op.starts_with("traffic-back") {
-            Some((0.0, "rollback".to_owned()))
+        let point = if let Some(region) = op.strip_prefix("traffic-back") {
+            let region = region.trim_start_matches(':');
+            let region = (!region.is_empty()).then(|| region.to_owned());
+            Some((region, 0.0, "rollback".to_owned()))
         } else if op == "traffic" {
             step.parse::<usize>()
                 .ok()
                 .and_then(|index| spec.plan.steps.get(index))
                 .and_then(|step| {
                     let share = match &step.kind {
-                        StepKind::Canary { share_bp, .. } => f64::from(*share_bp) / 100.0,
+                        // Without an old fleet the canary's weight is the only one there is.
+                        StepKind::Canary { share_bp, .. } if spec.previous.is_some() => {
+                            f64::from(*share_bp) / 100.0
+                        }
                         StepKind::Surge if spec.previous.is_some() => 50.0,
-                        StepKind::Surge | StepKind::ScaleIn { .. } => 100.0,
+                        StepKind::Canary { .. } | StepKind::Surge | StepKind::ScaleIn { .. } => {
+                            100.0
+                        }
                         _ => return None,
                     };
-                    Some((share, step.kind.name().to_owned()))
+                    Some((step.region.clone(), share, step.kind.name().to_owned()))
                 })
         } else {
             None
         };
-        if let Some((new_percent, step)) = point {
-            points.push(TrafficPoint {
+        if let Some((region, new_percent, step)) = point {
+            let index = series_of(&mut series, region, spec.requested_at);
+            series[index].points.push(TrafficPoint {
                 at: stored.at,
                 new_percent,
                 step,
             });
         }
     }
-    points
+    series
+}
+
+/// The index of `region`'s series, added (all traffic on the old fleet from `start`) if new.
+fn series_of(series: &mut Vec<RegionTraffic>, region: Option<String>, start: Time) -> usize {
+    if let Some(index) = series.iter().position(|s| s.region == region) {
+        return index;
+    }
+    series.push(RegionTraffic {
+        region,
+        points: vec![TrafficPoint {
+            at: start,
+            new_percent: 0.0,
+            step: "before".to_owned(),
+        }],
+    });
+    series.len() - 1
 }
 
 /// The check numbers of a deploy, by measurement name, from its events.
@@ -162,8 +198,15 @@ fn escape(text: &str) -> String {
 }
 
 /// The traffic split as a step chart: the new release's share (solid) and the old one's
-/// (dashed), from the deploy's start to `end`.
-pub(crate) fn traffic_chart(points: &[TrafficPoint], new: &str, old: &str, end: Time) -> Markup {
+/// (dashed), from the deploy's start to `end`. `id` names the chart's element; `region`, when
+/// given, is named in its title.
+pub(crate) fn traffic_chart(
+    id: &str,
+    region: Option<&str>,
+    points: &[TrafficPoint],
+    (new, old): (&str, &str),
+    end: Time,
+) -> Markup {
     let start = points.first().map_or(end.0, |p| p.at.0);
     let frame = Frame {
         start,
@@ -208,8 +251,12 @@ pub(crate) fn traffic_chart(points: &[TrafficPoint], new: &str, old: &str, end: 
         "{new} has {now:.0}% of the traffic now, {old} {:.0}%; the table below lists every change.",
         100.0 - now
     );
+    let title = match region {
+        Some(region) => format!("Traffic split in {region}: {new} and {old}"),
+        None => format!("Traffic split: {new} and {old}"),
+    };
     html! {
-        (svg_open("traffic-chart", &format!("Traffic split: {new} and {old}"), &description))
+        (svg_open(id, &title, &description))
         (PreEscaped(axes("100%")))
         (PreEscaped(format!(r##"<path d="{new_path}" fill="none" stroke="#0550ae" stroke-width="2.5"/>"##)))
         (PreEscaped(format!(r##"<path d="{old_path}" fill="none" stroke="#9a6700" stroke-width="2" stroke-dasharray="6 4"/>"##)))

@@ -16,8 +16,10 @@
         var fresh = new DOMParser().parseFromString(text, "text/html").getElementById("live");
         var old = document.getElementById("live");
         var active = document.activeElement;
-        // Leave the section alone while someone is typing in it (a reason, say).
-        if (fresh && old && !(active && old.contains(active) && active.tagName === "INPUT")) {
+        // Leave the section alone while someone is typing or choosing in it (a reason, say).
+        var editing = active && old && old.contains(active) &&
+          (/^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName) || active.isContentEditable);
+        if (fresh && old && !editing) {
           old.replaceWith(fresh);
         }
       })

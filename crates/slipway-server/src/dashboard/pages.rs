@@ -9,8 +9,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use slipway_core::deploy::{DeployId, Phase, Role, WaitingFor};
-use slipway_core::settings::{Change, Finding};
+use slipway_core::deploy::{DeployId, Role};
 use slipway_store::{DeployQuery, StoredDeploy};
 
 use super::charts::{self, show_value};
@@ -48,19 +47,38 @@ fn notice(notice: &Notice) -> Markup {
 /// A fingerprint of the newest deploys and their revisions: the overview's stream reports a
 /// change when it differs.
 pub(crate) async fn deploys_fingerprint(state: &AppState) -> Result<String, PageError> {
+    Ok(fingerprint_of(&recent_deploys(state).await?))
+}
+
+/// The newest deploys, as the overview lists them.
+async fn recent_deploys(state: &AppState) -> Result<Vec<StoredDeploy>, PageError> {
     let query = DeployQuery {
         service: None,
         environment: None,
         before: None,
         limit: RECENT,
     };
-    let deploys = state.store.list_deploys(&query).await?;
+    Ok(state.store.list_deploys(&query).await?)
+}
+
+/// The fingerprint of `deploys` (see [`deploys_fingerprint`]).
+fn fingerprint_of(deploys: &[StoredDeploy]) -> String {
     let mut hash = Sha256::new();
-    for stored in &deploys {
+    for stored in deploys {
         hash.update(stored.deploy.spec.id.0.to_be_bytes());
         hash.update(stored.revision.to_be_bytes());
     }
-    Ok(hex::encode(&hash.finalize()[..12]))
+    hex::encode(&hash.finalize()[..12])
+}
+
+/// The refusal for a deploy id that names no deploy (`hint` says where to look instead).
+pub(crate) fn no_deploy(id: impl std::fmt::Display, hint: &str) -> ApiError {
+    ApiError::not_found(format!("there is no deploy {id}")).with_hint(hint.to_owned())
+}
+
+/// [`no_deploy`] with the usual hint.
+pub(crate) fn no_such_deploy(id: impl std::fmt::Display) -> ApiError {
+    no_deploy(id, "the overview at / lists the latest deploys")
 }
 
 /// `GET /`: services × environments, what runs where, and the latest deploys.
@@ -91,16 +109,8 @@ pub(crate) async fn overview(
             );
         }
     }
-    let recent = state
-        .store
-        .list_deploys(&DeployQuery {
-            service: None,
-            environment: None,
-            before: None,
-            limit: RECENT,
-        })
-        .await?;
-    let fingerprint = deploys_fingerprint(&state).await?;
+    let recent = recent_deploys(&state).await?;
+    let fingerprint = fingerprint_of(&recent);
     let body = html! {
         (notice(&done))
         div #live {
@@ -221,18 +231,22 @@ pub(crate) async fn deploy(
     Path(id): Path<String>,
     Query(done): Query<Notice>,
 ) -> PageResult {
-    let id = id.parse::<i64>().map_err(|_| {
-        ApiError::not_found(format!("there is no deploy {id}"))
-            .with_hint("deploy ids are numbers; the overview lists the latest")
-    })?;
-    let stored = state.store.deploy(DeployId(id)).await?.ok_or_else(|| {
-        ApiError::not_found(format!("there is no deploy {id}"))
-            .with_hint("the overview at / lists the latest deploys")
-    })?;
-    let events = state.store.events(Some(DeployId(id)), 0, 5000).await?;
+    let id = id
+        .parse::<i64>()
+        .map_err(|_| no_deploy(&id, "deploy ids are numbers; the overview lists the latest"))?;
+    let stored = state
+        .store
+        .deploy(DeployId(id))
+        .await?
+        .ok_or_else(|| no_such_deploy(id))?;
+    let events = all_events(&state, DeployId(id)).await?;
     let last_seq = events.last().map_or(0, |e| e.seq);
     let now = state.clock.now();
     let view = DeployView::new(&stored.deploy, now);
+    let roll_back_finished = stored.deploy.is_finished()
+        && super::actions::finished_rollback_target(&state, &stored)
+            .await
+            .is_ok();
     let title = format!(
         "{}: {} {} — deploy {}",
         view.environment.to_uppercase(),
@@ -259,7 +273,7 @@ pub(crate) async fn deploy(
             p #phase { "State: " (phase_words(&view)) }
             @if let Some(reason) = &view.end_reason { p { "Why: " (reason) } }
             @if let Some(reason) = &view.phase.reason { p { "Why: " (reason) } }
-            (actions(&viewer, &view, true))
+            (actions(&viewer, &view, true, roll_back_finished))
             dl.facts {
                 dt { "Service" } dd { (view.service) }
                 dt { "Environment" } dd { (view.environment) }
@@ -294,14 +308,27 @@ pub(crate) async fn deploy(
                 }
             }
             h2 { "Traffic split" }
-            (charts::traffic_chart(&traffic, &view.release.label, &old_label, end))
-            table #traffic {
-                caption { "Share of traffic over time" }
-                thead { tr { th scope="col" { "From" } th scope="col" { "Set by" } th scope="col" { (view.release.label) } th scope="col" { (old_label) } } }
-                tbody { @for point in &traffic { tr {
-                    td { (when(point.at)) } td { (point.step) }
-                    td { (format!("{:.0}%", point.new_percent)) } td { (format!("{:.0}%", 100.0 - point.new_percent)) }
-                } } }
+            @for (index, series) in traffic.iter().enumerate() {
+                @let single = traffic.len() == 1;
+                @let (chart_id, table_id) = if single {
+                    ("traffic-chart".to_owned(), "traffic".to_owned())
+                } else {
+                    (format!("traffic-chart-{index}"), format!("traffic-{index}"))
+                };
+                @let region = series.region.as_deref();
+                @if !single { h3 { "Region " (region.unwrap_or("(all)")) } }
+                (charts::traffic_chart(&chart_id, region.filter(|_| !single), &series.points, (&view.release.label, &old_label), end))
+                table id=(table_id) {
+                    caption {
+                        "Share of traffic over time"
+                        @if !single { " in " (region.unwrap_or("every region")) }
+                    }
+                    thead { tr { th scope="col" { "From" } th scope="col" { "Set by" } th scope="col" { (view.release.label) } th scope="col" { (old_label) } } }
+                    tbody { @for point in &series.points { tr {
+                        td { (when(point.at)) } td { (point.step) }
+                        td { (format!("{:.0}%", point.new_percent)) } td { (format!("{:.0}%", 100.0 - point.new_percent)) }
+                    } } }
+                }
             }
             h2 { "Checks" }
             @if let Some(check) = &view.check {
@@ -349,6 +376,29 @@ pub(crate) async fn deploy(
     ))
 }
 
+/// How many events the deploy page reads at a time.
+const EVENT_PAGE: i64 = 5000;
+
+/// Every event of deploy `id`, oldest first, read a page at a time: the charts need all of
+/// them, and the live stream must start after the newest.
+async fn all_events(
+    state: &AppState,
+    id: DeployId,
+) -> Result<Vec<slipway_store::StoredEvent>, ApiError> {
+    let mut events = Vec::new();
+    loop {
+        let after = events
+            .last()
+            .map_or(0, |e: &slipway_store::StoredEvent| e.seq);
+        let page = state.store.events(Some(id), after, EVENT_PAGE).await?;
+        let full = page.len() as i64 == EVENT_PAGE;
+        events.extend(page);
+        if !full {
+            return Ok(events);
+        }
+    }
+}
+
 /// An event's facts in one line, without its type tag.
 fn event_details(payload: &str) -> String {
     match serde_json::from_str::<serde_json::Value>(payload) {
@@ -370,8 +420,9 @@ fn event_details(payload: &str) -> String {
 /// The forms for what can be done to the deploy now (with `undo`, abort and rollback too; the
 /// list of what waits for me offers only what a person is waited for). The server decides
 /// whether the viewer may; the page offers what the deploy's state allows. Ids carry the
-/// deploy's, so a page listing several deploys has each once.
-fn actions(viewer: &Viewer, view: &DeployView, undo: bool) -> Markup {
+/// deploy's, so a page listing several deploys has each once. A finished deploy offers its
+/// rollback only when `roll_back_finished` (see `actions::finished_rollback_target`).
+fn actions(viewer: &Viewer, view: &DeployView, undo: bool, roll_back_finished: bool) -> Markup {
     let id = view.id;
     let finished = view.phase.state == "finished";
     let waiting = view.phase.waiting_for.as_deref();
@@ -416,7 +467,7 @@ fn actions(viewer: &Viewer, view: &DeployView, undo: bool) -> Markup {
                 (with_reason("rollback", "Roll back"))
                 (with_reason("abort", "Abort"))
             }
-            @if undo && finished && view.phase.result.as_deref() == Some("succeeded") {
+            @if undo && finished && roll_back_finished {
                 (with_reason("rollback", "Roll back to the release before"))
             }
         }
@@ -435,25 +486,19 @@ pub(crate) async fn approvals(
     let mut waiting = Vec::new();
     for stored in state.store.unfinished_deploys().await? {
         let deploy = &stored.deploy;
-        let mine = match deploy.phase(now) {
-            Phase::Waiting {
-                for_what: WaitingFor::Approval { .. },
-                ..
-            } => {
-                deploy.spec.requested_by != me
-                    && !deploy.progress.approvals.iter().any(|a| a.by == me)
-            }
-            Phase::Waiting {
-                for_what: WaitingFor::Go | WaitingFor::ScaleInConfirmation | WaitingFor::BreakGlass,
-                ..
-            } => true,
-            _ => false,
-        };
+        // Only what the viewer can give, by the rules the action itself is checked by.
+        let mine = crate::routes::deploys::can_answer(deploy, &viewer.caller, now);
         if mine {
             waiting.push(DeployView::new(deploy, now));
         }
     }
-    let reviews = config_awaiting(&state, Some(&me)).await?;
+    // Config versions wait for the viewer only if they may review them: an approver who did
+    // not write the version.
+    let reviews = if config::may_approve_version(&viewer.caller, None).is_ok() {
+        config_awaiting(&state, Some(&me)).await?
+    } else {
+        Vec::new()
+    };
     let fingerprint = deploys_fingerprint(&state).await?;
     let body = html! {
         (notice(&done))
@@ -470,7 +515,7 @@ pub(crate) async fn approvals(
                         td { (view.environment.to_uppercase()) ": " (view.service) " " (view.release.label) }
                         td { (phase_words(view)) }
                         td { (view.requested_by) }
-                        td { (actions(&viewer, view, false)) }
+                        td { (actions(&viewer, view, false, false)) }
                     } } }
                 }
             }
@@ -478,7 +523,7 @@ pub(crate) async fn approvals(
             @if reviews.is_empty() {
                 p { "✓ No config version waits for your review." }
             } @else {
-                ul { @for (service, environment, version) in &reviews {
+                ul { @for (service, environment, version, _) in &reviews {
                     li { a href={ "/config#" (service) "-" (environment) "-" (version) } { (environment.to_uppercase()) ": " (service) " config version " (version) } }
                 } }
             }
@@ -499,7 +544,7 @@ pub(crate) async fn approvals(
 async fn config_awaiting(
     state: &AppState,
     not_by: Option<&str>,
-) -> Result<Vec<(String, String, u64)>, PageError> {
+) -> Result<Vec<(String, String, u64, String)>, PageError> {
     let mut found = Vec::new();
     for service in &state.config.services {
         for environment in state
@@ -518,6 +563,7 @@ async fn config_awaiting(
                         service.name.clone(),
                         environment.name.clone(),
                         record.number,
+                        record.created_by.clone(),
                     ));
                 }
             }
@@ -536,7 +582,7 @@ pub(crate) async fn config_reviews(
     let reviews = config_awaiting(&state, None).await?;
     let mut shown = Vec::new();
     if state.vault.is_some() {
-        for (service, environment, version) in &reviews {
+        for (service, environment, version, author) in &reviews {
             let params = serde_json::from_value(serde_json::json!({ "to": version }))
                 .map_err(|e| ApiError::internal(&e))?;
             let axum::Json(diff) = config::diff_versions(
@@ -546,13 +592,16 @@ pub(crate) async fn config_reviews(
                 crate::extract::Query(params),
             )
             .await?;
-            let value = serde_json::to_value(&diff).map_err(|e| ApiError::internal(&e))?;
-            let changes: Vec<Change> =
-                serde_json::from_value(value["changes"].clone()).unwrap_or_default();
-            let findings: Vec<Finding> =
-                serde_json::from_value(value["findings"].clone()).unwrap_or_default();
-            let from = value["from"].as_u64();
-            shown.push((service, environment, *version, from, changes, findings));
+            let refusal = config::may_approve_version(&viewer.caller, Some(author)).err();
+            shown.push((
+                service,
+                environment,
+                *version,
+                diff.from,
+                diff.changes,
+                diff.findings,
+                refusal,
+            ));
         }
     }
     let body = html! {
@@ -562,7 +611,7 @@ pub(crate) async fn config_reviews(
         } @else if shown.is_empty() {
             p #nothing-to-review { "✓ No config version waits for review." }
         }
-        @for (service, environment, version, from, changes, findings) in &shown {
+        @for (service, environment, version, from, changes, findings, refusal) in &shown {
             section id={ (service) "-" (environment) "-" (version) } {
                 h2 { (environment.to_uppercase()) ": " (service) " config version " (version) }
                 p { @if let Some(from) = from { "Changes from version " (from) } @else { "All keys (no version before)" } }
@@ -579,9 +628,13 @@ pub(crate) async fn config_reviews(
                     div.error role="alert" { p { strong { "✗ It breaks the rules:" } }
                         ul { @for finding in findings { li { code { (finding.key) } ": " (finding.message) " — hint: " (finding.hint) } } } }
                 }
-                form.action method="post" action={ "/config/" (service) "/" (environment) "/versions/" (version) "/approve" } {
-                    input type="hidden" name="csrf" value=(viewer.csrf);
-                    button type="submit" { "Approve version " (version) }
+                @if let Some(refusal) = refusal {
+                    p.muted { (refusal.message) }
+                } @else {
+                    form.action method="post" action={ "/config/" (service) "/" (environment) "/versions/" (version) "/approve" } {
+                        input type="hidden" name="csrf" value=(viewer.csrf);
+                        button type="submit" { "Approve version " (version) }
+                    }
                 }
             }
         }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
@@ -32,6 +32,9 @@ pub(crate) const COOKIE: &str = "slipway_session";
 /// works on reload.
 const MAX_STREAMS: usize = 256;
 
+/// How many sessions one API token may hold; signing in once more ends the oldest.
+const SESSIONS_PER_TOKEN: usize = 20;
+
 /// The dashboard's own state beside the API's: sessions, and what ends its event streams.
 pub(crate) struct Dashboard {
     sessions: Mutex<HashMap<[u8; 32], Session>>,
@@ -39,6 +42,15 @@ pub(crate) struct Dashboard {
     /// shutdown is not held up by them.
     pub(crate) closing: watch::Sender<bool>,
     pub(crate) streams: std::sync::Arc<Semaphore>,
+    /// The newest event's sequence number, published by the one task that polls the store
+    /// while any stream is open (see `live.rs`).
+    pub(crate) head: watch::Sender<i64>,
+    /// Whether that task runs.
+    pub(crate) polling: Mutex<bool>,
+    /// Open streams per session (by the hash of the session id).
+    pub(crate) streams_of: Mutex<HashMap<[u8; 32], usize>>,
+    /// How many sessions were opened: each session's place in that order.
+    opened: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Dashboard {
@@ -47,6 +59,10 @@ impl Default for Dashboard {
             sessions: Mutex::new(HashMap::new()),
             closing: watch::Sender::new(false),
             streams: std::sync::Arc::new(Semaphore::new(MAX_STREAMS)),
+            head: watch::Sender::new(0),
+            polling: Mutex::new(false),
+            streams_of: Mutex::new(HashMap::new()),
+            opened: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -57,6 +73,8 @@ struct Session {
     token: [u8; 32],
     csrf: String,
     expires_at: Time,
+    /// Its place in the order sessions were opened.
+    serial: u64,
 }
 
 impl Dashboard {
@@ -65,31 +83,56 @@ impl Dashboard {
         self.closing.send_replace(true);
     }
 
-    fn open(&self, token: [u8; 32], now: Time, lifetime: Duration) -> (String, Session) {
+    /// Opens a session for `token`, ending `replacing` (the session of the cookie the sign-in
+    /// came with) and the oldest of the token's sessions beyond [`SESSIONS_PER_TOKEN`].
+    fn open(
+        &self,
+        token: [u8; 32],
+        replacing: Option<&str>,
+        now: Time,
+        lifetime: Duration,
+    ) -> (String, Session) {
         let id = random_hex(32);
         let session = Session {
             token,
             csrf: random_hex(32),
             expires_at: now.after(Span::from_duration(lifetime)),
+            serial: self
+                .opened
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         // Expired sessions go when a new one opens, so the map stays bounded by live ones.
         sessions.retain(|_, s| s.expires_at > now);
+        if let Some(old) = replacing {
+            sessions.remove(&token_hash(old));
+        }
+        let mut same_token: Vec<([u8; 32], u64)> = sessions
+            .iter()
+            .filter(|(_, s)| s.token == token)
+            .map(|(key, s)| (*key, s.serial))
+            .collect();
+        if same_token.len() >= SESSIONS_PER_TOKEN {
+            same_token.sort_by_key(|(_, serial)| *serial);
+            let surplus = same_token.len() + 1 - SESSIONS_PER_TOKEN;
+            for (key, _) in same_token.into_iter().take(surplus) {
+                sessions.remove(&key);
+            }
+        }
         sessions.insert(token_hash(&id), session.clone());
         (id, session)
     }
 
     fn find(&self, id: &str, now: Time) -> Option<Session> {
-        let key = token_hash(id);
+        self.find_by_key(token_hash(id), now)
+    }
+
+    /// The session whose id hashes to `key`, if it has not ended or expired.
+    fn find_by_key(&self, key: [u8; 32], now: Time) -> Option<Session> {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        match sessions.get(&key) {
-            Some(session) if session.expires_at > now => Some(session.clone()),
-            Some(_) => {
-                sessions.remove(&key);
-                None
-            }
-            None => None,
-        }
+        // Expired sessions go here too, so a server nobody signs in to anew sheds them.
+        sessions.retain(|_, s| s.expires_at > now);
+        sessions.get(&key).cloned()
     }
 
     fn end(&self, id: &str) {
@@ -117,6 +160,10 @@ pub(crate) struct Viewer {
     pub(crate) caller: Caller,
     /// The session's CSRF token, put in every form.
     pub(crate) csrf: String,
+    /// The hash of the session id (what the server keys the session by).
+    pub(crate) session: [u8; 32],
+    /// The host the request was sent to (see [`request_authority`]).
+    pub(crate) authority: Option<String>,
 }
 
 impl Viewer {
@@ -144,6 +191,8 @@ impl FromRequestParts<AppState> for Viewer {
             Ok(Some((user, _))) => Ok(Viewer {
                 caller: Caller { user },
                 csrf: session.csrf,
+                session: token_hash(&id),
+                authority: request_authority(&parts.headers, &parts.uri),
             }),
             Ok(None) => {
                 state.dashboard.end(&id);
@@ -152,6 +201,14 @@ impl FromRequestParts<AppState> for Viewer {
             Err(error) => Err(PageError(ApiError::from(error)).into_response()),
         }
     }
+}
+
+/// Whether the session keyed `key` is still open, unexpired, and its token still valid.
+pub(crate) async fn session_alive(state: &AppState, key: [u8; 32]) -> bool {
+    let Some(session) = state.dashboard.find_by_key(key, state.clock.now()) else {
+        return false;
+    };
+    matches!(state.store.token_user(&session.token).await, Ok(Some(_)))
 }
 
 /// A redirect to the sign-in page that comes back to `next`.
@@ -243,19 +300,29 @@ pub(crate) struct SignInForm {
     next: Option<String>,
 }
 
+/// The host a request was sent to: its `Host` header, or over HTTP/2 (which has none) the
+/// authority of its URI.
+pub(crate) fn request_authority(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| uri.authority().map(|a| a.as_str().to_owned()))
+}
+
 /// Whether the request comes from a page of this server: an `Origin` header, when a browser
-/// sent one, must name this host. (Browsers send it with every form POST.)
-pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+/// sent one, must name `authority`, the host the request was sent to. (Browsers send it with
+/// every form POST.)
+pub(crate) fn same_origin(headers: &HeaderMap, authority: Option<&str>) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let origin_host = origin
         .to_str()
         .ok()
         .and_then(|o| o.split_once("://"))
         .map(|(_, host)| host);
-    match (origin_host, host) {
+    match (origin_host, authority) {
         (Some(origin), Some(host)) if origin.eq_ignore_ascii_case(host) => Ok(()),
         _ => Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -268,6 +335,7 @@ pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
 
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
+    uri: Uri,
     headers: HeaderMap,
     form: Result<axum::Form<SignInForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -280,7 +348,7 @@ pub(crate) async fn sign_in(
         );
     };
     let next = safe_next(form.next.as_deref()).to_owned();
-    if let Err(error) = same_origin(&headers) {
+    if let Err(error) = same_origin(&headers, request_authority(&headers, &uri).as_deref()) {
         return respond(error.status, sign_in_form(&next, None, Some(&error)));
     }
     let token = form.token.trim();
@@ -306,9 +374,12 @@ pub(crate) async fn sign_in(
         );
     }
     let lifetime = state.settings.session_lifetime;
-    let (id, _) = state
-        .dashboard
-        .open(token_hash(token), state.clock.now(), lifetime);
+    let (id, _) = state.dashboard.open(
+        token_hash(token),
+        session_id(&headers).as_deref(),
+        state.clock.now(),
+        lifetime,
+    );
     let secure = if over_https(&headers) { "; Secure" } else { "" };
     let cookie = format!(
         "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
@@ -336,7 +407,7 @@ pub(crate) fn check_form(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<(), ApiError> {
-    same_origin(headers)?;
+    same_origin(headers, viewer.authority.as_deref())?;
     let sent = form.get("csrf").map(String::as_str).unwrap_or_default();
     if constant_time_eq(sent.as_bytes(), viewer.csrf.as_bytes()) {
         Ok(())

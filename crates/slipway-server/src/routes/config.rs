@@ -84,12 +84,12 @@ pub(crate) struct DiffView {
     service: String,
     environment: String,
     /// `None`: from no config at all.
-    from: Option<u64>,
+    pub(crate) from: Option<u64>,
     to: u64,
     #[schema(value_type = Vec<Object>)]
-    changes: Vec<Change>,
+    pub(crate) changes: Vec<Change>,
     #[schema(value_type = Vec<Object>)]
-    findings: Vec<Finding>,
+    pub(crate) findings: Vec<Finding>,
 }
 
 /// One value to set: `"value"`, or `{"value", "secret"?}`. Its `Debug` never shows the value.
@@ -628,6 +628,21 @@ pub(crate) async fn diff_versions(
     }))
 }
 
+/// Whether `caller` may approve a config version written by `author` (`None`: whoever wrote
+/// it): the approver role, and not its author.
+pub(crate) fn may_approve_version(caller: &Caller, author: Option<&str>) -> ApiResult<()> {
+    caller.require(Role::Approver, "approving config")?;
+    if author == Some(caller.user.name.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "self_approval",
+            "you wrote this config version; another engineer must review it",
+        )
+        .with_hint("ask someone with the approver role to approve it"));
+    }
+    Ok(())
+}
+
 /// Approves a version for deploys: by an approver other than its author, and only while it
 /// meets the rules.
 #[utoipa::path(post, path = "/api/v1/config/{service}/{environment}/versions/{version}/approve", tag = "config",
@@ -643,20 +658,15 @@ pub(crate) async fn approve_version(
     caller: Caller,
     Path((service_name, environment_name, number)): Path<(String, String, u64)>,
 ) -> ApiResult<Json<ConfigVersionView>> {
-    caller.require(Role::Approver, "approving config")?;
+    may_approve_version(&caller, None)?;
     let (service, environment, vault) = place(&state, &service_name, &environment_name)?;
     let record = version_or_latest(&state, &service.name, &environment.name, Some(number)).await?;
-    if record.created_by == caller.user.name {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "self_approval",
-            format!("you wrote config version {number}; another engineer must review it"),
-        )
-        .with_hint(format!(
+    may_approve_version(&caller, Some(&record.created_by)).map_err(|error| {
+        error.with_hint(format!(
             "ask someone with the approver role: slipway config approve {} --env {} --version {number}",
             service.name, environment.name
-        )));
-    }
+        ))
+    })?;
     if let Some(by) = &record.approved_by {
         return Err(ApiError::conflict(
             "already_approved",

@@ -914,3 +914,32 @@ async fn rollback_target(
         .with_hint("there is nothing earlier to go back to; deploy a fixed release instead")),
     }
 }
+
+/// Whether `caller` can answer what `deploy` waits for at `now` — an approval (the step's
+/// roles, not the requester, not an author when it says so, not already approved by them), a
+/// go (by someone other than the requester when the step says so), a scale-in confirmation or a
+/// break-glass confirmation — by the rules `decide` applies when the action arrives. `false`
+/// when it waits for nothing a person gives.
+pub(crate) fn can_answer(
+    deploy: &slipway_core::deploy::Deploy,
+    caller: &Caller,
+    now: slipway_core::time::Time,
+) -> bool {
+    use slipway_core::decide::{may_approve, may_confirm_break_glass, may_go};
+    use slipway_core::deploy::{Phase, WaitingFor};
+
+    let by = caller.actor();
+    let Phase::Waiting { for_what, .. } = deploy.phase(now) else {
+        return false;
+    };
+    match for_what {
+        WaitingFor::Approval { .. } => {
+            may_approve(deploy, &by).is_ok()
+                && !deploy.progress.approvals.iter().any(|a| a.by == by.name)
+        }
+        WaitingFor::Go => may_go(deploy, &by).is_ok(),
+        WaitingFor::ScaleInConfirmation => by.role.can_deploy(),
+        WaitingFor::BreakGlass => may_confirm_break_glass(deploy, &by).is_ok(),
+        WaitingFor::Slot { .. } => false,
+    }
+}

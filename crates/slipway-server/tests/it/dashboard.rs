@@ -540,6 +540,9 @@ async fn config_review_shows_secrets_only_as_fingerprints_and_approves_by_form()
 
 #[tokio::test]
 async fn the_event_stream_reports_a_change_of_the_deploy() {
+    use slipway_core::deploy::DeployId;
+    use slipway_store::NewEvent;
+
     let api = Api::start().await;
     let number = api.release(&api.admin, "idp", "1.0.0").await;
     let (_, body) = api
@@ -552,26 +555,56 @@ async fn the_event_stream_reports_a_change_of_the_deploy() {
         .await;
     let id = body["id"].as_i64().expect("an id");
     let browser = sign_in(&api, &api.admin).await;
-    let response = slipway_server::app(api.state.clone())
-        .oneshot(get(
-            &format!("/events?deploy={id}&after=0"),
-            Some(&browser.cookie),
-        ))
+    let open = |path: String| {
+        let state = api.state.clone();
+        let cookie = browser.cookie.clone();
+        async move {
+            let response = slipway_server::app(state)
+                .oneshot(get(&path, Some(&cookie)))
+                .await
+                .expect("the router answers");
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(
+                response.headers()[header::CONTENT_TYPE],
+                "text/event-stream"
+            );
+            response.into_body()
+        }
+    };
+    // Streams opened where their page stands stay silent while nothing changes.
+    let (_, _, page) = api.send_raw(get("/", Some(&browser.cookie))).await;
+    let overview = page
+        .split("name=\"slipway-events\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the overview names its stream")
+        .replace("&amp;", "&");
+    let head = api.state.store.last_event_seq().await.expect("a head");
+    let mut deploy = open(format!("/events?deploy={id}&after={head}")).await;
+    let mut fingerprint = open(overview).await;
+    for body in [&mut deploy, &mut fingerprint] {
+        let quiet = tokio::time::timeout(Duration::from_millis(1500), body.frame()).await;
+        assert!(quiet.is_err(), "nothing changed, yet it reported {quiet:?}");
+    }
+    // A new event of the deploy is reported, with its sequence number.
+    let note = NewEvent {
+        deploy: Some(DeployId(id)),
+        kind: "note".to_owned(),
+        payload: json!({"type": "note"}).to_string(),
+    };
+    api.state
+        .store
+        .append_events(&[note], api.state.clock.now())
         .await
-        .expect("the router answers");
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.headers()[header::CONTENT_TYPE],
-        "text/event-stream"
-    );
-    let mut body = response.into_body();
-    let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+        .expect("appended");
+    let frame = tokio::time::timeout(Duration::from_secs(10), deploy.frame())
         .await
         .expect("an event within 10 s")
         .expect("a frame")
         .expect("no error");
     let text = String::from_utf8_lossy(frame.data_ref().expect("data")).into_owned();
     assert!(text.contains("event: changed"), "{text}");
+    assert!(text.contains(&format!("data: {}", head + 1)), "{text}");
     api.stop().await;
 }
 
@@ -823,5 +856,445 @@ async fn the_audit_log_opens_on_its_latest_page_with_a_link_to_earlier_ones() {
     let earlier = format!("/audit?after={}", last - 1000);
     let (_, _, page) = api.send_raw(get(&earlier, Some(&browser.cookie))).await;
     assert!(page.contains("Later events"), "{page}");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn rollback_from_the_page_of_a_deploy_that_no_longer_runs_is_refused_and_creates_nothing() {
+    let api = Api::with_engine().await;
+    api.release(&api.admin, "idp", "1.0.0").await;
+    api.release(&api.admin, "idp", "1.1.0").await;
+    let mut ids = Vec::new();
+    for release in ["1", "2"] {
+        let (status, body) = api
+            .call(
+                Method::POST,
+                "/api/v1/deploys",
+                Some(&api.admin),
+                Some(json!({"service": "idp", "environment": "staging", "release": release})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["id"].as_i64().expect("an id");
+        let done = wait_for_deploy(&api, &api.admin, id, "finished", |d| {
+            d["phase"]["state"] == "finished"
+        })
+        .await;
+        assert_eq!(done["phase"]["result"], "succeeded", "{done:#}");
+        ids.push(id);
+    }
+    let (old, current) = (ids[0], ids[1]);
+    let count = || async {
+        let query = slipway_store::DeployQuery {
+            service: Some("idp".to_owned()),
+            environment: None,
+            before: None,
+            limit: 100,
+        };
+        api.state
+            .store
+            .list_deploys(&query)
+            .await
+            .expect("deploys")
+            .len()
+    };
+    let before = count().await;
+    let browser = sign_in(&api, &api.admin).await;
+    // Only the deploy whose release runs now offers to roll back.
+    let (_, _, page) = api
+        .send_raw(get(&format!("/deploys/{old}"), Some(&browser.cookie)))
+        .await;
+    assert!(!page.contains(&format!("action-rollback-{old}")), "{page}");
+    let (_, _, page) = api
+        .send_raw(get(&format!("/deploys/{current}"), Some(&browser.cookie)))
+        .await;
+    assert!(
+        page.contains(&format!("action-rollback-{current}")),
+        "{page}"
+    );
+    // A forged form on the old deploy's page is refused: it would undo RC 2, which it never ran.
+    let (status, _, page) = api
+        .send_raw(form_request(
+            &format!("/deploys/{old}/rollback"),
+            Some(&browser.cookie),
+            &[("csrf", &browser.csrf), ("reason", "errors up")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    assert!(page.contains("no longer runs"), "{page}");
+    assert!(page.contains("hint: "), "{page}");
+    assert_eq!(count().await, before, "no rollback deploy was created");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_multi_region_deploy_charts_each_regions_traffic_and_a_first_canary_gets_everything() {
+    use slipway_core::deploy::{DeployId, Event};
+    use slipway_store::NewEvent;
+
+    const REGIONS: &str = r#"
+[[service]]
+name = "idp"
+start = "bin/server"
+
+[environment.staging]
+target = "local"
+regions = ["east", "west"]
+canary = { share = "10%", instances = 1, duration = "1m" }
+"#;
+    let start = slipway_core::time::Time(1_800_000_000_000);
+    let clock = Arc::new(ManualClock::starting_at(start));
+    let api = Api::start_with_config_on(REGIONS, clock.clone()).await;
+    let number = api.release(&api.admin, "idp", "1.0.0").await;
+    let (status, deploy) = api
+        .call(
+            Method::POST,
+            "/api/v1/deploys",
+            Some(&api.admin),
+            Some(json!({"service": "idp", "environment": "staging", "release": number})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{deploy}");
+    let id = deploy["id"].as_i64().expect("an id");
+    let step = |name: &str, region: &str| {
+        deploy["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|s| s["name"] == name && s["region"] == region)
+            .unwrap_or_else(|| panic!("no {name} step in {region} in {deploy}"))["index"]
+            .as_u64()
+            .expect("an index")
+    };
+    let traffic = |index: u64| Event::EffectSucceeded {
+        key: format!("{id}/{index}/0/traffic"),
+        detail: "traffic set".to_owned(),
+    };
+    // East goes all the way (its canary first); west gets its surge, then the deploy unwinds there.
+    for event in [
+        traffic(step("canary", "east")),
+        traffic(step("surge", "east")),
+        traffic(step("scale-in", "east")),
+        traffic(step("surge", "west")),
+        Event::EffectSucceeded {
+            key: format!("{id}/unwind/0/traffic-back:west"),
+            detail: "traffic back".to_owned(),
+        },
+    ] {
+        clock.advance(Span::from_secs(10));
+        let new = NewEvent {
+            deploy: Some(DeployId(id)),
+            kind: event.kind().to_owned(),
+            payload: serde_json::to_string(&event).expect("JSON"),
+        };
+        api.state
+            .store
+            .append_events(&[new], clock.now())
+            .await
+            .expect("appended");
+    }
+    let browser = sign_in(&api, &api.admin).await;
+    let (status, _, page) = api
+        .send_raw(get(&format!("/deploys/{id}"), Some(&browser.cookie)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_unique_ids(&page);
+    let table = |index: usize| {
+        page.split(&format!("<table id=\"traffic-{index}\">"))
+            .nth(1)
+            .and_then(|rest| rest.split("</table>").next())
+            .unwrap_or_else(|| panic!("the traffic table of region {index}: {page}"))
+            .to_owned()
+    };
+    let (east, west) = (table(0), table(1));
+    assert!(
+        east.contains("in east") && west.contains("in west"),
+        "{east}\n{west}"
+    );
+    // Nothing ran before, so the canary's weight is the only one: all traffic is new.
+    assert_eq!(
+        east.matches("<td>100%</td><td>0%</td>").count(),
+        3,
+        "{east}"
+    );
+    assert!(!page.contains("<td>10%</td>"), "{page}");
+    assert_eq!(
+        west.matches("<td>100%</td><td>0%</td>").count(),
+        1,
+        "{west}"
+    );
+    assert!(
+        west.contains("<td>rollback</td><td>0%</td><td>100%</td>"),
+        "{west}"
+    );
+    let svgs: Vec<&str> = page
+        .split("<svg ")
+        .skip(1)
+        .map(|rest| rest.split("</svg>").next().expect("a closed svg"))
+        .collect();
+    assert_eq!(svgs.len(), 2, "one traffic chart per region: {page}");
+    insta::assert_snapshot!("dashboard_traffic_chart_east", svgs[0]);
+    insta::assert_snapshot!("dashboard_traffic_chart_west", svgs[1]);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn the_deploy_page_shows_the_newest_events_of_a_long_deploy_and_streams_after_them() {
+    use slipway_core::deploy::DeployId;
+    use slipway_store::NewEvent;
+
+    let api = Api::start().await;
+    let number = api.release(&api.admin, "idp", "1.0.0").await;
+    let (_, deploy) = api
+        .call(
+            Method::POST,
+            "/api/v1/deploys",
+            Some(&api.admin),
+            Some(json!({"service": "idp", "environment": "staging", "release": number})),
+        )
+        .await;
+    let id = deploy["id"].as_i64().expect("an id");
+    let events: Vec<NewEvent> = (0..5100)
+        .map(|n| NewEvent {
+            deploy: Some(DeployId(id)),
+            kind: "note".to_owned(),
+            payload: json!({"type": "note", "n": format!("mark-{n}")}).to_string(),
+        })
+        .collect();
+    api.state
+        .store
+        .append_events(&events, api.state.clock.now())
+        .await
+        .expect("appended");
+    let last = api.state.store.last_event_seq().await.expect("a head");
+    let browser = sign_in(&api, &api.admin).await;
+    let (status, _, page) = api
+        .send_raw(get(&format!("/deploys/{id}"), Some(&browser.cookie)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("n=mark-5099"),
+        "the newest event is on the page"
+    );
+    assert!(
+        page.contains(&format!("/events?deploy={id}&amp;after={last}")),
+        "the live stream starts after the newest event, {last}"
+    );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_stream_ends_after_sign_out_and_a_session_holds_at_most_eight() {
+    use slipway_core::deploy::DeployId;
+    use slipway_store::NewEvent;
+
+    let api = Api::start().await;
+    let number = api.release(&api.admin, "idp", "1.0.0").await;
+    let (_, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/deploys",
+            Some(&api.admin),
+            Some(json!({"service": "idp", "environment": "staging", "release": number})),
+        )
+        .await;
+    let id = body["id"].as_i64().expect("an id");
+    let browser = sign_in(&api, &api.admin).await;
+    let open = || async {
+        slipway_server::app(api.state.clone())
+            .oneshot(get(
+                &format!("/events?deploy={id}&after=0"),
+                Some(&browser.cookie),
+            ))
+            .await
+            .expect("the router answers")
+    };
+    let mut streams = Vec::new();
+    for _ in 0..8 {
+        let response = open().await;
+        assert_eq!(response.status(), StatusCode::OK);
+        streams.push(response.into_body());
+    }
+    let ninth = open().await;
+    assert_eq!(ninth.status(), StatusCode::TOO_MANY_REQUESTS);
+    drop(ninth);
+    // Closing one frees its place.
+    drop(streams.pop());
+    let response = open().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+        .await
+        .expect("an event within 10 s")
+        .expect("a frame")
+        .expect("no error");
+    assert!(String::from_utf8_lossy(frame.data_ref().expect("data")).contains("event: changed"));
+
+    let (status, _, _) = api
+        .send_raw(form_request(
+            "/sign-out",
+            Some(&browser.cookie),
+            &[("csrf", &browser.csrf)],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // The next change wakes the stream, which finds its session gone and ends.
+    let note = NewEvent {
+        deploy: Some(DeployId(id)),
+        kind: "note".to_owned(),
+        payload: json!({"type": "note"}).to_string(),
+    };
+    api.state
+        .store
+        .append_events(&[note], api.state.clock.now())
+        .await
+        .expect("appended");
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match body.frame().await {
+                None => return,
+                Some(Ok(frame)) if frame.is_data() => {
+                    let text =
+                        String::from_utf8_lossy(frame.data_ref().expect("data")).into_owned();
+                    assert!(
+                        !text.contains("event: changed"),
+                        "reported after sign-out: {text}"
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the stream ends within 10 s of the sign-out");
+    drop(streams);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn signing_in_again_ends_the_cookies_session_and_a_token_holds_at_most_twenty() {
+    let api = Api::start().await;
+    let first = sign_in(&api, &api.admin).await;
+    // Signing in from a browser that has a session replaces it.
+    let (status, headers, body) = api
+        .send_raw(form_request(
+            "/sign-in",
+            Some(&first.cookie),
+            &[("token", &api.admin), ("next", "/")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let second = headers
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a new session cookie")
+        .to_owned();
+    assert_ne!(second, first.cookie);
+    let (status, headers, _) = api.send_raw(get("/", Some(&first.cookie))).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the replaced session is over"
+    );
+    assert!(location(&headers).starts_with("/sign-in"));
+    let (status, _, _) = api.send_raw(get("/", Some(&second))).await;
+    assert_eq!(status, StatusCode::OK);
+    // Twenty more sign-ins with the same token end the oldest, `second`.
+    let mut newest = Vec::new();
+    for _ in 0..20 {
+        newest.push(sign_in(&api, &api.admin).await.cookie);
+    }
+    let (status, _, _) = api.send_raw(get("/", Some(&second))).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the oldest session made room"
+    );
+    for cookie in &newest {
+        let (status, _, _) = api.send_raw(get("/", Some(cookie))).await;
+        assert_eq!(status, StatusCode::OK, "the newest twenty stay");
+    }
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_host_header_the_origin_is_checked_against_the_requests_authority() {
+    let api = Api::start().await;
+    // HTTP/2 carries the host in the URI's authority, not in a Host header.
+    let request = |origin: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("http://dashboard.test/sign-in")
+            .header(header::ORIGIN, origin)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("token={}&next=%2F", encode(&api.admin))))
+            .expect("a valid request")
+    };
+    let (status, headers, page) = api.send_raw(request("http://dashboard.test")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+    assert!(headers.contains_key(header::SET_COOKIE));
+    let (status, headers, page) = api.send_raw(request("http://elsewhere.test")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(!headers.contains_key(header::SET_COOKIE));
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn config_review_offers_approve_only_to_an_approver_who_did_not_write_the_version() {
+    let api = Api::start_with(Arc::new(SystemClock), true).await;
+    // A version written by the admin: the admin may not approve it, rita may.
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/config/idp/prod",
+            Some(&api.admin),
+            Some(json!({"set": {"LOG_LEVEL": "debug"}, "message": "first config"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let author = sign_in(&api, &api.admin).await;
+    let (_, _, page) = api.send_raw(get("/config", Some(&author.cookie))).await;
+    assert!(page.contains("config version 1"), "{page}");
+    assert!(!page.contains("Approve version 1"), "{page}");
+    assert!(page.contains("you wrote this config version"), "{page}");
+    let rita = api.user("rita", "approver").await;
+    let reviewer = sign_in(&api, &rita).await;
+    let (_, _, page) = api.send_raw(get("/config", Some(&reviewer.cookie))).await;
+    assert!(page.contains("Approve version 1"), "{page}");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn waiting_for_me_lists_an_approval_only_for_those_who_may_give_it() {
+    let api = Api::with_engine().await;
+    let dave = api.user("dave", "deployer").await;
+    let erin = api.user("erin", "deployer").await;
+    let rita = api.user("rita", "approver").await;
+    let number = api.release(&api.admin, "idp", "1.0.0").await;
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/deploys",
+            Some(&dave),
+            Some(json!({"service": "idp", "environment": "prod", "release": number})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_i64().expect("an id");
+    wait_for_deploy(&api, &api.admin, id, "waiting for approval", |d| {
+        d["phase"]["waiting_for"] == "approval"
+    })
+    .await;
+    // Dave requested it and erin is a deployer: neither may approve, so neither is asked.
+    for token in [&dave, &erin] {
+        let browser = sign_in(&api, token).await;
+        let (_, _, page) = api.send_raw(get("/approvals", Some(&browser.cookie))).await;
+        assert!(page.contains("Nothing waits for you"), "{page}");
+        assert!(!page.contains(&format!("action-approve-{id}")), "{page}");
+    }
+    let browser = sign_in(&api, &rita).await;
+    let (_, _, page) = api.send_raw(get("/approvals", Some(&browser.cookie))).await;
+    assert!(page.contains(&format!("action-approve-{id}")), "{page}");
     api.stop().await;
 }

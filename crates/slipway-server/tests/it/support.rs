@@ -93,6 +93,11 @@ impl Api {
         Api::start_from(text, Arc::new(SystemClock), false).await
     }
 
+    /// [`Api::start_with_config`] on `clock`.
+    pub(crate) async fn start_with_config_on(text: &str, clock: Arc<dyn Clock>) -> Api {
+        Api::start_from(text, clock, false).await
+    }
+
     async fn start_from(text: &str, clock: Arc<dyn Clock>, vault: bool) -> Api {
         let test_store = sqlite().await;
         let dir = tempfile::tempdir().expect("a temporary directory");

@@ -61,7 +61,7 @@ struct Chromedriver {
 impl Chromedriver {
     /// Starts chromedriver, or returns `None` (skip) when Chromium is not installed and `CI`
     /// is not `true`.
-    fn start() -> Option<Chromedriver> {
+    async fn start() -> Option<Chromedriver> {
         let present = Path::new(CHROMIUM).is_file() && Path::new(CHROMEDRIVER).is_file();
         if !present {
             assert!(
@@ -97,7 +97,7 @@ impl Chromedriver {
         let deadline = Instant::now() + PATIENCE;
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "chromedriver never listened");
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Some(driver)
     }
@@ -109,6 +109,7 @@ impl Chromedriver {
             "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                "--disable-crash-reporter",
                 "--window-size=1280,1400",
                 format!("--user-data-dir={}", profile.display()),
             ],
@@ -240,7 +241,7 @@ fn start_deploy(server: &SpawnedServer, token: &str) -> String {
 }
 
 /// Waits until deploy `id` waits for `what` (`approval`, `scale_in_confirmation`).
-fn wait_for_phase(server: &SpawnedServer, token: &str, id: &str, what: &str) {
+async fn wait_for_phase(server: &SpawnedServer, token: &str, id: &str, what: &str) {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let shown = server
@@ -255,13 +256,13 @@ fn wait_for_phase(server: &SpawnedServer, token: &str, id: &str, what: &str) {
             Instant::now() < deadline,
             "deploy {id} never waited for {what}: {deploy:#}"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_is_watched_live_approved_by_a_second_person_and_rolled_back_in_chromium() {
-    let Some(driver) = Chromedriver::start() else {
+    let Some(driver) = Chromedriver::start().await else {
         return;
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -280,9 +281,9 @@ async fn a_deploy_is_watched_live_approved_by_a_second_person_and_rolled_back_in
     // RC 1 runs in prod, shipped through the CLI.
     release(&server, &alice, root, "1.0.0");
     let first = start_deploy(&server, &alice);
-    wait_for_phase(&server, &alice, &first, "approval");
+    wait_for_phase(&server, &alice, &first, "approval").await;
     server.cli(&bob, &["approve", &first]).success();
-    wait_for_phase(&server, &alice, &first, "scale_in_confirmation");
+    wait_for_phase(&server, &alice, &first, "scale_in_confirmation").await;
     server.cli(&alice, &["confirm", &first]).success();
     server
         .cli(&alice, &["status", &first, "--follow", "--timeout", "60s"])
