@@ -110,13 +110,17 @@ impl Deliverer {
     }
 
     /// Delivers until `shutdown` completes: whatever is due, then sleeps until the next
-    /// delivery is due, something is enqueued, or `idle_poll` has passed. An attempt in flight
-    /// at shutdown finishes (bounded by `timeout`) and is recorded.
+    /// delivery is due, something is enqueued, or `idle_poll` has passed. Shutdown does not
+    /// wait for a pass: an attempt in flight is abandoned, its claim lapses and it is made
+    /// again after the restart (receivers de-duplicate on the delivery id).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            if let Err(error) = self.deliver_due().await {
-                tracing::warn!(%error, "delivering notifications failed; trying again shortly");
+            tokio::select! {
+                () = &mut shutdown => return,
+                delivered = self.deliver_due() => if let Err(error) = delivered {
+                    tracing::warn!(%error, "delivering notifications failed; trying again shortly");
+                },
             }
             let wait = match self.store.next_notification_due().await {
                 Ok(Some(due)) => Duration::from_millis(
@@ -139,7 +143,11 @@ impl Deliverer {
         let due = self.store.due_notifications(now, self.config.batch).await?;
         let mut made = 0;
         for notification in due {
-            let claim_until = now.after(Span::from_duration(self.config.claim));
+            // The clock is read again for each claim: sends before it may have taken long.
+            let claim_until = self
+                .clock
+                .now()
+                .after(Span::from_duration(self.config.claim));
             if !self
                 .store
                 .claim_notification(notification.id, notification.attempts, claim_until)
@@ -245,8 +253,7 @@ impl Deliverer {
                 let passing = status.is_server_error()
                     || status == reqwest::StatusCode::REQUEST_TIMEOUT
                     || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
-                let text = answer.text().await.unwrap_or_default();
-                let quoted: String = text.trim().chars().take(200).collect();
+                let quoted = quoted_answer(answer, &destination.url).await;
                 let mut error = format!("{} answered {status}", destination.origin());
                 if !quoted.is_empty() {
                     error.push_str(&format!(": {quoted}"));
@@ -305,4 +312,31 @@ impl Deliverer {
         }
         Ok(secret.as_bytes().to_vec())
     }
+}
+
+/// What a refusing receiver answered, for the delivery's record: read no further than 1 KiB,
+/// at most 200 characters, with the destination URL's path and query cut out (frameworks echo
+/// the path in their 404 pages, and a webhook's path is often its token).
+async fn quoted_answer(mut answer: reqwest::Response, url: &str) -> String {
+    const LIMIT: usize = 1024;
+    let mut bytes = Vec::new();
+    while bytes.len() < LIMIT {
+        match answer.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(LIMIT);
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    if let Some(start) = rest.find(['/', '?']) {
+        let path_and_query = &rest[start..];
+        let path = path_and_query.split(['?', '#']).next().unwrap_or_default();
+        for secret in [path_and_query, path] {
+            if secret.len() > 1 {
+                text = text.replace(secret, "/…");
+            }
+        }
+    }
+    text.trim().chars().take(200).collect()
 }

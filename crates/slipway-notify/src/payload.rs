@@ -243,7 +243,8 @@ pub fn slack_payload(deploy: &Deploy, notice: &Notice, context: &Context) -> Val
         );
     }
     json!({
-        "text": plain,
+        // Escaped: a reason typed by a person must not ping a channel or disguise a link.
+        "text": slack_escape(&plain),
         "attachments": [{
             "color": status.color(),
             "fallback": plain,

@@ -29,13 +29,18 @@ impl NotifyDestination {
         self.environments.is_empty() || self.environments.iter().any(|e| e == environment)
     }
 
-    /// `scheme://host[:port]` of the URL: what messages may show of it.
-    pub fn origin(&self) -> &str {
-        let after_scheme = self.url.find("://").map_or(0, |at| at + 3);
-        match self.url[after_scheme..].find('/') {
-            Some(slash) => &self.url[..after_scheme + slash],
-            None => &self.url,
-        }
+    /// `scheme://host[:port]` of the URL: what messages may show of it (never a path, a query
+    /// or `user:password@`, which may hold credentials).
+    pub fn origin(&self) -> String {
+        let (scheme, rest) = self
+            .url
+            .split_once("://")
+            .unwrap_or(("", self.url.as_str()));
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        format!("{scheme}://{host}")
     }
 }
 

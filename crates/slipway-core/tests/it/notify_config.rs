@@ -39,6 +39,11 @@ fn notify_destinations_chat_and_public_url_parse_with_their_defaults() {
     assert!(slack.routes("prod") && !slack.routes("staging"));
     assert_eq!(slack.secret, None);
     assert_eq!(slack.origin(), "https://hooks.slack.com");
+    let mut with_credentials =
+        webhook_with_url(slack, "https://bot:pa55@hooks.example:8443?token=x");
+    assert_eq!(with_credentials.origin(), "https://hooks.example:8443");
+    with_credentials.url = "http://user@127.0.0.1/hook#frag".to_owned();
+    assert_eq!(with_credentials.origin(), "http://127.0.0.1");
     assert!(
         !format!("{slack:?}").contains("XYZ"),
         "the URL's credential stays out of Debug"
@@ -131,4 +136,14 @@ fn the_example_file_routes_slack_to_prod_and_maps_a_chat_user() {
         Some(SecretSource::Env("SLACK_SIGNING_SECRET".to_owned()))
     );
     assert_eq!(config.chat.users["U024BE7LH"], "alice");
+}
+
+/// `destination` with another URL.
+fn webhook_with_url(
+    destination: &slipway_core::config::NotifyDestination,
+    url: &str,
+) -> slipway_core::config::NotifyDestination {
+    let mut destination = destination.clone();
+    destination.url = url.to_owned();
+    destination
 }

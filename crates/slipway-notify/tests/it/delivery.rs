@@ -299,6 +299,11 @@ async fn a_receiver_refusing_the_payload_fails_it_at_once_and_routing_skips_othe
             assert_eq!(listed[0].status, DeliveryStatus::Failed);
             assert_eq!(listed[0].history.len(), 1, "a 404 is not retried");
             assert_eq!(listed[0].history[0].http_status, Some(404));
+            let error = listed[0].history[0].error.clone().unwrap_or_default();
+            assert!(
+                error.contains("Cannot POST /…") && !error.contains("/slack"),
+                "the answer is quoted without the URL's path, which may hold a token: {error}"
+            );
             assert_eq!(receiver.requests().len(), 1);
         },
     )

@@ -128,12 +128,22 @@ impl Receiver {
                         .get_mut(&path)
                         .and_then(VecDeque::pop_front)
                         .unwrap_or(200);
+                    // A refusal echoes the path, as many web frameworks do.
+                    let answer = format!("Cannot POST {path}");
                     recorded.requests.push(Received {
                         path,
                         headers,
                         body,
                     });
-                    StatusCode::from_u16(status).unwrap()
+                    let status = StatusCode::from_u16(status).unwrap();
+                    (
+                        status,
+                        if status.is_success() {
+                            String::new()
+                        } else {
+                            answer
+                        },
+                    )
                 },
             )
             .with_state(Arc::clone(&recorded));

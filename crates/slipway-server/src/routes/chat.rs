@@ -33,7 +33,7 @@ use crate::extract::{Body, Path};
 use crate::views::{ActionView, DeployView};
 
 /// The oldest (and furthest in the future) a request's timestamp may be, in seconds.
-const MAX_REQUEST_AGE_SECS: i64 = 5 * 60;
+const MAX_REQUEST_AGE_SECS: u64 = 5 * 60;
 
 const USAGE: &str = "Commands: `status [ID | SERVICE [ENV]]`, `deploy SERVICE ENV [RC N]`, \
                      `approve ID`, `go ID`, `confirm ID`, `rollback SERVICE ENV REASON…`, \
@@ -68,7 +68,7 @@ fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> ApiResult<()> {
     let now = state.clock.now().as_millis() / 1000;
     let fresh = timestamp
         .parse::<i64>()
-        .is_ok_and(|sent| (now - sent).abs() <= MAX_REQUEST_AGE_SECS);
+        .is_ok_and(|sent| now.abs_diff(sent) <= MAX_REQUEST_AGE_SECS);
     if !fresh {
         return Err(refused(
             "stale_request",

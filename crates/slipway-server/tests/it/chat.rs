@@ -151,6 +151,16 @@ async fn forged_wrongly_signed_replayed_or_unsigned_chat_requests_are_refused_an
             "stale_request",
         ),
         (
+            "a timestamp at the edge of i64, which must not overflow",
+            request(
+                COMMANDS,
+                &body,
+                Some(i64::MIN.to_string()),
+                Some(format!("v0={}", "ab".repeat(32))),
+            ),
+            "stale_request",
+        ),
+        (
             "a click with a forged signature",
             request(
                 INTERACTIONS,
