@@ -11,8 +11,8 @@ use slipway_store::{ArtifactRecord, ChainReport, ReleaseRecord, StoredEvent, Tok
 use utoipa::ToSchema;
 
 pub mod checklist;
-pub mod trains;
 pub mod notifications;
+pub mod trains;
 
 /// An instant as RFC 3339 text in UTC.
 pub fn timestamp(time: Time) -> String {

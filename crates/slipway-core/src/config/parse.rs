@@ -25,8 +25,8 @@ use super::values::{self, DURATION_HINT, Problem};
 use crate::provenance::{PublicKey, TrustedKey};
 
 mod checklist;
-mod notify;
 mod compat;
+mod notify;
 mod settings;
 mod source;
 

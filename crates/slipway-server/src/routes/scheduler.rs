@@ -20,7 +20,7 @@ use slipway_core::config::{ServiceConfig, TrainAction, TrainSchedule};
 use slipway_core::cron::Cron;
 use slipway_core::deploy::Role;
 use slipway_core::time::Time;
-use slipway_store::{Page, User};
+use slipway_store::{Page, TrainKind, User};
 
 use super::{catalog, deploys, trains};
 use crate::AppState;
@@ -174,7 +174,10 @@ async fn act(
                 format!("{label} was already cut from this commit")
             })
         }
-        TrainAction::Deploy => deploy(state, caller, schedule, key, due, &name, None).await,
+        TrainAction::Deploy => {
+            let release = production_release(state, schedule, &name).await?;
+            deploy(state, caller, schedule, key, due, &name, release).await
+        }
         TrainAction::DeployArtifact => {
             let label = release_of_newest_artifact(state, &caller, service).await?;
             deploy(state, caller, schedule, key, due, &name, Some(label)).await
@@ -220,6 +223,40 @@ async fn deploy(
         "deploy {} of {} {} to {}",
         view.id, view.service, view.release.label, view.environment
     ))
+}
+
+/// What a scheduled `deploy` sends: to production (the last environment) the newest release
+/// the train made (a cut or a patch), never a newer untested build; elsewhere `None`, the
+/// newest release. Refused when production is the target and the train made nothing yet.
+async fn production_release(
+    state: &AppState,
+    schedule: &TrainSchedule,
+    service: &str,
+) -> Result<Option<String>, ApiError> {
+    let production = state.config.environments.last().map(|e| e.name.as_str());
+    let Some(environment) = schedule.environment.as_deref() else {
+        return Ok(None);
+    };
+    if production != Some(environment) {
+        return Ok(None);
+    }
+    let full = state.store.latest_train(service, TrainKind::Full).await?;
+    let patch = state.store.latest_train(service, TrainKind::Patch).await?;
+    let newest = [full, patch]
+        .into_iter()
+        .flatten()
+        .max_by_key(|t| t.release.id)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "no_train_release",
+                format!("{service} has no release cut by the train to deploy to {environment}"),
+            )
+            .with_hint(format!(
+                "a scheduled production deploy takes the newest cut; cut one first: slipway \
+                 release cut {service}"
+            ))
+        })?;
+    Ok(Some(newest.release.label))
 }
 
 /// The label of a release of the newest artifact built from the main branch, creating one
