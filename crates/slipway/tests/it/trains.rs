@@ -687,6 +687,19 @@ fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true
     assert_eq!(git(&repo, &["rev-parse", "RC-2.1^{commit}"]), head);
     assert_eq!(git(&repo, &["rev-parse", "refs/heads/stages/prod"]), head);
 
+    // Staging runs the patch: a cut returns RC 2.1 itself and opens no new branch for it.
+    deploy(&server, &admin, "staging", "2.1");
+    let branches = git(&repo, &["branch", "--list", "stages/rc-*"]);
+    let again = json(
+        &server
+            .cli(&admin, &["--output", "json", "release", "cut", "idp"])
+            .success()
+            .stdout,
+    );
+    assert_eq!(again["created"], false, "{again}");
+    assert_eq!(again["release"]["label"], "RC 2.1", "{again}");
+    assert_eq!(git(&repo, &["branch", "--list", "stages/rc-*"]), branches);
+
     // The next full release after the patch records the true-up merge of production.
     let main = git(&repo, &["rev-parse", "main"]);
     push(&server, &admin, root, "1.1.0", &main);
