@@ -171,7 +171,7 @@ impl Notifier for NotesPublisher {
             "changelog": train.train.changelog,
         });
         // Named by origin only in errors: webhook URLs often carry a secret in their path.
-        let origin = webhook.split('/').take(3).collect::<Vec<_>>().join("/");
+        let origin = origin(webhook);
         // Three attempts: a refusal (4xx) is final, anything else may be passing.
         let mut failure = String::new();
         for pause in [None, Some(250), Some(1000)] {
@@ -215,5 +215,37 @@ impl Notifier for NotesPublisher {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+}
+
+/// `scheme://host[:port]` of a webhook URL, all a message may show of it: its user, password,
+/// path and query can each carry a secret.
+fn origin(webhook: &str) -> String {
+    let Ok(url) = reqwest::Url::parse(webhook) else {
+        return "an unparsable URL".to_owned();
+    };
+    let host = url.host_str().unwrap_or("");
+    match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin;
+
+    #[test]
+    fn a_webhook_origin_drops_credentials_path_and_query() {
+        assert_eq!(
+            origin("https://bot:s3cr3t@hooks.example.com:8443/notes/t0k3n?key=k3y"),
+            "https://hooks.example.com:8443"
+        );
+        assert_eq!(
+            origin("http://user@127.0.0.1/notes/s3cr3t"),
+            "http://127.0.0.1"
+        );
+        assert_eq!(origin("http://[::1]:9/x"), "http://[::1]:9");
+        assert_eq!(origin("not a url s3cr3t"), "an unparsable URL");
     }
 }
