@@ -27,7 +27,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Body, Path};
-use crate::trains::repo_path;
+use crate::trains::{release_error, repo_path};
 
 /// The user schedules act as, in deploys and the audit log.
 pub const SCHEDULER_USER: &str = "scheduler";
@@ -84,6 +84,13 @@ pub async fn fire_due_schedules(state: &AppState, now: Time) -> Vec<Fired> {
         };
         let outcome = match act(state, service, schedule, &key, due).await {
             Ok(result) => json!({ "result": result }),
+            // A failure of slipway itself (the database, git missing) is not the schedule's
+            // answer: nothing is recorded and the next pass tries again, so one blip does
+            // not skip a week's cut.
+            Err(error) if error.status.is_server_error() => {
+                tracing::warn!(schedule = %key, code = error.code, message = %error.message, "schedule failed; retried next pass");
+                continue;
+            }
             Err(error) => json!({
                 "error": { "code": error.code, "message": error.message, "hint": error.hint }
             }),
@@ -285,11 +292,21 @@ async fn release_of_newest_artifact(
             newest = Some(artifact);
             break;
         };
-        let on_main = tokio::task::spawn_blocking(move || {
-            slipway_release::check_on_branch(&repo, &commit, &source.branch).is_ok()
+        let checked = tokio::task::spawn_blocking(move || {
+            slipway_release::check_on_branch(&repo, &commit, &source.branch)
         })
         .await
-        .unwrap_or(false);
+        .map_err(|error| ApiError::internal(&error))?;
+        // Not on main, or a commit this clone does not have: not a candidate. Any other git
+        // failure (no repository, git missing) is the answer, not "no artifact".
+        let on_main = match checked {
+            Ok(()) => true,
+            Err(
+                slipway_release::ReleaseError::NotOnBranch { .. }
+                | slipway_release::ReleaseError::UnknownCommit { .. },
+            ) => false,
+            Err(error) => return Err(release_error(error)),
+        };
         if on_main {
             newest = Some(artifact);
             break;

@@ -260,3 +260,30 @@ async fn a_scheduled_production_deploy_sends_the_newest_cut_not_the_newest_build
     assert!(steps.contains(&"approval"), "{steps:?}");
     assert_eq!(deploy["reason"], "scheduled: 0 9 * * * (America/New_York)");
 }
+
+#[tokio::test]
+async fn a_daily_deploy_whose_repository_is_missing_records_the_git_error_not_no_artifact() {
+    let config = CONFIG.replace("action = \"deploy\"", "action = \"deploy-artifact\"");
+    let api = Api::start_with_config(&config).await;
+    let admin = api.admin.clone();
+    let request = axum::http::Request::post(format!(
+        "/api/v1/artifacts?service=idp&version=1.0.0&commit={}",
+        "a".repeat(40)
+    ))
+    .header("authorization", format!("Bearer {admin}"))
+    .header("content-type", "application/octet-stream")
+    .body(axum::body::Body::from(b"1.0.0".to_vec()))
+    .unwrap();
+    let (status, body) = api.send(request).await;
+    assert_eq!(status, axum::http::StatusCode::CREATED, "{body}");
+
+    fire_due_schedules(&api.state, at("2026-12-03T15:00:00Z")).await;
+    let fired = fire_due_schedules(&api.state, at("2026-12-04T14:00:00Z")).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(
+        fired[0].outcome["error"]["code"], "repo_missing",
+        "{fired:?}"
+    );
+    let message = fired[0].outcome["error"]["message"].as_str().unwrap();
+    assert!(message.contains("/nonexistent/idp"), "{message}");
+}
