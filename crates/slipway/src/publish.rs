@@ -25,8 +25,9 @@ use slipway_server::trains::{repo_path, tag_name};
 use slipway_server::views::timestamp;
 use slipway_store::Store;
 
-/// How long one delivery of the notes to the webhook may take.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the delivery of the notes to the webhook may take: it runs inside the deploy's
+/// notify step, so it is one short attempt (a repeated notice sends again while undelivered).
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Publishes train releases after their production deploy.
 pub(crate) struct NotesPublisher {
@@ -172,41 +173,25 @@ impl Notifier for NotesPublisher {
         });
         // Named by origin only in errors: webhook URLs often carry a secret in their path.
         let origin = origin(webhook);
-        // Three attempts: a refusal (4xx) is final, anything else may be passing.
-        let mut failure = String::new();
-        for pause in [None, Some(250), Some(1000)] {
-            if let Some(pause) = pause {
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-            }
-            let sent = self
-                .http
-                .post(webhook)
-                .header("Idempotency-Key", format!("notes/{}/{label}", spec.service))
-                .json(&body)
-                .send()
-                .await;
-            match sent {
-                Ok(answer) if answer.status().is_success() => {
-                    failure.clear();
-                    break;
-                }
-                Ok(answer) => {
-                    failure = format!(
-                        "release notes webhook ({origin}) answered {}",
-                        answer.status()
-                    );
-                    if answer.status().is_client_error() {
-                        break;
-                    }
-                }
-                Err(error) => {
-                    failure = format!(
-                        "release notes webhook ({origin}) unreachable: {}",
-                        error.without_url()
-                    );
-                }
-            }
-        }
+        // One attempt: this runs inside the deploy's notify step, which must not stall.
+        let sent = self
+            .http
+            .post(webhook)
+            .header("Idempotency-Key", format!("notes/{}/{label}", spec.service))
+            .json(&body)
+            .send()
+            .await;
+        let failure = match sent {
+            Ok(answer) if answer.status().is_success() => String::new(),
+            Ok(answer) => format!(
+                "release notes webhook ({origin}) answered {}",
+                answer.status()
+            ),
+            Err(error) => format!(
+                "release notes webhook ({origin}) unreachable: {}",
+                error.without_url()
+            ),
+        };
         if !failure.is_empty() {
             return Err(PluginError::new(failure));
         }
