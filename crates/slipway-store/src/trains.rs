@@ -347,6 +347,13 @@ impl Store {
         now: Time,
     ) -> Result<NotesRecord, StoreError> {
         let mut tx = self.write.begin().await?;
+        // The service's release counter row, locked first (PostgreSQL; SQLite has one writer):
+        // an edit of the notes and their publication take turns, each reading what the other
+        // wrote.
+        sqlx::query("UPDATE counters SET value = value WHERE name = $1")
+            .bind(format!("release:{service}"))
+            .execute(&mut *tx)
+            .await?;
         let row = sqlx::query(
             "SELECT r.id AS release_id, n.revision, n.body, \
              (SELECT COUNT(*) FROM release_publications p WHERE p.release_id = r.id) AS published \
@@ -430,6 +437,13 @@ impl Store {
                     name: format!("{service} {label}"),
                 })?;
         let mut tx = self.write.begin().await?;
+        // The service's release counter row, locked first (PostgreSQL; SQLite has one writer):
+        // an edit of the notes and their publication take turns, each reading what the other
+        // wrote.
+        sqlx::query("UPDATE counters SET value = value WHERE name = $1")
+            .bind(format!("release:{service}"))
+            .execute(&mut *tx)
+            .await?;
         // The newest revision as of this transaction, so an edit racing the publication is
         // either published or refused afterwards, never lost silently.
         let revision: i64 = sqlx::query(

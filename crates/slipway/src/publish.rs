@@ -25,8 +25,9 @@ use slipway_server::trains::{repo_path, tag_name};
 use slipway_server::views::timestamp;
 use slipway_store::Store;
 
-/// How long one delivery of the notes to the webhook may take.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the delivery of the notes to the webhook may take: it runs inside the deploy's
+/// notify step, so it is one short attempt (a repeated notice sends again while undelivered).
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Publishes train releases after their production deploy.
 pub(crate) struct NotesPublisher {
@@ -171,42 +172,26 @@ impl Notifier for NotesPublisher {
             "changelog": train.train.changelog,
         });
         // Named by origin only in errors: webhook URLs often carry a secret in their path.
-        let origin = webhook.split('/').take(3).collect::<Vec<_>>().join("/");
-        // Three attempts: a refusal (4xx) is final, anything else may be passing.
-        let mut failure = String::new();
-        for pause in [None, Some(250), Some(1000)] {
-            if let Some(pause) = pause {
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-            }
-            let sent = self
-                .http
-                .post(webhook)
-                .header("Idempotency-Key", format!("notes/{}/{label}", spec.service))
-                .json(&body)
-                .send()
-                .await;
-            match sent {
-                Ok(answer) if answer.status().is_success() => {
-                    failure.clear();
-                    break;
-                }
-                Ok(answer) => {
-                    failure = format!(
-                        "release notes webhook ({origin}) answered {}",
-                        answer.status()
-                    );
-                    if answer.status().is_client_error() {
-                        break;
-                    }
-                }
-                Err(error) => {
-                    failure = format!(
-                        "release notes webhook ({origin}) unreachable: {}",
-                        error.without_url()
-                    );
-                }
-            }
-        }
+        let origin = origin(webhook);
+        // One attempt: this runs inside the deploy's notify step, which must not stall.
+        let sent = self
+            .http
+            .post(webhook)
+            .header("Idempotency-Key", format!("notes/{}/{label}", spec.service))
+            .json(&body)
+            .send()
+            .await;
+        let failure = match sent {
+            Ok(answer) if answer.status().is_success() => String::new(),
+            Ok(answer) => format!(
+                "release notes webhook ({origin}) answered {}",
+                answer.status()
+            ),
+            Err(error) => format!(
+                "release notes webhook ({origin}) unreachable: {}",
+                error.without_url()
+            ),
+        };
         if !failure.is_empty() {
             return Err(PluginError::new(failure));
         }
@@ -215,5 +200,37 @@ impl Notifier for NotesPublisher {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+}
+
+/// `scheme://host[:port]` of a webhook URL, all a message may show of it: its user, password,
+/// path and query can each carry a secret.
+fn origin(webhook: &str) -> String {
+    let Ok(url) = reqwest::Url::parse(webhook) else {
+        return "an unparsable URL".to_owned();
+    };
+    let host = url.host_str().unwrap_or("");
+    match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin;
+
+    #[test]
+    fn a_webhook_origin_drops_credentials_path_and_query() {
+        assert_eq!(
+            origin("https://bot:s3cr3t@hooks.example.com:8443/notes/t0k3n?key=k3y"),
+            "https://hooks.example.com:8443"
+        );
+        assert_eq!(
+            origin("http://user@127.0.0.1/notes/s3cr3t"),
+            "http://127.0.0.1"
+        );
+        assert_eq!(origin("http://[::1]:9/x"), "http://[::1]:9");
+        assert_eq!(origin("not a url s3cr3t"), "an unparsable URL");
     }
 }

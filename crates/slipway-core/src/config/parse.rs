@@ -554,6 +554,7 @@ impl Checker<'_> {
         let checklist = self.checklist(&root, &known);
         let secrets = self.secrets(&root);
         let notify = self.notify(&root, &environment_names);
+        self.check_schedule_environments(root.table, &environment_names);
         let chat = self.chat(&root);
         Config {
             server,

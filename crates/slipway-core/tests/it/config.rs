@@ -1894,6 +1894,17 @@ fn train_schedules_are_read_with_their_zone_and_mistakes_named() {
     }
 }
 
+#[test]
+fn a_schedule_naming_an_unknown_environment_is_refused_with_the_near_name() {
+    let text = "[[service]]\nname = \"idp\"\nstart = \"s\"\n\n[service.source]\nrepo = \"../idp\"\n\n\
+                [[service.source.schedule]]\ncron = \"0 6 * * *\"\naction = \"deploy\"\n\
+                environment = \"stagin\"\n\n[environment.staging]\n[environment.prod]\n";
+    let errors = parse_config("slipway.toml", text).unwrap_err().to_string();
+    assert!(errors.contains("unknown environment `stagin`"), "{errors}");
+    assert!(errors.contains("did you mean `staging`?"), "{errors}");
+    assert!(errors.contains("slipway.toml:11:15:"), "{errors}");
+}
+
 // --- `[service.compat]`: suppressions of the 50/50 compatibility check.
 
 #[test]

@@ -20,14 +20,14 @@ use slipway_core::config::{ServiceConfig, TrainAction, TrainSchedule};
 use slipway_core::cron::Cron;
 use slipway_core::deploy::Role;
 use slipway_core::time::Time;
-use slipway_store::{Page, User};
+use slipway_store::{Page, TrainKind, User};
 
 use super::{catalog, deploys, trains};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Body, Path};
-use crate::trains::repo_path;
+use crate::trains::{release_error, repo_path};
 
 /// The user schedules act as, in deploys and the audit log.
 pub const SCHEDULER_USER: &str = "scheduler";
@@ -84,6 +84,13 @@ pub async fn fire_due_schedules(state: &AppState, now: Time) -> Vec<Fired> {
         };
         let outcome = match act(state, service, schedule, &key, due).await {
             Ok(result) => json!({ "result": result }),
+            // A failure of slipway itself (the database, git missing) is not the schedule's
+            // answer: nothing is recorded and the next pass tries again, so one blip does
+            // not skip a week's cut.
+            Err(error) if error.status.is_server_error() => {
+                tracing::warn!(schedule = %key, code = error.code, message = %error.message, "schedule failed; retried next pass");
+                continue;
+            }
             Err(error) => json!({
                 "error": { "code": error.code, "message": error.message, "hint": error.hint }
             }),
@@ -174,7 +181,10 @@ async fn act(
                 format!("{label} was already cut from this commit")
             })
         }
-        TrainAction::Deploy => deploy(state, caller, schedule, key, due, &name, None).await,
+        TrainAction::Deploy => {
+            let release = production_release(state, schedule, &name).await?;
+            deploy(state, caller, schedule, key, due, &name, release).await
+        }
         TrainAction::DeployArtifact => {
             let label = release_of_newest_artifact(state, &caller, service).await?;
             deploy(state, caller, schedule, key, due, &name, Some(label)).await
@@ -222,6 +232,40 @@ async fn deploy(
     ))
 }
 
+/// What a scheduled `deploy` sends: to production (the last environment) the newest release
+/// the train made (a cut or a patch), never a newer untested build; elsewhere `None`, the
+/// newest release. Refused when production is the target and the train made nothing yet.
+async fn production_release(
+    state: &AppState,
+    schedule: &TrainSchedule,
+    service: &str,
+) -> Result<Option<String>, ApiError> {
+    let production = state.config.environments.last().map(|e| e.name.as_str());
+    let Some(environment) = schedule.environment.as_deref() else {
+        return Ok(None);
+    };
+    if production != Some(environment) {
+        return Ok(None);
+    }
+    let full = state.store.latest_train(service, TrainKind::Full).await?;
+    let patch = state.store.latest_train(service, TrainKind::Patch).await?;
+    let newest = [full, patch]
+        .into_iter()
+        .flatten()
+        .max_by_key(|t| t.release.id)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "no_train_release",
+                format!("{service} has no release cut by the train to deploy to {environment}"),
+            )
+            .with_hint(format!(
+                "a scheduled production deploy takes the newest cut; cut one first: slipway \
+                 release cut {service}"
+            ))
+        })?;
+    Ok(Some(newest.release.label))
+}
+
 /// The label of a release of the newest artifact built from the main branch, creating one
 /// (`full`) when none has it yet.
 async fn release_of_newest_artifact(
@@ -248,11 +292,21 @@ async fn release_of_newest_artifact(
             newest = Some(artifact);
             break;
         };
-        let on_main = tokio::task::spawn_blocking(move || {
-            slipway_release::check_on_branch(&repo, &commit, &source.branch).is_ok()
+        let checked = tokio::task::spawn_blocking(move || {
+            slipway_release::check_on_branch(&repo, &commit, &source.branch)
         })
         .await
-        .unwrap_or(false);
+        .map_err(|error| ApiError::internal(&error))?;
+        // Not on main, or a commit this clone does not have: not a candidate. Any other git
+        // failure (no repository, git missing) is the answer, not "no artifact".
+        let on_main = match checked {
+            Ok(()) => true,
+            Err(
+                slipway_release::ReleaseError::NotOnBranch { .. }
+                | slipway_release::ReleaseError::UnknownCommit { .. },
+            ) => false,
+            Err(error) => return Err(release_error(error)),
+        };
         if on_main {
             newest = Some(artifact);
             break;

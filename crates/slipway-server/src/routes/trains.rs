@@ -185,9 +185,9 @@ async fn full(
              release can be cut from them",
         )
     })?;
-    if let Some(existing) = state.store.train_for_commit(name, &commit).await?
-        && existing.train.kind == TrainKind::Full
-    {
+    // Whatever its kind: a patch staging runs is already a train release, and cutting it again
+    // must not open a new day's branch for it.
+    if let Some(existing) = state.store.train_for_commit(name, &commit).await? {
         return Ok((
             StatusCode::OK,
             Json(TrainView::from_record(&existing, false)),

@@ -5,8 +5,10 @@
 
 use axum::http::Method;
 use serde_json::Value;
+use slipway_core::plan::ReleaseKind;
 use slipway_core::time::Time;
 use slipway_server::fire_due_schedules;
+use slipway_store::{NewRelease, NewTrain, TrainKind};
 
 use crate::support::Api;
 
@@ -173,8 +175,45 @@ async fn a_daily_deploy_takes_the_newest_build_of_main_and_releases_it_first() {
     assert_eq!(release["created_by"], "scheduler");
 }
 
+/// Records `version` as a release the train cut (what `slipway release cut` stores).
+async fn train_release(api: &Api, version: &str, head: &str) -> String {
+    let new = NewRelease {
+        service: "idp".to_owned(),
+        version: version.to_owned(),
+        kind: ReleaseKind::Full,
+        created_by: "alice".to_owned(),
+        reason: None,
+        authors: Vec::new(),
+        reconfigures: None,
+    };
+    let train = NewTrain {
+        kind: TrainKind::Full,
+        branch: "stages/rc-2026-12-03".to_owned(),
+        base: None,
+        head: head.to_owned(),
+        branch_head: head.to_owned(),
+        range: head.to_owned(),
+        true_up: None,
+        picks: Vec::new(),
+        changelog: String::new(),
+    };
+    let (record, created) = api
+        .state
+        .store
+        .create_train_release(
+            &new,
+            &train,
+            |_| "draft".to_owned(),
+            at("2026-12-03T16:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert!(created);
+    record.release.label
+}
+
 #[tokio::test]
-async fn a_scheduled_production_deploy_is_planned_with_its_approval_step() {
+async fn a_scheduled_production_deploy_sends_the_newest_cut_not_the_newest_build() {
     let config = CONFIG
         .replace("environment = \"staging\"", "environment = \"prod\"")
         .replace(
@@ -185,9 +224,28 @@ async fn a_scheduled_production_deploy_is_planned_with_its_approval_step() {
     let admin = api.admin.clone();
     api.release(&admin, "idp", "1.0.0").await;
     fire_due_schedules(&api.state, at("2026-12-02T15:00:00Z")).await;
+
+    // Only a daily build so far: nothing the train cut, so production gets nothing.
     let fired = fire_due_schedules(&api.state, at("2026-12-03T14:00:00Z")).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
     assert_eq!(
-        fired[0].outcome["result"], "deploy 1 of idp RC 1 to prod",
+        fired[0].outcome["error"]["code"], "no_train_release",
+        "{fired:?}"
+    );
+    let hint = fired[0].outcome["error"]["hint"].as_str().unwrap();
+    assert!(hint.contains("slipway release cut idp"), "{hint}");
+    let (_, deploys) = api
+        .call(Method::GET, "/api/v1/deploys", Some(&admin), None)
+        .await;
+    assert!(deploys["items"].as_array().unwrap().is_empty(), "{deploys}");
+
+    // The train cuts 1.0.0, then a newer daily build is released: production gets the cut.
+    let cut = train_release(&api, "1.0.0", &"a".repeat(40)).await;
+    assert_eq!(cut, "RC 2");
+    api.release(&admin, "idp", "1.1.0").await;
+    let fired = fire_due_schedules(&api.state, at("2026-12-04T14:00:00Z")).await;
+    assert_eq!(
+        fired[0].outcome["result"], "deploy 1 of idp RC 2 to prod",
         "{fired:?}"
     );
     let (_, deploy) = api
@@ -201,4 +259,31 @@ async fn a_scheduled_production_deploy_is_planned_with_its_approval_step() {
         .collect();
     assert!(steps.contains(&"approval"), "{steps:?}");
     assert_eq!(deploy["reason"], "scheduled: 0 9 * * * (America/New_York)");
+}
+
+#[tokio::test]
+async fn a_daily_deploy_whose_repository_is_missing_records_the_git_error_not_no_artifact() {
+    let config = CONFIG.replace("action = \"deploy\"", "action = \"deploy-artifact\"");
+    let api = Api::start_with_config(&config).await;
+    let admin = api.admin.clone();
+    let request = axum::http::Request::post(format!(
+        "/api/v1/artifacts?service=idp&version=1.0.0&commit={}",
+        "a".repeat(40)
+    ))
+    .header("authorization", format!("Bearer {admin}"))
+    .header("content-type", "application/octet-stream")
+    .body(axum::body::Body::from(b"1.0.0".to_vec()))
+    .unwrap();
+    let (status, body) = api.send(request).await;
+    assert_eq!(status, axum::http::StatusCode::CREATED, "{body}");
+
+    fire_due_schedules(&api.state, at("2026-12-03T15:00:00Z")).await;
+    let fired = fire_due_schedules(&api.state, at("2026-12-04T14:00:00Z")).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(
+        fired[0].outcome["error"]["code"], "repo_missing",
+        "{fired:?}"
+    );
+    let message = fired[0].outcome["error"]["message"].as_str().unwrap();
+    assert!(message.contains("/nonexistent/idp"), "{message}");
 }

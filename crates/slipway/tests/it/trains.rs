@@ -163,12 +163,6 @@ fn refused(out: &CliOutput, expected: &[&str]) {
     assert!(out.stderr.contains("hint: "), "{}", out.stderr);
 }
 
-/// Today in UTC, as `date -u` says: the date a cut puts in the branch name.
-fn today() -> String {
-    let out = Command::new("date").args(["-u", "+%F"]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 #[test]
 fn a_cut_takes_what_staging_runs_with_its_range_changelog_and_editable_notes() {
     let dir = tempfile::tempdir().unwrap();
@@ -206,7 +200,9 @@ fn a_cut_takes_what_staging_runs_with_its_range_changelog_and_editable_notes() {
         .cli(&admin, &["--output", "json", "release", "cut", "idp"])
         .success();
     let cut = json(&out.stdout);
-    let branch = format!("stages/rc-{}", today());
+    // The server's day (UTC) of the cut, not this process's: they can differ across midnight.
+    let day = &cut["release"]["created_at"].as_str().unwrap()[..10];
+    let branch = format!("stages/rc-{day}");
     assert_eq!(cut["created"], true);
     assert_eq!(cut["kind"], "full");
     assert_eq!(cut["release"]["label"], "RC 2");
@@ -571,6 +567,8 @@ fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true
         &["release", "notes", "idp", "2", "--edit", "-"],
         Some("too late\n"),
     );
+    // Delivered: no second copy follows the first.
+    assert_eq!(hook.bodies().len(), 1, "{:?}", hook.bodies());
     refused(&refused_edit, &["already published"]);
     // The webhook's secret path never reaches the log.
     assert!(!server.log().contains("s3cr3t"));
@@ -614,14 +612,7 @@ fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true
             .contains(&format!("(cherry picked from commit {fix})"))
     );
     assert_eq!(git(&repo, &["rev-parse", &format!("{head}^")]), login);
-    // The same patch branch with other picks is refused, naming the branch.
-    refused(
-        &server.cli(
-            &admin,
-            &["release", "cut", "idp", "--patch", "--pick", &side],
-        ),
-        &["is not on main"],
-    );
+    // The same patch branch with other picks (a commit on main) is refused, naming the branch.
     let later = git(&repo, &["rev-parse", "main~1"]);
     refused(
         &server.cli(
@@ -686,6 +677,19 @@ fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true
     assert_eq!(hook.bodies()[1]["release"], "RC 2.1");
     assert_eq!(git(&repo, &["rev-parse", "RC-2.1^{commit}"]), head);
     assert_eq!(git(&repo, &["rev-parse", "refs/heads/stages/prod"]), head);
+
+    // Staging runs the patch: a cut returns RC 2.1 itself and opens no new branch for it.
+    deploy(&server, &admin, "staging", "2.1");
+    let branches = git(&repo, &["branch", "--list", "stages/rc-*"]);
+    let again = json(
+        &server
+            .cli(&admin, &["--output", "json", "release", "cut", "idp"])
+            .success()
+            .stdout,
+    );
+    assert_eq!(again["created"], false, "{again}");
+    assert_eq!(again["release"]["label"], "RC 2.1", "{again}");
+    assert_eq!(git(&repo, &["branch", "--list", "stages/rc-*"]), branches);
 
     // The next full release after the patch records the true-up merge of production.
     let main = git(&repo, &["rev-parse", "main"]);

@@ -3,6 +3,7 @@
 
 use crate::config::model::{SourceConfig, TrainAction, TrainSchedule, TrainSettings};
 
+use super::super::suggest;
 use super::super::values::Problem;
 use super::{Checker, Table};
 
@@ -205,6 +206,48 @@ impl Checker<'_> {
             }
         }
         schedules
+    }
+}
+
+impl Checker<'_> {
+    /// After the environments are read: every schedule's `environment` names one of them.
+    pub(super) fn check_schedule_environments(
+        &mut self,
+        root: &dyn toml_edit::TableLike,
+        known: &[&str],
+    ) {
+        let services = root.get("service").and_then(|s| s.as_array_of_tables());
+        let schedules = services
+            .into_iter()
+            .flat_map(|services| services.iter())
+            .filter_map(|service| service.get("source").and_then(|s| s.as_table_like()))
+            .filter_map(|source| source.get("schedule").and_then(|s| s.as_array_of_tables()))
+            .flat_map(|schedules| schedules.iter());
+        let mut unknown = Vec::new();
+        for schedule in schedules {
+            let Some(item) = schedule.get("environment") else {
+                continue;
+            };
+            let Some(name) = item.as_str() else {
+                continue;
+            };
+            if !known.contains(&name) {
+                unknown.push((item.span().map(|span| span.start), name.to_owned()));
+            }
+        }
+        for (at, name) in unknown {
+            let hint = match suggest::closest(&name, known.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None if known.is_empty() => "add an [environment.NAME] table".to_owned(),
+                None => format!("known: {}", known.join(", ")),
+            };
+            self.report(
+                at,
+                super::ConfigErrorKind::InvalidValue,
+                format!("unknown environment `{name}` in [[service.source.schedule]]"),
+                Some(hint),
+            );
+        }
     }
 }
 
