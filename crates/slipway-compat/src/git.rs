@@ -18,10 +18,14 @@ pub struct Change {
 
 fn git(repo: &Path) -> Command {
     let mut command = Command::new("git");
-    // The repository is the one named here, not one a surrounding hook points at.
+    // The repository is the one named here, not one a surrounding hook points at; messages in
+    // English (failures are classified by their text); never a prompt, stdin closed.
     command
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
+        .env("LC_ALL", "C")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null())
         .arg("-C")
         .arg(repo);
     command

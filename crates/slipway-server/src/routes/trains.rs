@@ -158,7 +158,7 @@ async fn full(
         )
         .with_hint("add --patch, or leave --pick and --version out to cut from staging"));
     }
-    let (staging, production) = stages(state)?;
+    let (staging, _production) = stages(state)?;
     let running = state
         .store
         .current_release(name, &staging)
@@ -240,22 +240,7 @@ async fn full(
         picks: Vec::new(),
         changelog: log,
     };
-    let (record, created) = state
-        .store
-        .create_train_release(
-            &new,
-            &train,
-            |release| draft_notes(release, &train.changelog),
-            state.clock.now(),
-        )
-        .await?;
-    tracing::info!(service = name, release = %record.release.label, %production, created, "release cut");
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(TrainView::from_record(&record, created))))
+    record_train(state, &new, &train).await
 }
 
 async fn patch(
@@ -470,15 +455,32 @@ async fn patch(
         picks: body.picks.clone(),
         changelog: log,
     };
+    record_train(state, &new, &train).await
+}
+
+/// Stores a release the train made with its draft notes: 201 when it is new, 200 when the same
+/// head was recorded before.
+async fn record_train(
+    state: &AppState,
+    new: &NewRelease,
+    train: &NewTrain,
+) -> ApiResult<(StatusCode, Json<TrainView>)> {
     let (record, created) = state
         .store
         .create_train_release(
-            &new,
-            &train,
+            new,
+            train,
             |release| draft_notes(release, &train.changelog),
             state.clock.now(),
         )
         .await?;
+    tracing::info!(
+        service = %new.service,
+        release = %record.release.label,
+        kind = ?train.kind,
+        created,
+        "train release recorded"
+    );
     let status = if created {
         StatusCode::CREATED
     } else {
