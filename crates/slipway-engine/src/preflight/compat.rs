@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use slipway_compat::{Ignore, Options, Report};
-use slipway_core::config::Config;
+use slipway_core::config::{CompatConfig, Config};
 use slipway_core::deploy::Deploy;
 use slipway_core::plan::Purpose;
 use slipway_core::time::Time;
@@ -45,16 +45,7 @@ impl CompatCheck {
             .filter_map(|service| {
                 let source = service.source.as_ref()?;
                 let options = Options {
-                    ignores: source
-                        .compat
-                        .ignore
-                        .iter()
-                        .map(|ignore| Ignore {
-                            rule: ignore.rule.clone(),
-                            path: ignore.path.clone(),
-                            reason: ignore.reason.clone(),
-                        })
-                        .collect(),
+                    ignores: ignores(&source.compat),
                 };
                 Some((
                     service.name.clone(),
@@ -231,4 +222,17 @@ impl PreflightCheck for CompatCheck {
             overridable: true,
         })
     }
+}
+
+/// The analysis's suppressions from `[service.compat] ignore` (the command line's too).
+pub fn ignores(config: &CompatConfig) -> Vec<Ignore> {
+    config
+        .ignore
+        .iter()
+        .map(|ignore| Ignore {
+            rule: ignore.rule.clone(),
+            path: ignore.path.clone(),
+            reason: ignore.reason.clone(),
+        })
+        .collect()
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use slipway_compat::{Ignore, Options, check};
+use slipway_compat::{Options, check};
 use slipway_core::config::parse_config;
 
 use super::{ConfigPath, print_json, read_config_text};
@@ -67,16 +67,7 @@ pub(crate) fn run(args: &Args, output: Output) -> Result<ExitCode> {
             let dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
             repo = Some(dir.join(&source.repo));
         }
-        options.ignores = source
-            .compat
-            .ignore
-            .iter()
-            .map(|ignore| Ignore {
-                rule: ignore.rule.clone(),
-                path: ignore.path.clone(),
-                reason: ignore.reason.clone(),
-            })
-            .collect();
+        options.ignores = slipway_engine::preflight::compat::ignores(&source.compat);
     }
     let repo = repo.unwrap_or_else(|| PathBuf::from("."));
     let report = check(&repo, &args.base, &args.head, &options)
