@@ -9,7 +9,7 @@
 //! webhook URL is a credential.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -292,26 +292,50 @@ impl Deliverer {
 
     /// The secret's bytes, or why it cannot be read (naming the file or variable, never a value).
     fn read_secret(&self, source: &SecretSource) -> Result<Vec<u8>, String> {
-        let text = match source {
-            SecretSource::File(path) => {
-                let path = self.config_dir.join(path);
-                std::fs::read_to_string(&path).map_err(|error| {
-                    format!(
-                        "cannot read the webhook secret file {}: {error}",
-                        path.display()
-                    )
-                })?
-            }
-            SecretSource::Env(name) => std::env::var(name).map_err(|_| {
-                format!("the webhook secret variable {name} is not set in slipway's environment")
-            })?,
-        };
-        let secret = text.trim();
-        if secret.is_empty() {
-            return Err("the webhook secret is empty".to_owned());
-        }
-        Ok(secret.as_bytes().to_vec())
+        read_secret(source, &self.config_dir)
+            .map(String::into_bytes)
+            .map_err(|problem| match problem {
+                SecretProblem::Unreadable(path, error) => format!(
+                    "cannot read the webhook secret file {}: {error}",
+                    path.display()
+                ),
+                SecretProblem::Unset(name) => format!(
+                    "the webhook secret variable {name} is not set in slipway's environment"
+                ),
+                SecretProblem::Empty => "the webhook secret is empty".to_owned(),
+            })
     }
+}
+
+/// Why a secret named by a [`SecretSource`] cannot be read.
+#[derive(Debug)]
+pub enum SecretProblem {
+    /// The file (resolved against the config's directory) cannot be read.
+    Unreadable(std::path::PathBuf, std::io::Error),
+    /// The environment variable is not set.
+    Unset(String),
+    /// Only whitespace.
+    Empty,
+}
+
+/// The secret a [`SecretSource`] names, trimmed: a file relative to `config_dir` or an
+/// environment variable of slipway's own.
+pub fn read_secret(source: &SecretSource, config_dir: &Path) -> Result<String, SecretProblem> {
+    let text = match source {
+        SecretSource::File(path) => {
+            let path = config_dir.join(path);
+            std::fs::read_to_string(&path)
+                .map_err(|error| SecretProblem::Unreadable(path, error))?
+        }
+        SecretSource::Env(name) => {
+            std::env::var(name).map_err(|_| SecretProblem::Unset(name.clone()))?
+        }
+    };
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(SecretProblem::Empty);
+    }
+    Ok(secret.to_owned())
 }
 
 /// What a refusing receiver answered, for the delivery's record: read no further than 1 KiB,

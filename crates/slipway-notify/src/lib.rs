@@ -11,5 +11,5 @@ mod notifier;
 pub mod payload;
 pub mod signature;
 
-pub use deliver::{Deliverer, DeliveryConfig};
+pub use deliver::{Deliverer, DeliveryConfig, SecretProblem, read_secret};
 pub use notifier::{Notifications, failing_check};

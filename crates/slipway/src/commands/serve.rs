@@ -728,36 +728,25 @@ fn chat_signing_secret(
     config: &slipway_core::config::Config,
     config_dir: &Path,
 ) -> Result<Option<slipway_server::ChatSecret>> {
-    use slipway_core::config::SecretSource;
+    use slipway_notify::SecretProblem;
     let Some(source) = &config.chat.signing_secret else {
         return Ok(None);
     };
-    let text = match source {
-        SecretSource::File(path) => {
-            let path = config_dir.join(path);
-            std::fs::read_to_string(&path).map_err(|error| {
-                Failure::new(
-                    "chat_secret_unreadable",
-                    format!("cannot read [chat] signing_secret_file {}: {error}", path.display()),
-                )
-                .hint("put the Slack app's Signing Secret in that file (Basic Information → App Credentials)")
-            })?
-        }
-        SecretSource::Env(name) => std::env::var(name).map_err(|_| {
-            Failure::new(
-                "chat_secret_unset",
-                format!("[chat] signing_secret_env names {name}, which is not set"),
-            )
-            .hint("export it with the Slack app's Signing Secret before starting slipway")
-        })?,
-    };
-    let secret = text.trim();
-    if secret.is_empty() {
-        return Err(
+    let secret = slipway_notify::read_secret(source, config_dir).map_err(|problem| match problem {
+        SecretProblem::Unreadable(path, error) => Failure::new(
+            "chat_secret_unreadable",
+            format!("cannot read [chat] signing_secret_file {}: {error}", path.display()),
+        )
+        .hint("put the Slack app's Signing Secret in that file (Basic Information → App Credentials)"),
+        SecretProblem::Unset(name) => Failure::new(
+            "chat_secret_unset",
+            format!("[chat] signing_secret_env names {name}, which is not set"),
+        )
+        .hint("export it with the Slack app's Signing Secret before starting slipway"),
+        SecretProblem::Empty => {
             Failure::new("chat_secret_empty", "the [chat] signing secret is empty")
                 .hint("put the Slack app's Signing Secret there")
-                .into(),
-        );
-    }
+        }
+    })?;
     Ok(Some(slipway_server::ChatSecret::new(secret.as_bytes())))
 }
