@@ -197,8 +197,10 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-/// Whether the backend certainly did not act on the request: the connection was never made,
-/// or a reused keep-alive connection closed without any response.
+/// Whether the backend failed before any response head reached the proxy: the connection was
+/// never made, or it closed or was reset (a process killed with the request unread) before
+/// answering. An idempotent request may be sent again then (RFC 9110 §9.2.2), whether or not the
+/// backend had started on it.
 fn failed_before_response(error: &hyper_util::client::legacy::Error) -> bool {
     if error.is_connect() {
         return true;
@@ -206,7 +208,24 @@ fn failed_before_response(error: &hyper_util::client::legacy::Error) -> bool {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         if let Some(hyper) = cause.downcast_ref::<hyper::Error>() {
-            return hyper.is_incomplete_message() || hyper.is_canceled();
+            return hyper.is_incomplete_message() || hyper.is_canceled() || hyper_io_broke(hyper);
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// Whether hyper's error is the connection breaking under it (a reset, a broken pipe).
+fn hyper_io_broke(error: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            );
         }
         source = cause.source();
     }

@@ -7,7 +7,7 @@ use http::header::CONTENT_TYPE;
 use http_body_util::Full;
 use slipway_proxy::{Backend, Config, Split};
 
-use crate::support::{Client, Harness, TestBackend, refused_addr, weights};
+use crate::support::{Client, Harness, TestBackend, refused_addr, resetting_addr, weights};
 
 #[tokio::test]
 async fn no_healthy_backend_is_503_with_a_clear_body() {
@@ -110,6 +110,37 @@ async fn refused_backend_is_retried_once_and_then_502() {
     assert_eq!(reply.status, 502);
     assert_eq!(reply.error_code(), "instance_failed");
     assert!(reply.body.contains("service idp"), "{}", reply.body);
+}
+
+#[tokio::test]
+async fn backend_resetting_an_unread_request_is_retried_on_another() {
+    let harness = Harness::start(Config::default()).await;
+    let live = TestBackend::start("live", "RC 1").await;
+    let (addr, resetter) = resetting_addr().await;
+    let killed = Backend {
+        id: "killed".into(),
+        addr,
+        version: "RC 1".into(),
+        healthy: true, // killed a moment ago; the health checks have not noticed
+    };
+    harness.set_split(&Split::only("RC 1")).await;
+    let backends = vec![killed, live.backend(true)];
+    harness
+        .proxy
+        .set_backends(&harness.route, backends)
+        .await
+        .unwrap();
+
+    // A fresh client per request, so each one opens new connections and about half meet the
+    // resetting backend first.
+    for _ in 0..20 {
+        let reply = Client::new().get(&harness.url).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.body.as_str()),
+            (200, "RC 1 live")
+        );
+    }
+    resetter.abort();
 }
 
 #[tokio::test]

@@ -126,6 +126,23 @@ pub(crate) async fn refused_addr() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
+/// A listener that takes each connection, waits for the request to arrive and closes without
+/// reading it: the kernel answers with a reset, as it does for a process killed mid-request.
+/// The task ends when the returned handle is aborted or dropped with the test's runtime.
+pub(crate) async fn resetting_addr() -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let mut byte = [0u8; 1];
+            // Unread bytes in the receive buffer make the close a reset.
+            let _ = stream.peek(&mut byte).await;
+            drop(stream);
+        }
+    });
+    (addr, task)
+}
+
 /// A proxy serving route `idp` on a port of its own, with its state in a temporary directory.
 pub(crate) struct Harness {
     pub(crate) proxy: Proxy,
