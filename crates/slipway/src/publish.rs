@@ -83,7 +83,7 @@ impl Notifier for NotesPublisher {
                 ..
             }
         );
-        let production = self.config.environments.last().map(|e| e.name.as_str());
+        let production = self.config.production().map(|e| e.name.as_str());
         if !succeeded
             || spec.purpose != Purpose::Release
             || production != Some(spec.environment.as_str())

@@ -56,6 +56,17 @@ impl Config {
     pub fn environment(&self, name: &str) -> Option<&EnvironmentConfig> {
         self.environments.iter().find(|e| e.name == name)
     }
+
+    /// Production: the last environment of the promotion order (file order).
+    pub fn production(&self) -> Option<&EnvironmentConfig> {
+        self.environments.last()
+    }
+
+    /// Staging, where the train cuts from: the environment before production; `None` with
+    /// fewer than two environments.
+    pub fn staging(&self) -> Option<&EnvironmentConfig> {
+        self.environments.iter().rev().nth(1)
+    }
 }
 
 /// One listener of slipway's proxy: requests to `address` go to the instances of `service` in

@@ -240,7 +240,7 @@ async fn production_release(
     schedule: &TrainSchedule,
     service: &str,
 ) -> Result<Option<String>, ApiError> {
-    let production = state.config.environments.last().map(|e| e.name.as_str());
+    let production = state.config.production().map(|e| e.name.as_str());
     let Some(environment) = schedule.environment.as_deref() else {
         return Ok(None);
     };

@@ -52,9 +52,8 @@ pub(crate) struct CutBody {
 /// The environment staging is (the one before production) and production (the last one,
 /// in promotion order).
 fn stages(state: &AppState) -> ApiResult<(String, String)> {
-    let environments = &state.config.environments;
-    match environments.as_slice() {
-        [.., staging, production] => Ok((staging.name.clone(), production.name.clone())),
+    match (state.config.staging(), state.config.production()) {
+        (Some(staging), Some(production)) => Ok((staging.name.clone(), production.name.clone())),
         _ => Err(ApiError::bad_request(
             "no_staging",
             "a release is cut from what the environment before production runs, and \
