@@ -14,7 +14,7 @@ pub use changelog::{
 pub use git::commits;
 pub use train::{
     Cut, CutRequest, PickRequest, Picked, SigningKey, Tag, TrueUp, branch_head, check_on_branch,
-    cut, pick, promote, tag, verify_tag,
+    cut, pick, promote, tag, true_up, verify_tag,
 };
 
 /// Everything that can go wrong in this crate. Each variant has a `hint` for the person at the

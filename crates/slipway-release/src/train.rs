@@ -87,8 +87,31 @@ pub struct TrueUp {
 pub fn cut(repo: &Path, request: &CutRequest) -> Result<Cut, ReleaseError> {
     let branch = request.branch();
     check_branch_name(repo, &branch)?;
-    let commit = resolve_commit(repo, &request.commit)?;
-    let prod = try_resolve_commit(repo, &request.prod_branch)?;
+    cut_at(repo, branch, &request.commit, &request.prod_branch)
+}
+
+/// Brings release branch `branch`, cut at `commit`, up to date with `prod_branch` right before
+/// it is promoted: when production moved since the cut (a patch shipped meanwhile), the branch
+/// gets a new true-up merge, so that promoting it stays a fast-forward. What [`cut`] does to an
+/// existing branch; the returned [`Cut`] names the branch's head in `true_up` (or `commit`).
+pub fn true_up(
+    repo: &Path,
+    branch: &str,
+    commit: &str,
+    prod_branch: &str,
+) -> Result<Cut, ReleaseError> {
+    check_branch_name(repo, branch)?;
+    cut_at(repo, branch.to_owned(), commit, prod_branch)
+}
+
+fn cut_at(
+    repo: &Path,
+    branch: String,
+    commit: &str,
+    prod_branch: &str,
+) -> Result<Cut, ReleaseError> {
+    let commit = resolve_commit(repo, commit)?;
+    let prod = try_resolve_commit(repo, prod_branch)?;
     let range = match &prod {
         Some(prod) => format!("{prod}..{commit}"),
         None => commit.clone(),
@@ -120,7 +143,6 @@ pub fn cut(repo: &Path, request: &CutRequest) -> Result<Cut, ReleaseError> {
             "Merge branch '{prod_branch}' into {branch}\n\n\
              True-up: the release keeps its own tree (merge -s ours) and now contains\n\
              {prod_branch}, so that promoting it does not conflict.\n",
-            prod_branch = request.prod_branch,
         );
         let merge = git_text(
             repo,

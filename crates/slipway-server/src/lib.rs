@@ -12,6 +12,7 @@ mod dashboard;
 pub mod error;
 mod extract;
 mod metrics;
+pub mod publish;
 mod routes;
 pub mod trains;
 pub mod views;
@@ -64,6 +65,9 @@ pub struct Settings {
     /// there (Slack ignores the answer to a click). Slack's own by default; nothing else is
     /// ever called, so a forged URL cannot make the server reach elsewhere.
     pub chat_response_origins: Vec<String>,
+    /// Wakes the notification deliverer after a publication enqueued release notes; `None`
+    /// when no deliverer runs.
+    pub notes_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// A source of metrics text appended to `/metrics`.
@@ -90,6 +94,7 @@ impl Default for Settings {
             config_dir: None,
             chat_signing_secret: None,
             chat_response_origins: vec!["https://hooks.slack.com".to_owned()],
+            notes_wake: None,
         }
     }
 }

@@ -28,4 +28,7 @@ pub use notifications::{
 pub use provenance::{AttestationPut, AttestationRecord, NewAttestation};
 pub use settings::{ConfigVersionRecord, NewConfigVersion};
 pub use store::*;
-pub use trains::{NewTrain, NotesRecord, Publication, TrainKind, TrainRecord};
+pub use trains::{
+    NewPublication, NewTrain, NotesDelivery, NotesRecord, Publication, PublishedNotes, TrainKind,
+    TrainRecord, notes_effect_key,
+};

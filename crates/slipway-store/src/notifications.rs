@@ -49,7 +49,7 @@ impl DeliveryStatus {
         }
     }
 
-    fn parse(text: &str) -> DeliveryStatus {
+    pub(crate) fn parse(text: &str) -> DeliveryStatus {
         match text {
             "delivered" => DeliveryStatus::Delivered,
             "failed" => DeliveryStatus::Failed,
@@ -122,6 +122,50 @@ fn decode(row: &AnyRow) -> Result<Notification, StoreError> {
     })
 }
 
+/// Enqueues one delivery, due at once, in `tx`; false when its (effect key, destination) was
+/// enqueued before (and is left as it is).
+pub(crate) async fn insert_notification(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    n: &NewNotification,
+    now: Time,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO notifications (deploy_id, effect_key, destination, kind, notice, payload, \
+         created_at, status, attempts, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $7) \
+         ON CONFLICT (effect_key, destination) DO NOTHING",
+    )
+    .bind(n.deploy.0)
+    .bind(&n.effect_key)
+    .bind(&n.destination)
+    .bind(&n.kind)
+    .bind(&n.notice)
+    .bind(&n.payload)
+    .bind(now.as_millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(inserted.rows_affected() > 0)
+}
+
+/// Makes a delivery that was given up due again now, for one more attempt (its earlier ones
+/// stay in its history). Pending and delivered ones are left as they are.
+pub(crate) async fn rearm_failed(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    n: &NewNotification,
+    now: Time,
+) -> Result<bool, StoreError> {
+    let rearmed = sqlx::query(
+        "UPDATE notifications SET status = 'pending', next_attempt_at = $1 \
+         WHERE effect_key = $2 AND destination = $3 AND status = 'failed'",
+    )
+    .bind(now.as_millis())
+    .bind(&n.effect_key)
+    .bind(&n.destination)
+    .execute(&mut **tx)
+    .await?;
+    Ok(rearmed.rows_affected() > 0)
+}
+
 impl Store {
     /// Enqueues deliveries, due at once. A (effect key, destination) already enqueued is left
     /// as it is: a retried effect sends nothing twice. Returns how many were new.
@@ -133,22 +177,7 @@ impl Store {
         let mut tx = self.write.begin().await?;
         let mut inserted = 0;
         for n in notifications {
-            inserted += sqlx::query(
-                "INSERT INTO notifications (deploy_id, effect_key, destination, kind, notice, \
-                 payload, created_at, status, attempts, next_attempt_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $7) \
-                 ON CONFLICT (effect_key, destination) DO NOTHING",
-            )
-            .bind(n.deploy.0)
-            .bind(&n.effect_key)
-            .bind(&n.destination)
-            .bind(&n.kind)
-            .bind(&n.notice)
-            .bind(&n.payload)
-            .bind(now.as_millis())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            inserted += u64::from(insert_notification(&mut tx, n, now).await?);
         }
         tx.commit().await?;
         Ok(inserted)

@@ -4,12 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use slipway_core::deploy::DeployId;
 use slipway_core::time::Time;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::catalog::{NewRelease, ReleaseRecord, event, variant_name};
 use crate::error::StoreError;
+use crate::notifications::{DeliveryStatus, NewNotification, insert_notification, rearm_failed};
 use crate::store::Store;
 
 /// Whether a train release was cut from staging or patched onto production.
@@ -59,8 +61,49 @@ pub struct Publication {
     pub tag: String,
     pub signed: bool,
     pub published_at: Time,
+    /// Where the delivery to the notes webhook stands; `None` without a webhook.
+    pub delivery: Option<DeliveryStatus>,
     /// When the notes webhook took them; `None` until then, or without a webhook.
     pub delivered_at: Option<Time>,
+}
+
+/// What a publication records besides the notes: the tag, and where the release branch ended
+/// (a true-up written at publication, because production moved since the cut, moves its head).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPublication {
+    /// The production deploy that succeeded.
+    pub deploy: i64,
+    pub tag: String,
+    pub signed: bool,
+    /// The commit tagged and promoted: the release branch's head.
+    pub branch_head: String,
+    /// The newest true-up merge on the branch, if any.
+    pub true_up: Option<String>,
+}
+
+/// The notes as published, for rendering the webhook's payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedNotes {
+    pub revision: i64,
+    pub body: String,
+    pub published_at: Time,
+}
+
+/// The delivery of published notes to the notes webhook: enqueued in the notification outbox
+/// in the publication's own transaction, so it is sent (and retried) by the deliverer even if
+/// the process stops right after.
+pub struct NotesDelivery<'a> {
+    /// The outbox destination (`release-notes/SERVICE`).
+    pub destination: String,
+    /// The production deploy the delivery is recorded under.
+    pub deploy: DeployId,
+    /// The JSON body, from the notes as published.
+    pub render: &'a (dyn Fn(&PublishedNotes) -> String + Send + Sync),
+}
+
+/// The outbox key of the notes delivery of release `label`: one delivery per release.
+pub fn notes_effect_key(service: &str, label: &str) -> String {
+    format!("notes/{service}/{label}")
 }
 
 /// The current notes of a release.
@@ -300,13 +343,15 @@ impl Store {
         let row = sqlx::query(
             "SELECT r.id AS release_id, n.revision, n.body, n.written_by, n.written_at, \
              p.revision AS published_revision, p.deploy_id, p.tag, p.signed, p.published_at, \
-             p.delivered_at \
+             d.status AS delivery_status, d.delivered_at \
              FROM releases r JOIN release_notes n ON n.release_id = r.id \
              LEFT JOIN release_publications p ON p.release_id = r.id \
+             LEFT JOIN notifications d ON d.effect_key = $3 \
              WHERE r.service = $1 AND r.label = $2 ORDER BY n.revision DESC LIMIT 1",
         )
         .bind(service)
         .bind(label)
+        .bind(notes_effect_key(service, label))
         .fetch_optional(&self.read)
         .await?;
         let Some(row) = row else {
@@ -319,6 +364,9 @@ impl Store {
                 tag: row.try_get("tag")?,
                 signed: row.try_get::<i64, _>("signed")? != 0,
                 published_at: Time(row.try_get("published_at")?),
+                delivery: row
+                    .try_get::<Option<String>, _>("delivery_status")?
+                    .map(|status| DeliveryStatus::parse(&status)),
                 delivered_at: row.try_get::<Option<i64>, _>("delivered_at")?.map(Time),
             }),
             None => None,
@@ -417,25 +465,26 @@ impl Store {
     }
 
     /// Records the publication of the current notes of release `label` after production
-    /// deploy `deploy` succeeded and `tag` was set. At most once per release: a second call
-    /// writes nothing and returns the first publication. The bool says whether this call
-    /// published.
+    /// deploy `publication.deploy` succeeded and the tag was set, and enqueues `delivery` in the
+    /// same transaction. At most once per release: a second call records nothing and keeps the
+    /// first publication, but enqueues the delivery if it was not (a webhook configured since)
+    /// and makes a failed one due again. The bool says whether this call published.
     pub async fn publish_release_notes(
         &self,
         service: &str,
         label: &str,
-        deploy: i64,
-        tag: &str,
-        signed: bool,
+        publication: &NewPublication,
+        delivery: Option<NotesDelivery<'_>>,
         now: Time,
     ) -> Result<(NotesRecord, bool), StoreError> {
-        let notes =
-            self.release_notes(service, label)
-                .await?
-                .ok_or_else(|| StoreError::NotFound {
-                    what: "release notes",
-                    name: format!("{service} {label}"),
-                })?;
+        let not_found = || StoreError::NotFound {
+            what: "release notes",
+            name: format!("{service} {label}"),
+        };
+        let notes = self
+            .release_notes(service, label)
+            .await?
+            .ok_or_else(not_found)?;
         let mut tx = self.write.begin().await?;
         // The service's release counter row, locked first (PostgreSQL; SQLite has one writer):
         // an edit of the notes and their publication take turns, each reading what the other
@@ -444,68 +493,98 @@ impl Store {
             .bind(format!("release:{service}"))
             .execute(&mut *tx)
             .await?;
-        // The newest revision as of this transaction, so an edit racing the publication is
-        // either published or refused afterwards, never lost silently.
-        let revision: i64 = sqlx::query(
-            "SELECT MAX(revision) AS revision FROM release_notes WHERE release_id = $1",
+        let earlier = sqlx::query(
+            "SELECT revision, published_at FROM release_publications WHERE release_id = $1",
         )
         .bind(notes.release_id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("revision")?;
-        let inserted = sqlx::query(
-            "INSERT INTO release_publications (release_id, revision, deploy_id, tag, signed, \
-             published_at) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (release_id) DO NOTHING",
-        )
-        .bind(notes.release_id)
-        .bind(revision)
-        .bind(deploy)
-        .bind(tag)
-        .bind(i64::from(signed))
-        .bind(now.as_millis())
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        let published = inserted.rows_affected() > 0;
-        if published {
-            let done = event(
-                "release_notes_published",
-                json!({
-                    "service": service,
-                    "release": label,
-                    "revision": revision,
-                    "deploy": deploy,
-                    "tag": tag,
-                    "signed": signed,
-                }),
-            );
-            self.append(&mut tx, &[done], now).await?;
-            tx.commit().await?;
-        } else {
-            tx.rollback().await?;
-        }
-        let notes =
-            self.release_notes(service, label)
+        let (revision, published_at, first) = match earlier {
+            Some(row) => (
+                row.try_get::<i64, _>("revision")?,
+                Time(row.try_get("published_at")?),
+                false,
+            ),
+            None => {
+                // The newest revision as of this transaction, so an edit racing the
+                // publication is either published or refused afterwards, never lost silently.
+                let revision: i64 = sqlx::query(
+                    "SELECT MAX(revision) AS revision FROM release_notes WHERE release_id = $1",
+                )
+                .bind(notes.release_id)
+                .fetch_one(&mut *tx)
                 .await?
-                .ok_or_else(|| StoreError::NotFound {
-                    what: "release notes",
-                    name: format!("{service} {label}"),
-                })?;
-        Ok((notes, published))
-    }
-
-    /// Notes the webhook's acknowledgement of the publication of release `release_id`
-    /// (the first one counts).
-    pub async fn notes_delivered(&self, release_id: i64, now: Time) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE release_publications SET delivered_at = $1 \
-             WHERE release_id = $2 AND delivered_at IS NULL",
-        )
-        .bind(now.as_millis())
-        .bind(release_id)
-        .execute(&self.write)
-        .await?;
-        Ok(())
+                .try_get("revision")?;
+                sqlx::query(
+                    "INSERT INTO release_publications (release_id, revision, deploy_id, tag, \
+                     signed, published_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(notes.release_id)
+                .bind(revision)
+                .bind(publication.deploy)
+                .bind(&publication.tag)
+                .bind(i64::from(publication.signed))
+                .bind(now.as_millis())
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE release_trains SET branch_head = $1, true_up = $2 \
+                     WHERE release_id = $3",
+                )
+                .bind(&publication.branch_head)
+                .bind(&publication.true_up)
+                .bind(notes.release_id)
+                .execute(&mut *tx)
+                .await?;
+                let done = event(
+                    "release_notes_published",
+                    json!({
+                        "service": service,
+                        "release": label,
+                        "revision": revision,
+                        "deploy": publication.deploy,
+                        "tag": publication.tag,
+                        "signed": publication.signed,
+                        "commit": publication.branch_head,
+                        "true_up": publication.true_up,
+                    }),
+                );
+                self.append(&mut tx, &[done], now).await?;
+                (revision, now, true)
+            }
+        };
+        if let Some(delivery) = delivery {
+            let body: String = sqlx::query(
+                "SELECT body FROM release_notes WHERE release_id = $1 AND revision = $2",
+            )
+            .bind(notes.release_id)
+            .bind(revision)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("body")?;
+            let payload = (delivery.render)(&PublishedNotes {
+                revision,
+                body,
+                published_at,
+            });
+            let notification = NewNotification {
+                deploy: delivery.deploy,
+                effect_key: notes_effect_key(service, label),
+                destination: delivery.destination,
+                kind: "webhook".to_owned(),
+                notice: "release_notes".to_owned(),
+                payload,
+            };
+            if !insert_notification(&mut tx, &notification, now).await? {
+                rearm_failed(&mut tx, &notification, now).await?;
+            }
+        }
+        tx.commit().await?;
+        let notes = self
+            .release_notes(service, label)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok((notes, first))
     }
 }
 

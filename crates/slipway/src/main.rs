@@ -12,7 +12,6 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 mod client;
 mod commands;
 mod failure;
-mod publish;
 
 use commands::{artifact, audit, deploy, locks, people, release};
 

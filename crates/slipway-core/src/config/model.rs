@@ -228,6 +228,10 @@ pub struct TrainSettings {
     pub prod_branch: String,
     pub signing_key: Option<String>,
     pub notes_webhook: Option<String>,
+    /// Signs the notes webhook's payloads like a `[[notify]]` webhook's (`notes_secret_file` or
+    /// `notes_secret_env`); unsigned without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes_secret: Option<super::SecretSource>,
     /// `[[service.source.schedule]]`: when the train acts by itself.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<TrainSchedule>,
@@ -240,6 +244,7 @@ impl Default for TrainSettings {
             prod_branch: "stages/prod".to_owned(),
             signing_key: None,
             notes_webhook: None,
+            notes_secret: None,
             schedules: Vec::new(),
         }
     }

@@ -1854,6 +1854,43 @@ fn service_source_takes_the_release_train_settings_with_defaults() {
 }
 
 #[test]
+fn a_notes_secret_signs_the_notes_webhook_and_needs_one() {
+    let base =
+        "[[service]]\nname = \"idp\"\nstart = \"s\"\n\n[service.source]\nrepo = \"../idp\"\n";
+    let text = format!(
+        "{base}notes_webhook = \"http://127.0.0.1:9/notes\"\nnotes_secret_env = \"NOTES_KEY\"\n\n\
+         [environment.prod]\n"
+    );
+    let config = parse_config("slipway.toml", &text).unwrap();
+    assert_eq!(
+        config.services[0]
+            .source
+            .as_ref()
+            .unwrap()
+            .train
+            .notes_secret,
+        Some(slipway_core::config::SecretSource::Env(
+            "NOTES_KEY".to_owned()
+        ))
+    );
+    let lonely = format!("{base}notes_secret_file = \"notes.secret\"\n\n[environment.prod]\n");
+    let errors = parse_config("slipway.toml", &lonely)
+        .unwrap_err()
+        .to_string();
+    assert!(errors.contains("no notes_webhook to sign for"), "{errors}");
+    assert!(errors.contains("hint: add notes_webhook"), "{errors}");
+    let both = format!(
+        "{base}notes_webhook = \"http://127.0.0.1:9/n\"\nnotes_secret_file = \"a\"\n\
+         notes_secret_env = \"B\"\n\n[environment.prod]\n"
+    );
+    let errors = parse_config("slipway.toml", &both).unwrap_err().to_string();
+    assert!(
+        errors.contains("both `notes_secret_file` and `notes_secret_env`"),
+        "{errors}"
+    );
+}
+
+#[test]
 fn train_schedules_are_read_with_their_zone_and_mistakes_named() {
     let text = "[[service]]\nname = \"idp\"\nstart = \"s\"\n\n[service.source]\nrepo = \"../idp\"\n\n\
                 [[service.source.schedule]]\ncron = \"0 6 * * *\"\naction = \"deploy-artifact\"\n\

@@ -104,6 +104,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(trains::cut))
         .routes(routes!(trains::get_train))
         .routes(routes!(trains::get_notes, trains::edit_notes))
+        .routes(routes!(trains::publish))
         .routes(routes!(notifications::list_notifications))
 }
 

@@ -26,6 +26,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Path};
+use crate::publish::Publishing;
 use crate::trains::{draft_notes, release_error, repo_path};
 use crate::views::trains::{NotesBody, NotesView, TrainView};
 
@@ -574,4 +575,69 @@ pub(crate) async fn edit_notes(
         )
         .await?;
     Ok(Json((&notes).into()))
+}
+
+/// Publishes a release's notes by hand, as a successful production deploy does: the tag, the
+/// production branch and the stored publication with the delivery to the notes webhook. For a
+/// release already published it only enqueues the delivery again (a failed one is tried once
+/// more). The release must be what production runs.
+#[utoipa::path(post, path = "/api/v1/releases/{service}/{number}/publish", tag = "releases",
+    params(("service" = String, Path), ("number" = String, Path, description = "`12` or `12.1`")),
+    responses(
+        (status = 200, body = NotesView),
+        (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "Production does not run this release", body = crate::error::ErrorBody),
+    ))]
+pub(crate) async fn publish(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, number)): Path<(String, String)>,
+) -> ApiResult<Json<NotesView>> {
+    caller.require(Role::Deployer, "publishing release notes")?;
+    let service = service(&state, &name)?;
+    let release = find_release(&state, &name, &number).await?;
+    let Some(notes) = state.store.release_notes(&name, &release.label).await? else {
+        return Err(not_a_train_release(&name, &release.label));
+    };
+    let deploy = match &notes.published {
+        Some(published) => slipway_core::deploy::DeployId(published.deploy),
+        None => {
+            let (_, production) = stages(&state)?;
+            let running = state.store.current_release(&name, &production).await?;
+            match running {
+                Some(running) if running.deploy.spec.release.label == release.label => {
+                    running.deploy.spec.id
+                }
+                _ => {
+                    return Err(ApiError::conflict(
+                        "not_in_production",
+                        format!(
+                            "{production} does not run {name} {}; notes are published for what \
+                             production runs",
+                            release.label
+                        ),
+                    )
+                    .with_hint(format!(
+                        "deploy it first: slipway deploy {name} --env {production} --release {}; \
+                         its success publishes the notes",
+                        release.label.trim_start_matches("RC ")
+                    )));
+                }
+            }
+        }
+    };
+    let publishing = Publishing {
+        store: &state.store,
+        config: &state.config,
+        config_dir: state.settings.config_dir.as_deref(),
+        clock: state.clock.as_ref(),
+        wake: state.settings.notes_wake.as_deref(),
+    };
+    match publishing.publish(service, &release.label, deploy).await? {
+        Some(notes) => {
+            tracing::info!(service = %name, release = %release.label, by = %caller.user.name, "release publication requested");
+            Ok(Json((&notes).into()))
+        }
+        None => Err(not_a_train_release(&name, &release.label)),
+    }
 }

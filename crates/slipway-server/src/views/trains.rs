@@ -80,6 +80,9 @@ pub struct PublicationView {
     pub tag: String,
     pub signed: bool,
     pub published_at: String,
+    /// The delivery to the notes webhook: `pending` (being tried, with backoff), `delivered` or
+    /// `failed` (given up; `slipway release publish` tries again); absent without a webhook.
+    pub delivery: Option<String>,
     /// When the notes webhook took them; absent until then or without a webhook.
     pub delivered_at: Option<String>,
 }
@@ -105,6 +108,7 @@ impl From<&NotesRecord> for NotesView {
                 tag: p.tag.clone(),
                 signed: p.signed,
                 published_at: timestamp(p.published_at),
+                delivery: p.delivery.map(|d| d.name().to_owned()),
                 delivered_at: p.delivered_at.map(timestamp),
             }),
         }

@@ -1,10 +1,13 @@
 //! Release trains in the store: a cut is numbered once per commit, its notes are revised with
 //! an audit event per revision, and published at most once, after which they are final.
 
+use slipway_core::deploy::DeployId;
 use slipway_core::plan::ReleaseKind;
 use slipway_core::time::Span;
 use slipway_store::{
-    ArtifactRecord, NewRelease, NewTrain, Store, StoreError, StoredEvent, TrainKind,
+    AfterAttempt, ArtifactRecord, DeliveryAttempt, DeliveryStatus, NewPublication, NewRelease,
+    NewTrain, NotesDelivery, PublishedNotes, Store, StoreError, StoredEvent, TrainKind,
+    notes_effect_key,
 };
 use slipway_testkit::store::on_each_backend;
 
@@ -125,26 +128,95 @@ async fn a_cut_is_numbered_once_per_commit_and_its_notes_are_revised_then_publis
             Err(StoreError::NotFound { .. })
         ));
 
+        // The publication enqueues the delivery of the notes as published, in one transaction.
+        let publication = NewPublication {
+            deploy: 7,
+            tag: "RC-2".to_owned(),
+            signed: false,
+            branch_head: "f".repeat(40),
+            true_up: Some("f".repeat(40)),
+        };
+        let render = |notes: &PublishedNotes| format!("{} r{}", notes.body, notes.revision);
+        let delivery = || NotesDelivery {
+            destination: "release-notes/idp".to_owned(),
+            deploy: DeployId(7),
+            render: &render,
+        };
         let (published, first) = store
-            .publish_release_notes("idp", "RC 2", 7, "RC-2", false, later)
+            .publish_release_notes("idp", "RC 2", &publication, Some(delivery()), later)
             .await
             .unwrap();
         assert!(first);
-        let publication = published.published.clone().unwrap();
-        assert_eq!((publication.revision, publication.deploy), (2, 7));
-        assert_eq!(publication.delivered_at, None);
+        let done = published.published.clone().unwrap();
+        assert_eq!((done.revision, done.deploy), (2, 7));
+        assert_eq!(done.delivery, Some(DeliveryStatus::Pending));
+        assert_eq!(done.delivered_at, None);
+        let trued_up = store.train("idp", "RC 2").await.unwrap().unwrap();
+        assert_eq!(trued_up.train.branch_head, "f".repeat(40));
+        assert_eq!(trued_up.train.true_up, Some("f".repeat(40)));
+        let outbox = store.notifications(Some(DeployId(7)), 10).await.unwrap();
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox[0].payload, "final words r2");
+        assert_eq!(outbox[0].effect_key, notes_effect_key("idp", "RC 2"));
+
+        // Again: the first publication stands and nothing more is enqueued.
+        let again = NewPublication {
+            deploy: 8,
+            signed: true,
+            ..publication.clone()
+        };
         let (repeat, second) = store
-            .publish_release_notes("idp", "RC 2", 8, "RC-2", true, later)
+            .publish_release_notes("idp", "RC 2", &again, Some(delivery()), later)
             .await
             .unwrap();
         assert!(!second);
         assert_eq!(repeat, published);
+        assert_eq!(store.notifications(None, 10).await.unwrap().len(), 1);
+
+        // Given up after failed attempts, it is made due again by the next publication call,
+        // and once delivered the notes say when.
+        let id = outbox[0].id;
+        assert!(store.claim_notification(id, 0, later).await.unwrap());
+        let failed = DeliveryAttempt {
+            attempt: 1,
+            at: later,
+            http_status: Some(404),
+            outcome: "failed".to_owned(),
+            error: Some("gone".to_owned()),
+        };
         store
-            .notes_delivered(published.release_id, later)
+            .settle_notification(id, &failed, AfterAttempt::Failed)
             .await
             .unwrap();
-        let delivered = store.release_notes("idp", "RC 2").await.unwrap().unwrap();
-        assert_eq!(delivered.published.unwrap().delivered_at, Some(later));
+        let notes = store.release_notes("idp", "RC 2").await.unwrap().unwrap();
+        assert_eq!(
+            notes.published.unwrap().delivery,
+            Some(DeliveryStatus::Failed)
+        );
+        let (rearmed, _) = store
+            .publish_release_notes("idp", "RC 2", &publication, Some(delivery()), later)
+            .await
+            .unwrap();
+        assert_eq!(
+            rearmed.published.unwrap().delivery,
+            Some(DeliveryStatus::Pending)
+        );
+        assert!(store.claim_notification(id, 1, later).await.unwrap());
+        let delivered = DeliveryAttempt {
+            attempt: 2,
+            http_status: Some(200),
+            outcome: "delivered".to_owned(),
+            error: None,
+            ..failed
+        };
+        store
+            .settle_notification(id, &delivered, AfterAttempt::Delivered)
+            .await
+            .unwrap();
+        let notes = store.release_notes("idp", "RC 2").await.unwrap().unwrap();
+        let publication = notes.published.unwrap();
+        assert_eq!(publication.delivery, Some(DeliveryStatus::Delivered));
+        assert!(publication.delivered_at.is_some());
 
         let refused = store
             .edit_release_notes("idp", "RC 2", "too late", "bob", later)

@@ -1,6 +1,7 @@
 //! `slipway release create|list`: number a pushed artifact as `RC N` (patches `RC N.M`);
-//! `slipway release cut|notes`: the release train (`docs/releases.md`) — cut a candidate from
-//! what staging runs or a patch onto production, and show or edit its notes.
+//! `slipway release cut|notes|publish`: the release train (`docs/releases.md`) — cut a
+//! candidate from what staging runs or a patch onto production, show or edit its notes, and
+//! publish them by hand.
 
 use std::process::ExitCode;
 
@@ -48,6 +49,9 @@ pub(crate) enum Command {
     Notes(NotesArgs),
     /// Show what the train recorded for a release: branch, range, true-up, picks, changelog.
     Train(TrainArgs),
+    /// Publish a release production runs, as its deploy's success does (tag, production
+    /// branch, notes to the webhook); for a published one, send the notes again.
+    Publish(TrainArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,6 +132,26 @@ fn print_train(train: &TrainView, verb: &str) {
     print!("{}", train.changelog);
 }
 
+/// Where a publication stands: the tag, and the delivery of the notes.
+fn print_publication(notes: &NotesView) {
+    let Some(published) = &notes.published else {
+        println!("{} {}: not published", notes.service, notes.release);
+        return;
+    };
+    let signed = if published.signed { "signed " } else { "" };
+    println!(
+        "{} {}: notes revision {} published {} ({signed}tag {})",
+        notes.service, notes.release, published.revision, published.published_at, published.tag
+    );
+    match (&published.delivery, &published.delivered_at) {
+        (_, Some(at)) => println!("delivered to the notes webhook at {at}"),
+        (Some(state), None) => println!(
+            "delivery to the notes webhook: {state} (see `slipway notifications` for each attempt)"
+        ),
+        (None, None) => println!("no notes_webhook configured: nothing to deliver"),
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct CreateArgs {
     service: String,
@@ -201,6 +225,18 @@ pub(crate) async fn run(command: &Command, client: &Client, output: Output) -> R
             match output {
                 Output::Json => print_json(&train),
                 Output::Text => print_train(&train, "release"),
+            }
+        }
+        Command::Publish(args) => {
+            let path = format!(
+                "/api/v1/releases/{}/{}/publish",
+                super::artifact::encode(&args.service),
+                super::artifact::encode(&release_number(&args.release))
+            );
+            let notes: NotesView = client.post(&path, &serde_json::json!({})).await?;
+            match output {
+                Output::Json => print_json(&notes),
+                Output::Text => print_publication(&notes),
             }
         }
         Command::Notes(args) => {

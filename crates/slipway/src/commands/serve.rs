@@ -28,6 +28,7 @@ use slipway_engine::preflight::schedule::ScheduleCheck;
 use slipway_engine::{Engine, EngineConfig, Plugins};
 use slipway_secrets::{ConfigCheck, MASTER_KEY_VARIABLE, Vault, load_keyring};
 use slipway_server::auth::{new_token, token_hash};
+use slipway_server::publish::{NotesPublisher, notes_destinations};
 use slipway_server::{AppState, Blobs, ExtraMetrics, Metrics, Settings, Shared};
 use slipway_store::Store;
 use slipway_targets::proxy::{self, Proxy};
@@ -295,15 +296,17 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
     if let Some(markers) = Markers::new(&config.markers, Some(format!("http://{address}"))) {
         plugins.notifiers.push(Arc::new(markers));
     }
-    if let Some(publisher) = crate::publish::NotesPublisher::new(
+    let deliverer = notifications(&config, &config_dir, &store, &clock, address, &mut plugins);
+    let notes_wake = deliverer.as_ref().map(|d| d.wake_handle());
+    if let Some(publisher) = NotesPublisher::new(
         store.clone(),
         Arc::new(config.clone()),
         config_dir.clone(),
         Arc::clone(&clock),
+        notes_wake.clone(),
     ) {
         plugins.notifiers.push(Arc::new(publisher));
     }
-    let deliverer = notifications(&config, &config_dir, &store, &clock, address, &mut plugins);
     let chat_signing_secret = chat_signing_secret(&config, &config_dir)?;
     if !config.checklist.is_empty() {
         let check = ChecklistCheck::new(store.clone(), config.checklist.clone());
@@ -340,6 +343,7 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
             extra_metrics: Some(ExtraMetrics(Arc::new(move || metrics_proxy.metrics_text()))),
             config_dir: Some(config_dir.clone()),
             chat_signing_secret,
+            notes_wake,
             ..Settings::default()
         },
         vault,
@@ -686,8 +690,9 @@ pub(crate) async fn shutdown_signal() -> &'static str {
 }
 
 /// The `[[notify]]` notifier, registered with the engine, and the deliverer that sends what it
-/// enqueues; `None` when no destination is configured. Links point at `[server] public_url`, or
-/// at the API's own address.
+/// and the release-notes publications enqueue; `None` when neither a `[[notify]]` destination
+/// nor a `notes_webhook` is configured. Links point at `[server] public_url`, or at the API's
+/// own address.
 fn notifications(
     config: &slipway_core::config::Config,
     config_dir: &Path,
@@ -696,30 +701,33 @@ fn notifications(
     address: std::net::SocketAddr,
     plugins: &mut slipway_engine::Plugins,
 ) -> Option<slipway_notify::Deliverer> {
-    if config.notify.is_empty() {
+    let notes = notes_destinations(config);
+    if config.notify.is_empty() && notes.is_empty() {
         return None;
     }
     let deliverer = slipway_notify::Deliverer::new(
         store.clone(),
-        config.notify.clone(),
+        config.notify.iter().cloned().chain(notes).collect(),
         config_dir.to_owned(),
         Arc::clone(clock),
         slipway_notify::DeliveryConfig::default(),
     );
-    let public_url = config
-        .server
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{address}"));
-    plugins
-        .notifiers
-        .push(Arc::new(slipway_notify::Notifications::new(
-            store.clone(),
-            config.notify.clone(),
-            Some(public_url),
-            Arc::clone(clock),
-            deliverer.wake_handle(),
-        )));
+    if !config.notify.is_empty() {
+        let public_url = config
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        plugins
+            .notifiers
+            .push(Arc::new(slipway_notify::Notifications::new(
+                store.clone(),
+                config.notify.clone(),
+                Some(public_url),
+                Arc::clone(clock),
+                deliverer.wake_handle(),
+            )));
+    }
     Some(deliverer)
 }
 

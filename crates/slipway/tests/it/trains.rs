@@ -372,22 +372,28 @@ fn a_cut_without_a_source_or_repository_is_refused_with_a_hint() {
     );
 }
 
-/// A local HTTP receiver for the notes webhook: keeps the body of every request it gets.
+/// A local HTTP receiver for the notes webhook: keeps the head and body of every request it
+/// gets, and answers each with the next status of its script (200 once that is used up).
 struct Receiver {
     addr: SocketAddr,
-    bodies: Arc<Mutex<Vec<String>>>,
+    requests: Arc<Mutex<Vec<(String, String)>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Receiver {
     fn start() -> Receiver {
+        Receiver::answering(&[])
+    }
+
+    fn answering(script: &[u16]) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (kept, stopped) = (Arc::clone(&bodies), Arc::clone(&stop));
+        let (kept, stopped) = (Arc::clone(&requests), Arc::clone(&stop));
+        let mut script: std::collections::VecDeque<u16> = script.iter().copied().collect();
         let thread = std::thread::spawn(move || {
             // Bounded: the test stops it, and it gives up after five minutes regardless.
             let deadline = Instant::now() + Duration::from_secs(300);
@@ -400,28 +406,37 @@ impl Receiver {
                 stream
                     .set_read_timeout(Some(Duration::from_secs(5)))
                     .unwrap();
-                let body = read_body(&mut stream);
+                let request = read_request(&mut stream);
+                let status = script.pop_front().unwrap_or(200);
                 let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    format!(
+                        "HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                    .as_bytes(),
                 );
-                kept.lock().unwrap().push(body);
+                kept.lock().unwrap().push(request);
             }
         });
         Receiver {
             addr,
-            bodies,
+            requests,
             stop,
             thread: Some(thread),
         }
     }
 
     fn bodies(&self) -> Vec<serde_json::Value> {
-        self.bodies
+        self.requests
             .lock()
             .unwrap()
             .iter()
-            .map(|b| json(b))
+            .map(|(_, body)| json(body))
             .collect()
+    }
+
+    /// The head (request line and headers) and body of request `n`.
+    fn request(&self, n: usize) -> (String, String) {
+        self.requests.lock().unwrap()[n].clone()
     }
 }
 
@@ -434,8 +449,16 @@ impl Drop for Receiver {
     }
 }
 
-/// The body of one request, by its Content-Length.
-fn read_body(stream: &mut std::net::TcpStream) -> String {
+/// The value of header `name` in a request head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+/// The head and body of one request, by its Content-Length.
+fn read_request(stream: &mut std::net::TcpStream) -> (String, String) {
     let mut data = Vec::new();
     let mut buffer = [0u8; 8192];
     while let Ok(read) = stream.read(&mut buffer) {
@@ -445,20 +468,15 @@ fn read_body(stream: &mut std::net::TcpStream) -> String {
         data.extend_from_slice(&buffer[..read]);
         let text = String::from_utf8_lossy(&data).into_owned();
         if let Some(end) = text.find("\r\n\r\n") {
-            let length = text[..end]
-                .lines()
-                .find_map(|line| {
-                    let (name, value) = line.split_once(':')?;
-                    name.eq_ignore_ascii_case("content-length")
-                        .then(|| value.trim().parse::<usize>().ok())?
-                })
+            let length = header(&text[..end], "content-length")
+                .and_then(|value| value.parse::<usize>().ok())
                 .unwrap_or(0);
             if data.len() >= end + 4 + length {
-                return text[end + 4..].to_owned();
+                return (text[..end].to_owned(), text[end + 4..].to_owned());
             }
         }
     }
-    String::new()
+    (String::new(), String::new())
 }
 
 /// An SSH key without a passphrase, and the allowed-signers file that trusts it.
@@ -721,4 +739,221 @@ fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true
     );
     // Only the train's own releases were published: RC 1 in production published nothing.
     assert_eq!(hook.bodies().len(), 2);
+}
+
+#[test]
+fn a_cut_overtaken_by_a_patch_is_trued_up_when_it_ships_and_its_notes_are_delivered_until_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let repo = repository(root);
+    commit(&repo, "app.txt", "1", "Initial commit");
+    let first = commit(&repo, "login.txt", "new", "feat: the login page");
+    // RC 2's notes: refused once with a 503, taken on the retry; RC 2.1's: refused for good
+    // (404) until `release publish`; RC 4's: taken at once.
+    let hook = Receiver::answering(&[503, 200, 404]);
+    std::fs::write(root.join("notes.secret"), "n0tes-key\n").unwrap();
+    let train = format!(
+        "notes_webhook = \"http://{}/notes\"\nnotes_secret_file = \"notes.secret\"",
+        hook.addr
+    );
+    let server = setup(root, &train);
+    let admin = server.admin_token.clone();
+
+    push(&server, &admin, root, "1.0.0", &first);
+    server
+        .cli(&admin, &["release", "create", "idp", "--version", "1.0.0"])
+        .success();
+    deploy(&server, &admin, "staging", "1");
+    let cut = server.cli(&admin, &["release", "cut", "idp"]).success();
+    assert!(cut.stdout.starts_with("cut: idp RC 2"), "{}", cut.stdout);
+    // Publishing by hand needs the release in production.
+    refused(
+        &server.cli(&admin, &["release", "publish", "idp", "2"]),
+        &[
+            "prod does not run idp RC 2",
+            "slipway deploy idp --env prod --release 2",
+        ],
+    );
+    refused(
+        &server.cli(&admin, &["release", "publish", "idp", "1"]),
+        &["RC 1 was not cut by the train"],
+    );
+    deploy(&server, &admin, "prod", "2");
+    // The first delivery is refused with a 503; the deliverer tries again and it is taken.
+    wait_until(Duration::from_secs(30), "RC 2's notes delivered", || {
+        let notes = json(
+            &server
+                .cli(
+                    &admin,
+                    &["--output", "json", "release", "notes", "idp", "2"],
+                )
+                .success()
+                .stdout,
+        );
+        notes["published"]["delivery"] == "delivered"
+    });
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert_eq!(bodies[0], bodies[1]);
+    assert_eq!(bodies[1]["release"], "RC 2");
+    // Signed with the notes secret over timestamp.body, the same delivery id both times.
+    let (head, body) = hook.request(1);
+    let timestamp: i64 = header(&head, "x-slipway-timestamp")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        header(&head, "x-slipway-signature"),
+        Some(
+            slipway_notify::signature::sign_webhook(b"n0tes-key", timestamp, body.as_bytes())
+                .as_str()
+        )
+    );
+    assert_eq!(header(&head, "idempotency-key"), Some("notes/idp/RC 2"));
+    assert_eq!(
+        header(&hook.request(0).0, "x-slipway-delivery"),
+        Some("notes/idp/RC 2")
+    );
+    assert_eq!(git(&repo, &["rev-parse", "refs/heads/stages/prod"]), first);
+
+    // RC 4 is cut from staging while production still runs RC 2 (no true-up needed then).
+    let feature = commit(&repo, "search.txt", "x", "feat: search");
+    let fix = commit(&repo, "login.txt", "fixed", "fix(login): keep the session");
+    push(&server, &admin, root, "1.1.0", &feature);
+    server
+        .cli(&admin, &["release", "create", "idp", "--version", "1.1.0"])
+        .success();
+    deploy(&server, &admin, "staging", "3");
+    let branch = git(
+        &repo,
+        &[
+            "branch",
+            "--list",
+            "--format=%(refname:short)",
+            "stages/rc-*",
+        ],
+    );
+    git(&repo, &["branch", "-D", branch.trim()]);
+    let rc4 = json(
+        &server
+            .cli(&admin, &["--output", "json", "release", "cut", "idp"])
+            .success()
+            .stdout,
+    );
+    assert_eq!(rc4["release"]["label"], "RC 4");
+    assert_eq!(rc4["true_up"], serde_json::Value::Null);
+
+    // Then a patch of RC 2 ships first: production moves to it.
+    let patch = json(
+        &server
+            .cli(
+                &admin,
+                &[
+                    "--output", "json", "release", "cut", "idp", "--patch", "--pick", &fix,
+                ],
+            )
+            .success()
+            .stdout,
+    );
+    let patch_head = patch["head"].as_str().unwrap().to_owned();
+    push(&server, &admin, root, "1.0.1", &patch_head);
+    server
+        .cli(
+            &admin,
+            &[
+                "release",
+                "cut",
+                "idp",
+                "--patch",
+                "--pick",
+                &fix,
+                "--version",
+                "1.0.1",
+            ],
+        )
+        .success();
+    deploy(&server, &admin, "prod", "2.1");
+    assert_eq!(
+        git(&repo, &["rev-parse", "refs/heads/stages/prod"]),
+        patch_head
+    );
+    // Its notes are refused for good (404): the delivery is given up, nothing is lost.
+    wait_until(Duration::from_secs(30), "RC 2.1's delivery to fail", || {
+        let notes = json(
+            &server
+                .cli(
+                    &admin,
+                    &["--output", "json", "release", "notes", "idp", "2.1"],
+                )
+                .success()
+                .stdout,
+        );
+        notes["published"]["delivery"] == "failed"
+    });
+    // `release publish` makes it due again; the receiver takes it now.
+    let again = server
+        .cli(&admin, &["release", "publish", "idp", "2.1"])
+        .success();
+    assert!(
+        again
+            .stdout
+            .contains("idp RC 2.1: notes revision 1 published"),
+        "{}",
+        again.stdout
+    );
+    wait_until(Duration::from_secs(30), "RC 2.1's notes delivered", || {
+        let notes = json(
+            &server
+                .cli(
+                    &admin,
+                    &["--output", "json", "release", "notes", "idp", "2.1"],
+                )
+                .success()
+                .stdout,
+        );
+        notes["published"]["delivery"] == "delivered"
+    });
+    assert_eq!(hook.bodies().len(), 4);
+    assert_eq!(hook.bodies()[3]["release"], "RC 2.1");
+
+    // RC 4 ships after the patch: its branch gets the true-up merge of production at
+    // publication, so production fast-forwards to a commit with RC 4's tree.
+    deploy(&server, &admin, "prod", "4");
+    wait_until(Duration::from_secs(30), "RC 4's notes", || {
+        hook.bodies().len() == 5
+    });
+    let merge = git(&repo, &["rev-parse", "refs/heads/stages/prod"]);
+    assert_eq!(git(&repo, &["rev-parse", "RC-4^{commit}"]), merge);
+    assert_eq!(git(&repo, &["rev-parse", &format!("{merge}^1")]), feature);
+    assert_eq!(
+        git(&repo, &["rev-parse", &format!("{merge}^2")]),
+        patch_head
+    );
+    assert_eq!(
+        git(&repo, &["rev-parse", &format!("{merge}^{{tree}}")]),
+        git(&repo, &["rev-parse", &format!("{feature}^{{tree}}")])
+    );
+    assert_eq!(hook.bodies()[4]["commit"], merge.as_str());
+    let shown = json(
+        &server
+            .cli(
+                &admin,
+                &["--output", "json", "release", "train", "idp", "4"],
+            )
+            .success()
+            .stdout,
+    );
+    assert_eq!(shown["true_up"], merge.as_str());
+    assert_eq!(shown["branch_head"], merge.as_str());
+    // A published and delivered release sent again by hand sends nothing new.
+    let done = server
+        .cli(&admin, &["release", "publish", "idp", "4"])
+        .success();
+    assert!(
+        done.stdout.contains("delivered to the notes webhook"),
+        "{}",
+        done.stdout
+    );
+    assert_eq!(hook.bodies().len(), 5);
+    assert!(!server.log().contains("n0tes-key"));
 }

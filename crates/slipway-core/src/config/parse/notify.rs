@@ -166,7 +166,7 @@ impl Checker<'_> {
     }
 
     /// A secret named by a file key or an environment-variable key, never both.
-    fn secret_source(
+    pub(super) fn secret_source(
         &mut self,
         table: &Table<'_>,
         file_key: &str,

@@ -5,7 +5,7 @@ use crate::config::model::{SourceConfig, TrainAction, TrainSchedule, TrainSettin
 
 use super::super::suggest;
 use super::super::values::Problem;
-use super::{Checker, Table};
+use super::{Checker, ConfigErrorKind, Table};
 
 const SOURCE_KEYS: &[&str] = &[
     "repo",
@@ -14,6 +14,8 @@ const SOURCE_KEYS: &[&str] = &[
     "prod_branch",
     "signing_key",
     "notes_webhook",
+    "notes_secret_file",
+    "notes_secret_env",
     "schedule",
 ];
 const SCHEDULE_KEYS: &[&str] = &["cron", "zone", "action", "environment"];
@@ -87,6 +89,15 @@ impl Checker<'_> {
                 };
                 self.invalid(field.at, "notes_webhook", &table.place, problem);
             }
+        }
+        train.notes_secret = self.secret_source(table, "notes_secret_file", "notes_secret_env");
+        if train.notes_secret.is_some() && train.notes_webhook.is_none() {
+            let message = format!(
+                "{}: a notes secret is set but no notes_webhook to sign for",
+                table.place
+            );
+            let hint = "add notes_webhook = \"https://…\", or remove the secret".to_owned();
+            self.report(table.at, ConfigErrorKind::InvalidValue, message, Some(hint));
         }
         train.schedules = self.schedules(table);
         train
