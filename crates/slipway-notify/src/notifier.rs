@@ -134,7 +134,7 @@ impl Notifier for Notifications {
         let routed: Vec<&NotifyDestination> = self
             .destinations
             .iter()
-            .filter(|d| d.routes(&deploy.spec.environment))
+            .filter(|d| d.routes(&deploy.spec.environment, deploy.spec.kind))
             .collect();
         if routed.is_empty() {
             return Ok(());

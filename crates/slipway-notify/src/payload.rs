@@ -10,7 +10,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 use slipway_core::deploy::{Deploy, DeployResult, Notice};
-use slipway_core::plan::Purpose;
+use slipway_core::plan::{Purpose, ReleaseKind};
 use slipway_core::time::Time;
 
 /// What a notice needs beyond the deploy itself, looked up when it is enqueued.
@@ -108,8 +108,12 @@ pub fn notice_name(notice: &Notice) -> &'static str {
 /// `idp RC 112 deploy` or `idp rollback to RC 111`.
 fn subject(deploy: &Deploy) -> String {
     let spec = &deploy.spec;
-    match spec.purpose {
-        Purpose::Rollback => format!("{} rollback to {}", spec.service, spec.release.label),
+    match (spec.purpose, spec.kind) {
+        (Purpose::Rollback, _) => format!("{} rollback to {}", spec.service, spec.release.label),
+        // Off-cycle releases surprise people who expect the train's schedule: they say so.
+        (_, ReleaseKind::OffCycle) => {
+            format!("{} {} off-cycle deploy", spec.service, spec.release.label)
+        }
         _ => format!("{} {} deploy", spec.service, spec.release.label),
     }
 }
@@ -127,8 +131,8 @@ fn headline(deploy: &Deploy, notice: &Notice, strong: &dyn Fn(&str) -> String) -
     };
     match notice {
         Notice::Started => {
-            let why = match spec.purpose {
-                Purpose::Rollback => reason(&spec.reason),
+            let why = match (spec.purpose, spec.kind) {
+                (Purpose::Rollback, _) | (_, ReleaseKind::OffCycle) => reason(&spec.reason),
                 _ => String::new(),
             };
             format!("{env}: {subject} {} by {by}{why}", strong("started"))

@@ -47,6 +47,7 @@ pub fn notes_destinations(config: &Config) -> Vec<NotifyDestination> {
                 kind: NotifyKind::Webhook,
                 url: train.notes_webhook.clone()?,
                 environments: Vec::new(),
+                kinds: Vec::new(),
                 secret: train.notes_secret.clone(),
             })
         })

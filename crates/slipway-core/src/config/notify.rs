@@ -19,14 +19,19 @@ pub struct NotifyDestination {
     pub url: String,
     /// The environments whose deploys are notified here; every environment when empty.
     pub environments: Vec<String>,
+    /// The release kinds whose deploys are notified here (`kinds = ["off-cycle"]` for a wider
+    /// audience that hears only of surprises); every kind when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<crate::plan::ReleaseKind>,
     /// The key that signs webhook payloads (`kind = "webhook"` only).
     pub secret: Option<SecretSource>,
 }
 
 impl NotifyDestination {
-    /// Whether deploys to `environment` are notified here.
-    pub fn routes(&self, environment: &str) -> bool {
-        self.environments.is_empty() || self.environments.iter().any(|e| e == environment)
+    /// Whether deploys of a `kind` release to `environment` are notified here.
+    pub fn routes(&self, environment: &str, kind: crate::plan::ReleaseKind) -> bool {
+        (self.environments.is_empty() || self.environments.iter().any(|e| e == environment))
+            && (self.kinds.is_empty() || self.kinds.contains(&kind))
     }
 
     /// `scheme://host[:port]` of the URL: what messages may show of it (never a path, a query
@@ -51,6 +56,7 @@ impl fmt::Debug for NotifyDestination {
             .field("kind", &self.kind)
             .field("url", &format_args!("{}/…", self.origin()))
             .field("environments", &self.environments)
+            .field("kinds", &self.kinds)
             .field("secret", &self.secret)
             .finish()
     }

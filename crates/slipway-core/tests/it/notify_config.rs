@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use slipway_core::config::{NotifyKind, SecretSource, parse_config};
+use slipway_core::plan::ReleaseKind::{Config, Full, OffCycle, Patch};
 
 const BASE: &str = "[[service]]\nname = \"idp\"\nstart = \"bin/server --port $PORT\"\n\n\
                     [environment.staging]\n\n[environment.prod]\n\n";
@@ -36,7 +37,7 @@ fn notify_destinations_chat_and_public_url_parse_with_their_defaults() {
     assert_eq!(slack.name, "slack-1");
     assert_eq!(slack.kind, NotifyKind::Slack);
     assert_eq!(slack.environments, ["prod"]);
-    assert!(slack.routes("prod") && !slack.routes("staging"));
+    assert!(slack.routes("prod", Full) && !slack.routes("staging", Full));
     assert_eq!(slack.secret, None);
     assert_eq!(slack.origin(), "https://hooks.slack.com");
     let mut with_credentials =
@@ -50,7 +51,7 @@ fn notify_destinations_chat_and_public_url_parse_with_their_defaults() {
     );
     assert_eq!(webhook.name, "audit");
     assert_eq!(webhook.kind, NotifyKind::Webhook);
-    assert!(webhook.routes("staging") && webhook.routes("prod"));
+    assert!(webhook.routes("staging", Full) && webhook.routes("prod", OffCycle));
     assert_eq!(
         webhook.secret,
         Some(SecretSource::Env("AUDIT_SECRET".to_owned()))
@@ -66,6 +67,20 @@ fn notify_destinations_chat_and_public_url_parse_with_their_defaults() {
 }
 
 #[test]
+fn a_destination_with_kinds_hears_only_deploys_of_those_release_kinds() {
+    let text = format!(
+        "{BASE}[[notify]]\nname = \"company\"\nkind = \"slack\"\nurl = \"https://x\"\n\
+         environments = [\"prod\"]\nkinds = [\"off-cycle\", \"patch\"]\n"
+    );
+    let config = parse_config("slipway.toml", &text).unwrap();
+    let company = &config.notify[0];
+    assert_eq!(company.kinds, [OffCycle, Patch]);
+    assert!(company.routes("prod", OffCycle) && company.routes("prod", Patch));
+    assert!(!company.routes("prod", Full) && !company.routes("prod", Config));
+    assert!(!company.routes("staging", OffCycle));
+}
+
+#[test]
 fn notify_mistakes_are_reported_where_they_are_written_with_a_hint() {
     let cases = [
         (
@@ -78,6 +93,11 @@ fn notify_mistakes_are_reported_where_they_are_written_with_a_hint() {
             "[[notify]]\nkind = \"slack\"\nurl = \"http://x\"\nenvironments = [\"prd\"]\n",
             "error: slipway.toml:12:17: unknown environment `prd` in [[notify]] #1\n  \
              hint: did you mean `prod`?",
+        ),
+        (
+            "[[notify]]\nkind = \"slack\"\nurl = \"http://x\"\nkinds = [\"offcycle\"]\n",
+            "error: slipway.toml:12:10: unknown release kind `offcycle` in [[notify]] #1\n  \
+             hint: did you mean `off-cycle`?",
         ),
         (
             "[[notify]]\nkind = \"slak\"\nurl = \"http://x\"\n",

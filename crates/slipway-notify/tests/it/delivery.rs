@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use slipway_core::config::{NotifyDestination, NotifyKind, SecretSource};
 use slipway_core::deploy::{Deploy, DeployResult, Notice};
-use slipway_core::plan::Purpose;
+use slipway_core::plan::{Purpose, ReleaseKind};
 use slipway_engine::clock::SystemClock;
 use slipway_engine::plugin::Notifier;
 use slipway_notify::signature::{
@@ -41,6 +41,7 @@ fn slack(url: &str, environments: &[&str]) -> NotifyDestination {
         kind: NotifyKind::Slack,
         url: url.to_owned(),
         environments: environments.iter().map(|e| (*e).to_owned()).collect(),
+        kinds: Vec::new(),
         secret: None,
     }
 }
@@ -51,6 +52,7 @@ fn webhook(url: &str) -> NotifyDestination {
         kind: NotifyKind::Webhook,
         url: url.to_owned(),
         environments: Vec::new(),
+        kinds: Vec::new(),
         secret: Some(SecretSource::File("webhook.secret".to_owned())),
     }
 }
@@ -305,6 +307,64 @@ async fn a_receiver_refusing_the_payload_fails_it_at_once_and_routing_skips_othe
                 "the answer is quoted without the URL's path, which may hold a token: {error}"
             );
             assert_eq!(receiver.requests().len(), 1);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_destination_for_off_cycle_releases_hears_only_of_them() {
+    on_each_backend(
+        "a_destination_for_off_cycle_releases_hears_only_of_them",
+        async |db| {
+            let mut wide = slack("http://127.0.0.1:9/company", &[]);
+            wide.name = "company".to_owned();
+            wide.kinds = vec![ReleaseKind::OffCycle];
+            let team = slack("http://127.0.0.1:9/team", &["prod"]);
+            let (notifications, _deliverer, _dir) = rig(&db.store, vec![team, wide], fast(5));
+            let full = deploy("prod", Purpose::Release);
+            notifications
+                .notify(&key("0", "notify-started"), &full, &Notice::Started)
+                .await
+                .unwrap();
+            let mut off_cycle = deploy("prod", Purpose::Release);
+            off_cycle.spec.id = slipway_core::deploy::DeployId(full.spec.id.0 + 1);
+            off_cycle.spec.kind = ReleaseKind::OffCycle;
+            off_cycle.spec.reason = Some("lost emails".to_owned());
+            notifications
+                .notify(&key("1", "notify-started"), &off_cycle, &Notice::Started)
+                .await
+                .unwrap();
+            let mut heard: Vec<(String, i64)> = db
+                .store
+                .notifications(None, 10)
+                .await
+                .unwrap()
+                .iter()
+                .map(|n| (n.destination.clone(), n.deploy.0))
+                .collect();
+            heard.sort();
+            let (first, second) = (full.spec.id.0, off_cycle.spec.id.0);
+            assert_eq!(
+                heard,
+                [
+                    ("company".to_owned(), second),
+                    ("team-slack".to_owned(), first),
+                    ("team-slack".to_owned(), second)
+                ]
+            );
+            let company = db
+                .store
+                .notifications(Some(off_cycle.spec.id), 10)
+                .await
+                .unwrap();
+            let message = company
+                .iter()
+                .find(|n| n.destination == "company")
+                .map(|n| n.payload.clone())
+                .unwrap();
+            assert!(message.contains("off-cycle deploy"), "{message}");
+            assert!(message.contains("lost emails"), "{message}");
         },
     )
     .await;

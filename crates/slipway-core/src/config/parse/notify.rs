@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use toml_edit::Item;
 
 use crate::config::notify::{ChatConfig, NotifyDestination, NotifyKind, SecretSource};
+use crate::plan::ReleaseKind;
 
 use super::super::suggest;
 use super::super::values::Problem;
@@ -17,10 +18,17 @@ const NOTIFY_KEYS: &[&str] = &[
     "kind",
     "url",
     "environments",
+    "kinds",
     "secret_file",
     "secret_env",
 ];
 const KIND_VALUES: &[&str] = &["slack", "webhook"];
+const RELEASE_KINDS: &[(&str, ReleaseKind)] = &[
+    ("full", ReleaseKind::Full),
+    ("patch", ReleaseKind::Patch),
+    ("off-cycle", ReleaseKind::OffCycle),
+    ("config", ReleaseKind::Config),
+];
 const CHAT_KEYS: &[&str] = &["signing_secret_file", "signing_secret_env", "users"];
 
 impl Checker<'_> {
@@ -110,6 +118,7 @@ impl Checker<'_> {
             None => format!("{}-{}", kind.map_or("notify", NotifyKind::name), index + 1),
         };
         let routed = self.routed_environments(table, environments);
+        let kinds = self.routed_kinds(table);
         let secret = self.secret_source(table, "secret_file", "secret_env");
         let kind = kind?;
         match (kind, &secret) {
@@ -141,8 +150,33 @@ impl Checker<'_> {
             kind,
             url: url?,
             environments: routed,
+            kinds,
             secret,
         })
+    }
+
+    /// `kinds = ["off-cycle"]`: release kinds; every kind when absent.
+    fn routed_kinds(&mut self, table: &Table<'_>) -> Vec<ReleaseKind> {
+        let mut kinds: Vec<ReleaseKind> = Vec::new();
+        for (name, at) in self.strings(table, "kinds").unwrap_or_default() {
+            match RELEASE_KINDS.iter().find(|(known, _)| *known == name) {
+                Some((_, kind)) => {
+                    if !kinds.contains(kind) {
+                        kinds.push(*kind);
+                    }
+                }
+                None => {
+                    let names: Vec<&str> = RELEASE_KINDS.iter().map(|(n, _)| *n).collect();
+                    let hint = match suggest::closest(name, names.iter().copied()) {
+                        Some(near) => format!("did you mean `{near}`?"),
+                        None => format!("known: {}", names.join(", ")),
+                    };
+                    let message = format!("unknown release kind `{name}` in {}", table.place);
+                    self.report(at, ConfigErrorKind::InvalidValue, message, Some(hint));
+                }
+            }
+        }
+        kinds
     }
 
     /// `environments = ["prod"]`: names that exist; every environment when absent.
