@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::CompatError;
 
@@ -16,26 +16,9 @@ pub struct Change {
     pub path: String,
 }
 
-fn git(repo: &Path) -> Command {
-    let mut command = Command::new("git");
-    // The repository is the one named here, not one a surrounding hook points at; messages in
-    // English (failures are classified by their text); never a prompt, stdin closed.
-    command
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env("LC_ALL", "C")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(std::process::Stdio::null())
-        .arg("-C")
-        .arg(repo);
-    command
-}
-
+/// Runs git (`slipway_git`: the repository named, English messages, no prompts, a deadline).
 fn run(repo: &Path, args: &[&str], revision: &str) -> Result<Vec<u8>, CompatError> {
-    let output = git(repo)
-        .args(args)
-        .output()
-        .map_err(|source| CompatError::GitMissing { source })?;
+    let output = slipway_git::output(repo, args, slipway_git::DEADLINE)?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
         return Err(classify_failure(repo, revision, args[0], stderr));
@@ -164,20 +147,33 @@ pub fn blobs(repo: &Path, objects: &[String]) -> Result<BTreeMap<String, String>
     if objects.is_empty() {
         return Ok(found);
     }
-    let mut child = git(repo)
+    let mut command = slipway_git::command(repo);
+    command
         .args(["cat-file", "--batch"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    let deadline = slipway_git::Deadline::new(&command, slipway_git::DEADLINE);
+    let mut child = command
         .spawn()
         .map_err(|source| CompatError::GitMissing { source })?;
     let mut stdin = child.stdin.take().expect("piped stdin");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
     let input: String = objects.iter().map(|object| format!("{object}\n")).collect();
     // Written from another thread so that a full stdout pipe cannot block both sides.
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(input.as_bytes());
     });
-    let mut reader = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    // git is waited for on its own thread and killed at the deadline, which closes its
+    // stdout and ends the reading below.
+    let waiter = std::thread::spawn(move || deadline.wait(&mut child));
+    let mut reader = BufReader::new(stdout);
     let mut header = String::new();
     for _ in objects {
         header.clear();
@@ -200,18 +196,15 @@ pub fn blobs(repo: &Path, objects: &[String]) -> Result<BTreeMap<String, String>
             String::from_utf8_lossy(&content).into_owned(),
         );
     }
+    // Whatever is left unread: closing the pipe ends git instead of leaving it blocked.
+    drop(reader);
     let _ = writer.join();
-    let status = child
-        .wait()
-        .map_err(|source| CompatError::GitMissing { source })?;
+    let status = waiter.join().expect("the waiting thread does not panic")?;
     if !status.success() {
-        let mut stderr = String::new();
-        if let Some(mut pipe) = child.stderr.take() {
-            let _ = pipe.read_to_string(&mut stderr);
-        }
+        let detail = errors.join().unwrap_or_default();
         return Err(CompatError::GitFailed {
             command: "cat-file".to_owned(),
-            detail: stderr.trim().to_owned(),
+            detail: detail.trim().to_owned(),
         });
     }
     Ok(found)

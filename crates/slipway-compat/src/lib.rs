@@ -39,6 +39,18 @@ pub enum CompatError {
     GitFailed { command: String, detail: String },
 }
 
+impl From<slipway_git::RunError> for CompatError {
+    fn from(error: slipway_git::RunError) -> Self {
+        match error {
+            slipway_git::RunError::Missing { source } => CompatError::GitMissing { source },
+            slipway_git::RunError::TimedOut { ref command, .. } => CompatError::GitFailed {
+                command: command.clone(),
+                detail: error.to_string(),
+            },
+        }
+    }
+}
+
 impl CompatError {
     /// What to do about it, printed as the `hint:` line.
     pub fn hint(&self) -> String {

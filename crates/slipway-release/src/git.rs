@@ -1,7 +1,6 @@
 //! Reading the commits of a range from a real repository with the `git` binary.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::ReleaseError;
 use crate::changelog::Commit;
@@ -19,14 +18,10 @@ pub fn commits(repo: &Path, range: &str) -> Result<Vec<Commit>, ReleaseError> {
             range: range.to_owned(),
         });
     }
-    let output = Command::new("git")
-        // The repository is the one named here, not one a surrounding hook points at.
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .arg("-C")
-        .arg(repo)
-        // Settings that would add text to the log or change its encoding.
-        .args([
+    let output = slipway_git::output(
+        repo,
+        [
+            // Settings that would add text to the log or change its encoding.
             "-c",
             "log.showSignature=false",
             "-c",
@@ -40,9 +35,9 @@ pub fn commits(repo: &Path, range: &str) -> Result<Vec<Commit>, ReleaseError> {
             "--end-of-options",
             range,
             "--",
-        ])
-        .output()
-        .map_err(|source| ReleaseError::GitMissing { source })?;
+        ],
+        slipway_git::DEADLINE,
+    )?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
         return Err(classify_failure(repo, range, stderr));

@@ -17,6 +17,18 @@ pub use train::{
     cut, pick, promote, tag, true_up, verify_tag,
 };
 
+impl From<slipway_git::RunError> for ReleaseError {
+    fn from(error: slipway_git::RunError) -> Self {
+        match error {
+            slipway_git::RunError::Missing { source } => ReleaseError::GitMissing { source },
+            slipway_git::RunError::TimedOut { ref command, .. } => ReleaseError::GitFailed {
+                command: command.clone(),
+                detail: error.to_string(),
+            },
+        }
+    }
+}
+
 /// Everything that can go wrong in this crate. Each variant has a `hint` for the person at the
 /// terminal.
 #[derive(Debug, thiserror::Error)]

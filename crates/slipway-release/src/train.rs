@@ -9,8 +9,7 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
 use crate::ReleaseError;
 
@@ -704,28 +703,14 @@ where
     }
 }
 
-/// Runs git in `dir`; fails only when git cannot be started or `dir` is no repository.
+/// Runs git in `dir` (`slipway_git`: no prompts, a deadline); fails only when git cannot be
+/// started, outlives the deadline, or `dir` is no repository.
 fn git<I, S>(dir: &Path, args: I) -> Result<Output, ReleaseError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut command = Command::new("git");
-    command
-        // The repository is the one named here, not one a surrounding hook points at.
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        // Messages are matched in English; nothing may wait for an editor, a password or a
-        // key's passphrase: no terminal prompt, no askpass program, no stdin.
-        .env("LC_ALL", "C")
-        .env("GIT_EDITOR", "true")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("SSH_ASKPASS_REQUIRE", "never")
-        .arg("-C")
-        .arg(dir)
-        .args(args);
-    let output = output_within(&mut command, GIT_DEADLINE)?;
+    let output = slipway_git::output(dir, args, slipway_git::DEADLINE)?;
     if !output.status.success() {
         let detail = stderr(&output).to_lowercase();
         if detail.contains("not a git repository") || detail.contains("cannot change to") {
@@ -737,118 +722,6 @@ where
     Ok(output)
 }
 
-/// Longest one git command may run before it is killed: a hung signing agent, a prompt or a
-/// stuck filesystem must not hold the engine.
-const GIT_DEADLINE: Duration = Duration::from_secs(60);
-
-/// Runs `command` with stdin closed, collecting its output, and kills it when it outlives
-/// `deadline`.
-fn output_within(command: &mut Command, deadline: Duration) -> Result<Output, ReleaseError> {
-    use std::io::Read;
-    use std::os::unix::process::CommandExt;
-
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group: away from a terminal's foreground, where ssh could prompt.
-        .process_group(0)
-        .spawn()
-        .map_err(|source| ReleaseError::GitMissing { source })?;
-    let read = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = read(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = read(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    let status = loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(|source| ReleaseError::GitMissing { source })?
-        {
-            break status;
-        }
-        if started.elapsed() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            // The readers end when the last holder of the pipes (a helper such as ssh) is
-            // gone; they are not waited for.
-            let name = command
-                .get_args()
-                .nth(2)
-                .map_or_else(String::new, |arg| arg.to_string_lossy().into_owned());
-            return Err(ReleaseError::GitFailed {
-                command: name,
-                detail: format!(
-                    "killed after {} s without finishing (a prompt, an agent or a remote that \
-                     does not answer?)",
-                    deadline.as_secs_f64()
-                ),
-            });
-        }
-        std::thread::sleep(pause.min(deadline.saturating_sub(started.elapsed())));
-        pause = (pause * 2).min(Duration::from_millis(50));
-    };
-    Ok(Output {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    })
-}
-
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).trim().to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use std::process::Command;
-    use std::time::{Duration, Instant};
-
-    use super::output_within;
-    use crate::ReleaseError;
-
-    #[test]
-    fn a_command_past_its_deadline_is_killed() {
-        let started = Instant::now();
-        let mut command = Command::new("sh");
-        command.args(["-c", "exec sleep 30"]);
-        let error = output_within(&mut command, Duration::from_millis(300)).unwrap_err();
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            started.elapsed()
-        );
-        assert!(
-            matches!(&error, ReleaseError::GitFailed { detail, .. } if detail.contains("killed after")),
-            "{error:?}"
-        );
-    }
-
-    #[test]
-    fn a_command_within_its_deadline_answers_with_its_output_and_no_stdin() {
-        let mut command = Command::new("sh");
-        command.args(["-c", "cat; echo out; echo err >&2"]);
-        let output = output_within(&mut command, Duration::from_secs(30)).unwrap();
-        assert!(output.status.success());
-        assert_eq!(String::from_utf8_lossy(&output.stdout), "out\n");
-        assert_eq!(String::from_utf8_lossy(&output.stderr), "err\n");
-    }
 }
