@@ -15,6 +15,7 @@ const SOURCE_KEYS: &[&str] = &[
     "signing_key",
     "notes_webhook",
     "schedule",
+    "changelog",
 ];
 const SCHEDULE_KEYS: &[&str] = &["cron", "zone", "action", "environment"];
 const SCHEDULE_EXAMPLE: &str = "[[service.source.schedule]] with cron = \"0 9 * * 2\", zone = \
@@ -89,6 +90,7 @@ impl Checker<'_> {
             }
         }
         train.schedules = self.schedules(table);
+        train.changelog = self.changelog(table);
         train
     }
 
