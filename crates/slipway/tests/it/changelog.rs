@@ -225,6 +225,20 @@ fn a_service_s_categories_group_its_changelog_and_a_default_only_category_needs_
         text.contains("Lock accounts: unknown category \"Securty\""),
         "{text}"
     );
+
+    // threshold = 1 accepts only differences of case, spaces and hyphens: no misspelling.
+    std::fs::write(
+        root.join("slipway.toml"),
+        CATEGORIES_CONFIG.replace("\"Chores\"]", "\"Chores\"]\nthreshold = 1"),
+    )
+    .unwrap();
+    let strict = slipway(root, &["changelog", "v1..main", "--service", "idp"]);
+    let text = String::from_utf8_lossy(&strict.stdout);
+    assert!(
+        text.contains("Lock accounts: unknown category \"Securty\" (nearest: \"Security\")"),
+        "{text}"
+    );
+    assert!(!text.contains("## Security"), "{text}");
 }
 
 #[test]
