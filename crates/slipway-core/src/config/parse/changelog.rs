@@ -37,10 +37,22 @@ const OTHER_NAMES: &[&str] = &[
 
 /// Where each Conventional Commit type goes when the table does not say: the first listed
 /// category with one of `names`, or else `fallback` (an index of the list).
+#[derive(Clone, Copy)]
 struct Fallback {
     key: &'static str,
     names: &'static [&'static str],
     fallback: fn(usize) -> usize,
+}
+
+impl Fallback {
+    /// The category this key takes in `categories` (not empty) when the table leaves it out.
+    fn default_in(&self, categories: &[String]) -> String {
+        let index = categories
+            .iter()
+            .position(|name| self.names.contains(&normalise(name).as_str()))
+            .unwrap_or((self.fallback)(categories.len()));
+        categories[index].clone()
+    }
 }
 
 const FALLBACKS: [Fallback; 3] = [
@@ -76,33 +88,22 @@ impl Checker<'_> {
         let categories = self.categories(&table);
         // Read even when the list is wrong, so that their own mistakes (a number for a name)
         // are reported in the same run.
-        let mut chosen = Vec::new();
-        for fallback in &FALLBACKS {
-            chosen.push(self.chosen_category(&table, fallback.key, categories.as_deref()));
-        }
+        let [features, fixes, other] = FALLBACKS.map(|fallback| {
+            let chosen = self.chosen_category(&table, fallback.key, categories.as_deref());
+            (fallback, chosen)
+        });
         let categories = categories?;
-        let mut picked = Vec::new();
-        for (fallback, chosen) in FALLBACKS.iter().zip(chosen) {
-            let name = match chosen {
-                Choice::Named(name) => name,
-                Choice::Wrong => return None,
-                Choice::Absent => {
-                    let index = categories
-                        .iter()
-                        .position(|name| fallback.names.contains(&normalise(name).as_str()))
-                        .unwrap_or((fallback.fallback)(categories.len()));
-                    categories[index].clone()
-                }
-            };
-            picked.push(name);
-        }
-        let [features, fixes, other] = <[String; 3]>::try_from(picked).ok()?;
+        let pick = |(fallback, chosen): (Fallback, Choice)| match chosen {
+            Choice::Named(name) => Some(name),
+            Choice::Wrong => None,
+            Choice::Absent => Some(fallback.default_in(&categories)),
+        };
         Some(ChangelogConfig {
-            categories,
-            features,
-            fixes,
-            other,
+            features: pick(features)?,
+            fixes: pick(fixes)?,
+            other: pick(other)?,
             threshold: threshold.ok()?,
+            categories,
         })
     }
 
