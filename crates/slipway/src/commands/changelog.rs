@@ -67,9 +67,11 @@ pub(crate) fn run(args: &Args, output: Output) -> Result<ExitCode> {
                 args.range
             ),
         )
-        .hint(
-            "add a line `changelog: Category, Subcategory, Change` to each, or `[skip changelog]`",
-        )
+        .hint(format!(
+            "add a line `changelog: Category, Subcategory, Change` to each (categories: {}), or \
+             `[skip changelog]`",
+            categories.names().join(", ")
+        ))
         .into());
     }
     Ok(ExitCode::SUCCESS)
