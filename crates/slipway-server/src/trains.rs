@@ -1,10 +1,12 @@
 //! What the release-train routes and the notes publisher share: where a service's repository
-//! is, how a release's tag is named, the draft notes a cut writes, and git errors as API errors.
+//! is, how a release's tag is named, the draft notes a cut writes, the categories of a
+//! service's changelog, and git errors as API errors.
 
 use std::path::{Path, PathBuf};
 
+use slipway_core::config::ChangelogConfig;
 use slipway_core::plan::ReleaseKind;
-use slipway_release::ReleaseError;
+use slipway_release::{Categories, ReleaseError};
 use slipway_store::ReleaseRecord;
 
 use crate::error::ApiError;
@@ -47,6 +49,26 @@ pub fn draft_notes(release: &ReleaseRecord, changelog: &str) -> String {
     notes
 }
 
+/// The categories a service's changelog is grouped in: its `[service.source.changelog]`, or
+/// seed 000's when it has none. The one place the config's names become `Categories`, for the
+/// cut, the patch and `slipway changelog --service`. The config parser has refused whatever
+/// `Categories::new` would, so an error here means a config that skipped the parser.
+pub fn categories(config: Option<&ChangelogConfig>) -> Result<Categories, ReleaseError> {
+    let Some(config) = config else {
+        return Ok(Categories::default());
+    };
+    let categories = Categories::new(
+        config.categories.iter().map(String::as_str),
+        &config.features,
+        &config.fixes,
+        &config.other,
+    )?;
+    Ok(match config.threshold {
+        Some(threshold) => categories.with_threshold(threshold),
+        None => categories,
+    })
+}
+
 /// A git refusal as the API's error: the caller's mistakes are 400s or 409s with the hint of
 /// `ReleaseError`, a missing git binary a 500.
 pub fn release_error(error: ReleaseError) -> ApiError {
@@ -67,6 +89,12 @@ pub fn release_error(error: ReleaseError) -> ApiError {
             ApiError::bad_request("unknown_commit", message)
         }
         ReleaseError::NotARepository { .. } => ApiError::bad_request("repo_missing", message),
+        ReleaseError::Categories { .. } => {
+            return ApiError::bad_request("invalid_categories", message).with_hint(
+                "fix [service.source.changelog] in slipway.toml and check it with `slipway \
+                 check-config`",
+            );
+        }
         ReleaseError::GitMissing { .. } | ReleaseError::TemporaryDirectory { .. } => {
             return ApiError::internal(&error);
         }

@@ -235,6 +235,9 @@ pub struct TrainSettings {
     /// `[[service.source.schedule]]`: when the train acts by itself.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<TrainSchedule>,
+    /// `[service.source.changelog]`: the changelog's categories; `None` keeps seed 000's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changelog: Option<ChangelogConfig>,
 }
 
 impl Default for TrainSettings {
@@ -246,6 +249,7 @@ impl Default for TrainSettings {
             notes_webhook: None,
             notes_secret: None,
             schedules: Vec::new(),
+            changelog: None,
         }
     }
 }
@@ -1202,3 +1206,27 @@ pub struct CompatIgnore {
     pub path: String,
     pub reason: String,
 }
+
+/// `[service.source.changelog]`: the categories a train's changelog is grouped in. Plain names:
+/// slipway-release turns them into its `Categories` (`docs/releases.md`). The parser has checked
+/// what `Categories` would refuse: a non-empty list of distinct names (ignoring case, spaces and
+/// hyphens) without commas, `features`, `fixes` and `other` each one of them, and the threshold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChangelogConfig {
+    /// In the order the changelog shows them.
+    pub categories: Vec<String>,
+    /// Where Conventional Commits of type `feat` go (a listed name, as listed).
+    pub features: String,
+    /// Where `fix` commits go.
+    pub fixes: String,
+    /// Where every other type goes (`perf`, `refactor`, `docs`, `chore`…).
+    pub other: String,
+    /// How similar (0 to 1) a written category must be to a listed one to be taken as its
+    /// misspelling; `None` keeps slipway-release's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+}
+
+/// The parser accepts only a finite `threshold` (between 0 and 1), so equality is reflexive and
+/// `SourceConfig` keeps its `Eq`.
+impl Eq for ChangelogConfig {}

@@ -24,6 +24,7 @@ use super::suggest;
 use super::values::{self, DURATION_HINT, Problem};
 use crate::provenance::{PublicKey, TrustedKey};
 
+mod changelog;
 mod checklist;
 mod compat;
 mod notify;

@@ -1,6 +1,7 @@
 //! Integration tests of slipway-core, one test binary for the crate.
 
 mod analysis;
+mod changelog_config;
 mod checklist;
 mod config;
 mod cron;

@@ -27,7 +27,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Path};
 use crate::publish::Publishing;
-use crate::trains::{draft_notes, release_error, repo_path};
+use crate::trains::{categories, draft_notes, release_error, repo_path};
 use crate::views::trains::{NotesBody, NotesView, TrainView};
 
 /// What to cut.
@@ -74,8 +74,13 @@ async fn git<T: Send + 'static>(
         .map_err(release_error)
 }
 
-/// The changelog of `range` and the distinct authors of its commits.
-fn changelog(repo: &std::path::Path, range: &str) -> Result<(String, Vec<String>), ReleaseError> {
+/// The changelog of `range`, grouped in the service's `categories`, and the distinct authors
+/// of its commits.
+fn changelog(
+    repo: &std::path::Path,
+    range: &str,
+    categories: &Categories,
+) -> Result<(String, Vec<String>), ReleaseError> {
     let found = commits(repo, range)?;
     let mut authors: Vec<String> = Vec::new();
     for commit in &found {
@@ -83,7 +88,7 @@ fn changelog(repo: &std::path::Path, range: &str) -> Result<(String, Vec<String>
             authors.push(commit.author.clone());
         }
     }
-    Ok((build(&found, &Categories::default()).to_markdown(), authors))
+    Ok((build(&found, categories).to_markdown(), authors))
 }
 
 /// Cuts the next release candidate of a service from the commit staging runs (or, with
@@ -206,9 +211,10 @@ async fn full(
         date,
         prod_branch: source.train.prod_branch.clone(),
     };
+    let categories = categories(source.train.changelog.as_ref()).map_err(release_error)?;
     let (made, (log, authors)) = git(move || {
         let made = cut_branch(&repo, &request)?;
-        let log = changelog(&repo, &made.range)?;
+        let log = changelog(&repo, &made.range, &categories)?;
         Ok((made, log))
     })
     .await?;
@@ -386,7 +392,8 @@ async fn patch(
     }
     let range = format!("{base}..{head}");
     let log_range = range.clone();
-    let (log, authors) = git(move || changelog(&repo, &log_range)).await?;
+    let categories = categories(source.train.changelog.as_ref()).map_err(release_error)?;
+    let (log, authors) = git(move || changelog(&repo, &log_range, &categories)).await?;
     let mut view = TrainView {
         created: picked,
         kind: "patch".to_owned(),

@@ -11,4 +11,5 @@ mod notifications;
 mod openapi;
 mod schedule;
 mod support;
+mod train_categories;
 mod train_schedules;

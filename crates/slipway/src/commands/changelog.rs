@@ -1,14 +1,17 @@
-//! `slipway changelog RANGE [--repo PATH]`: the changelog of a range of a local git repository,
-//! grouped by category (`docs/releases.md`), with the commits that need a human listed apart.
-//! Runs without a server: it reads the repository with `git`.
+//! `slipway changelog RANGE [--repo PATH] [--service NAME]`: the changelog of a range of a local
+//! git repository, grouped by category (`docs/releases.md`), with the commits that need a human
+//! listed apart. Runs without a server: it reads the repository with `git`. With `--service`,
+//! the categories (and, without `--repo`, the repository) are that service's in slipway.toml.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
+use slipway_core::config::{SourceConfig, parse_config, suggest};
 use slipway_release::{Categories, build, commits};
+use slipway_server::trains::categories;
 
-use super::print_json;
+use super::{ConfigPath, print_json, read_config_text};
 use crate::Output;
 use crate::failure::Failure;
 
@@ -16,19 +19,40 @@ use crate::failure::Failure;
 pub(crate) struct Args {
     /// The commits to describe, as git writes a range: `stages/prod..main`, `v1.2..HEAD`.
     range: String,
-    /// The repository (its working tree or a bare one).
-    #[arg(long, value_name = "PATH", default_value = ".")]
-    repo: PathBuf,
+    /// The repository (its working tree or a bare one); defaults to the service's
+    /// `[service.source]` with `--service`, else the current directory.
+    #[arg(long, value_name = "PATH")]
+    repo: Option<PathBuf>,
     /// Exit 1 when a commit needs a category (for CI: every commit must say what it changes).
     #[arg(long)]
     strict: bool,
+    /// Group in this service's `[service.source.changelog]` categories, read from slipway.toml
+    /// (without it: the default categories).
+    #[arg(long, value_name = "NAME")]
+    service: Option<String>,
+    #[command(flatten)]
+    config: ConfigPath,
 }
 
 pub(crate) fn run(args: &Args, output: Output) -> Result<ExitCode> {
-    let found = commits(&args.repo, &args.range).map_err(|error| {
+    let (repo, categories) = match &args.service {
+        Some(name) => {
+            let (dir, source) = service_source(&args.config.path, name)?;
+            let categories = categories(source.train.changelog.as_ref()).map_err(|error| {
+                Failure::new("invalid_config", error.to_string()).hint(error.hint())
+            })?;
+            let repo = args.repo.clone().unwrap_or_else(|| dir.join(&source.repo));
+            (repo, categories)
+        }
+        None => (
+            args.repo.clone().unwrap_or_else(|| PathBuf::from(".")),
+            Categories::default(),
+        ),
+    };
+    let found = commits(&repo, &args.range).map_err(|error| {
         Failure::new("changelog_unreadable", error.to_string()).hint(error.hint())
     })?;
-    let changelog = build(&found, &Categories::default());
+    let changelog = build(&found, &categories);
     match output {
         Output::Json => print_json(&changelog),
         Output::Text => print!("{}", changelog.to_markdown()),
@@ -43,10 +67,49 @@ pub(crate) fn run(args: &Args, output: Output) -> Result<ExitCode> {
                 args.range
             ),
         )
-        .hint(
-            "add a line `changelog: Category, Subcategory, Change` to each, or `[skip changelog]`",
-        )
+        .hint(format!(
+            "add a line `changelog: Category, Subcategory, Change` to each (categories: {}), or \
+             `[skip changelog]`",
+            categories.names().join(", ")
+        ))
         .into());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `[service.source]` of service `name` in the config file at `path`, and the directory a
+/// relative `repo` is relative to.
+fn service_source(path: &Path, name: &str) -> Result<(PathBuf, SourceConfig)> {
+    let shown = path.display();
+    let text = read_config_text(path)?;
+    let config = parse_config(&shown.to_string(), &text).map_err(|errors| {
+        Failure::new("invalid_config", format!("{shown} is not valid:\n{errors}")).hint(format!(
+            "fix it and check with `slipway check-config --config {shown}`"
+        ))
+    })?;
+    let Some(service) = config.service(name) else {
+        let known: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
+        let hint = match suggest::closest(name, known.iter().copied()) {
+            Some(near) => format!("did you mean `{near}`?"),
+            None => format!("name a [[service]] of {shown}: {}", known.join(", ")),
+        };
+        return Err(
+            Failure::new("not_found", format!("no service `{name}` in {shown}"))
+                .hint(hint)
+                .into(),
+        );
+    };
+    let Some(source) = service.source.clone() else {
+        return Err(Failure::new(
+            "no_source",
+            format!("service `{name}` has no [service.source] with its changelog categories"),
+        )
+        .hint(
+            "add [service.source] with repo = \"../path-of-the-clone\" and a \
+             [service.source.changelog] table, or leave out --service for the default categories",
+        )
+        .into());
+    };
+    let dir = path.parent().unwrap_or_else(|| Path::new(".")).to_owned();
+    Ok((dir, source))
 }

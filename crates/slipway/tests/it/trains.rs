@@ -360,6 +360,108 @@ fn a_cut_takes_what_staging_runs_with_its_range_changelog_and_editable_notes() {
 }
 
 #[test]
+fn a_cut_and_a_patch_group_their_changelog_in_the_service_s_configured_categories() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let repo = repository(root);
+    commit(&repo, "app.txt", "1", "Initial commit");
+    commit(
+        &repo,
+        "lock.txt",
+        "5",
+        "Lock accounts\n\nchangelog: Securty, Login, Lock accounts after five failed sign-ins",
+    );
+    let login = commit(
+        &repo,
+        "login.txt",
+        "new",
+        "Show the login page\n\nchangelog: User-Facing Improvements, Login, Show the new login page",
+    );
+    let server = setup(
+        root,
+        "\n[service.source.changelog]\ncategories = [\"Security\", \"Features\", \"Fixes\"]\n",
+    );
+    let admin = server.admin_token.clone();
+    push(&server, &admin, root, "1.0.0", &login);
+    server
+        .cli(&admin, &["release", "create", "idp", "--version", "1.0.0"])
+        .success();
+    deploy(&server, &admin, "staging", "1");
+
+    let cut = json(
+        &server
+            .cli(&admin, &["--output", "json", "release", "cut", "idp"])
+            .success()
+            .stdout,
+    );
+    assert_eq!(cut["release"]["label"], "RC 2");
+    let changelog = cut["changelog"].as_str().unwrap();
+    // The misspelling lands in the configured category it is close to; a category only the
+    // defaults know is listed apart for a human.
+    assert!(
+        changelog.starts_with(
+            "## Security\n\n### Login\n\n- Lock accounts after five failed sign-ins ("
+        ),
+        "{changelog}"
+    );
+    let apart = changelog
+        .split_once("## Needs a category\n\n")
+        .map(|(_, apart)| apart)
+        .unwrap_or_else(|| panic!("nothing listed apart in:\n{changelog}"));
+    assert!(
+        apart.contains("Show the login page: unknown category \"User-Facing Improvements\""),
+        "{changelog}"
+    );
+    assert!(
+        !changelog.contains("## User-Facing Improvements"),
+        "{changelog}"
+    );
+    // The draft notes are made of the same changelog.
+    let notes = server
+        .cli(&admin, &["release", "notes", "idp", "2"])
+        .success();
+    assert!(
+        notes.stdout.contains("## Security\n\n### Login"),
+        "{}",
+        notes.stdout
+    );
+
+    // Production runs RC 2, so a patch goes onto its line; the patch's changelog uses the
+    // same categories.
+    deploy(&server, &admin, "prod", "2");
+    wait_until(Duration::from_secs(30), "the production line", || {
+        Command::new("git")
+            .args(["rev-parse", "-q", "--verify", "refs/heads/stages/prod"])
+            .current_dir(&repo)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .is_ok_and(|out| out.status.success())
+    });
+    let fix = commit(
+        &repo,
+        "lock.txt",
+        "5 per hour",
+        "Unlock accounts\n\nchangelog: Fixs, Login, Unlock accounts after an hour",
+    );
+    let patch = json(
+        &server
+            .cli(
+                &admin,
+                &[
+                    "--output", "json", "release", "cut", "idp", "--patch", "--pick", &fix,
+                ],
+            )
+            .success()
+            .stdout,
+    );
+    let changelog = patch["changelog"].as_str().unwrap();
+    assert!(
+        changelog.starts_with("## Fixes\n\n### Login\n\n- Unlock accounts after an hour ("),
+        "{patch}"
+    );
+}
+
+#[test]
 fn a_cut_without_a_source_or_repository_is_refused_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();

@@ -17,6 +17,7 @@ const SOURCE_KEYS: &[&str] = &[
     "notes_secret_file",
     "notes_secret_env",
     "schedule",
+    "changelog",
 ];
 const SCHEDULE_KEYS: &[&str] = &["cron", "zone", "action", "environment"];
 const SCHEDULE_EXAMPLE: &str = "[[service.source.schedule]] with cron = \"0 9 * * 2\", zone = \
@@ -100,6 +101,7 @@ impl Checker<'_> {
             self.report(table.at, ConfigErrorKind::InvalidValue, message, Some(hint));
         }
         train.schedules = self.schedules(table);
+        train.changelog = self.changelog(table);
         train
     }
 
