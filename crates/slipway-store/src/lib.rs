@@ -28,4 +28,4 @@ pub use notifications::{
 pub use provenance::{AttestationPut, AttestationRecord, NewAttestation};
 pub use settings::{ConfigVersionRecord, NewConfigVersion};
 pub use store::*;
-pub use trains::{NewTrain, NotesRecord, Publication, TrainKind, TrainRecord};
+pub use trains::{NewTrain, NotesRecord, PendingPatch, Publication, TrainKind, TrainRecord};
