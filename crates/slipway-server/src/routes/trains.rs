@@ -326,7 +326,7 @@ async fn patch(
     };
     // The number and branch are stored before git acts: a patch with other picks reserved
     // meanwhile takes the next number, and these picks again find this one.
-    let (pending, _) = state
+    let (pending, reserved) = state
         .store
         .reserve_patch(
             name,
@@ -384,9 +384,10 @@ async fn patch(
     let (base, head, picked) = match made {
         Ok(made) => made,
         Err(error) => {
-            // No branch was made for the number: it is given back (a number whose branch was
-            // recorded stays, and the same picks find it again).
-            if let Err(drop) = state.store.drop_pending_patch(pending.id).await {
+            // No branch was made for the number this call reserved: it is given back. A
+            // reservation found again (another call with these picks may be making its branch
+            // right now) stays, and so does one whose branch was recorded.
+            if reserved && let Err(drop) = state.store.drop_pending_patch(pending.id).await {
                 tracing::warn!(service = %name, %branch, error = %drop, "cannot give back the patch number");
             }
             return Err(error);

@@ -381,3 +381,51 @@ async fn pending_patches_take_distinct_numbers_and_the_same_picks_reuse_theirs()
     })
     .await;
 }
+
+#[tokio::test]
+async fn concurrent_patch_reservations_take_distinct_numbers_and_identical_ones_share_one() {
+    on_each_backend("train_pending_concurrent", async |db| {
+        let store = &db.store;
+        let branch = |minor: i64| format!("stages/rc-2026-12-03.{minor}");
+        let picks: Vec<Vec<String>> = (0..6u8)
+            .map(|i| vec![format!("{:040x}", u128::from(i) + 1)])
+            .collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for p in picks {
+            let store = store.clone();
+            tasks
+                .spawn(async move { store.reserve_patch("idp", 7, &p, branch, "alice", T0).await });
+        }
+        let mut numbers: Vec<i64> = tasks
+            .join_all()
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().0.minor)
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, vec![1, 2, 3, 4, 5, 6]);
+
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let store = store.clone();
+            let same = vec!["9".repeat(40)];
+            tasks.spawn(async move {
+                store
+                    .reserve_patch("idp", 7, &same, branch, "bob", T0)
+                    .await
+            });
+        }
+        let both: Vec<_> = tasks
+            .join_all()
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(both.iter().filter(|(_, created)| *created).count(), 1);
+        assert!(
+            both.iter()
+                .all(|(p, _)| p.minor == 7 && p.branch.ends_with(".7"))
+        );
+    })
+    .await;
+}
