@@ -658,7 +658,8 @@ pub(crate) async fn max_minor(
 }
 
 impl Store {
-    /// Reserves the patch of `RC major` of `service` that picks `picks` (full shas, in order):
+    /// Reserves the patch of `RC major` of `service` that picks `picks` (full shas, in order),
+    /// with its `patch_reserved` audit event:
     /// the pending patch with exactly these picks when there is one (the bool is false), else
     /// a new one numbered one above every release and pending patch of that major, on the
     /// branch `branch(minor)` (the bool is true). Written under the service's release counter
@@ -716,6 +717,17 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
+        let reserved = event(
+            "patch_reserved",
+            json!({
+                "service": service,
+                "release": format!("RC {major}.{minor}"),
+                "branch": branch,
+                "picks": picks,
+                "by": by,
+            }),
+        );
+        self.append(&mut tx, &[reserved], now).await?;
         tx.commit().await?;
         let pending = PendingPatch {
             id,
@@ -754,16 +766,42 @@ impl Store {
     }
 
     /// Gives back the number of pending patch `id` when git could not make its branch: the
-    /// row goes if no branch was recorded for it (and so no release). True when it went.
-    pub async fn drop_pending_patch(&self, id: i64) -> Result<bool, StoreError> {
+    /// row goes, with a `patch_reservation_dropped` audit event, if no branch was recorded for
+    /// it (and so no release). True when it went.
+    pub async fn drop_pending_patch(&self, id: i64, now: Time) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let sql = format!(
+            "SELECT {PENDING_COLUMNS} FROM pending_patches \
+             WHERE id = $1 AND head_commit IS NULL AND release_id IS NULL"
+        );
+        let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *tx).await? else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let patch = decode_pending(&row)?;
         let deleted = sqlx::query(
             "DELETE FROM pending_patches \
              WHERE id = $1 AND head_commit IS NULL AND release_id IS NULL",
         )
         .bind(id)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
-        Ok(deleted.rows_affected() > 0)
+        if deleted.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let dropped = event(
+            "patch_reservation_dropped",
+            json!({
+                "service": patch.service,
+                "release": format!("RC {}.{}", patch.major, patch.minor),
+                "branch": patch.branch,
+                "picks": patch.picks,
+            }),
+        );
+        self.append(&mut tx, &[dropped], now).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The pending patches of `service`, lowest number first: reserved, awaiting their

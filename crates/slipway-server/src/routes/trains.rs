@@ -387,7 +387,12 @@ async fn patch(
             // No branch was made for the number this call reserved: it is given back. A
             // reservation found again (another call with these picks may be making its branch
             // right now) stays, and so does one whose branch was recorded.
-            if reserved && let Err(drop) = state.store.drop_pending_patch(pending.id).await {
+            if reserved
+                && let Err(drop) = state
+                    .store
+                    .drop_pending_patch(pending.id, state.clock.now())
+                    .await
+            {
                 tracing::warn!(service = %name, %branch, error = %drop, "cannot give back the patch number");
             }
             return Err(error);

@@ -320,13 +320,13 @@ async fn pending_patches_take_distinct_numbers_and_the_same_picks_reuse_theirs()
             .unwrap();
         assert_eq!(failed.minor, 3);
         // Its git work failed: the number is given back.
-        assert!(store.drop_pending_patch(failed.id).await.unwrap());
+        assert!(store.drop_pending_patch(failed.id, T0).await.unwrap());
         // A branch made keeps its number.
         store
             .record_patch_branch(other.id, &"0".repeat(40), &"d".repeat(40))
             .await
             .unwrap();
-        assert!(!store.drop_pending_patch(other.id).await.unwrap());
+        assert!(!store.drop_pending_patch(other.id, T0).await.unwrap());
 
         // A config release of RC 1 does not take a reserved number.
         push(store, "1.0-config", &head).await;
@@ -372,6 +372,20 @@ async fn pending_patches_take_distinct_numbers_and_the_same_picks_reuse_theirs()
         assert_eq!(numbers[0], (1, Some(made.release.id)));
         assert_eq!(numbers[1].0, 2);
         assert!(numbers[1].1.is_some());
+        let events = all_events(store).await;
+        let audited: Vec<&str> = kinds(&events)
+            .into_iter()
+            .filter(|k| k.starts_with("patch_"))
+            .collect();
+        assert_eq!(
+            audited,
+            [
+                "patch_reserved",
+                "patch_reserved",
+                "patch_reserved",
+                "patch_reservation_dropped"
+            ]
+        );
         // With every reservation done, the next patch takes the number after the config one.
         let (next, _) = store
             .reserve_patch("idp", 1, &reordered, branch, "bob", T0)
