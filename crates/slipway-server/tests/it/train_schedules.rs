@@ -7,7 +7,7 @@ use axum::http::Method;
 use serde_json::Value;
 use slipway_core::plan::ReleaseKind;
 use slipway_core::time::Time;
-use slipway_server::{SchedulerLease, fire_due_schedules};
+use slipway_server::{SCHEDULER_LEASE, SchedulerLease, fire_due_schedules};
 use slipway_store::{NewRelease, NewTrain, TrainKind};
 
 use crate::support::Api;
@@ -362,4 +362,53 @@ async fn only_the_scheduler_lease_holder_fires_and_another_takes_over_when_it_is
             .is_empty()
     );
     assert!(!second.holds());
+}
+
+#[tokio::test]
+async fn the_schedule_task_holds_the_scheduler_lease_while_it_runs_and_gives_it_up_on_shutdown() {
+    let api = Api::start_with_config(CONFIG).await;
+    let store = api.state.store.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(slipway_server::run_schedules(
+        api.state.clone(),
+        "host-a-100".to_owned(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let ttl = slipway_core::time::Span::from_secs(60);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    // The task's first pass takes the lease (the first holder gets token 1); renewing it in
+    // the task's name tells without taking it.
+    let held = slipway_store::Fence {
+        name: SCHEDULER_LEASE.to_owned(),
+        holder: "host-a-100".to_owned(),
+        token: 1,
+    };
+    while !store
+        .renew_lease(&held, ttl, api.state.clock.now())
+        .await
+        .unwrap()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the task never took the lease"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let other = store
+        .acquire_lease(SCHEDULER_LEASE, "host-b-200", ttl, api.state.clock.now())
+        .await
+        .unwrap();
+    assert!(other.is_none(), "another server took the lease: {other:?}");
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), task)
+        .await
+        .expect("the task stops")
+        .unwrap();
+    let other = store
+        .acquire_lease(SCHEDULER_LEASE, "host-b-200", ttl, api.state.clock.now())
+        .await
+        .unwrap();
+    assert!(other.is_some(), "the lease was not given up");
 }
