@@ -725,3 +725,10 @@ where
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).trim().to_owned()
 }
+
+/// The full sha of `sha` after checking it is on `main` (see [`check_on_branch`]): what a
+/// patch records, so `abc1234` and its full sha name the same pick.
+pub fn commit_on_branch(repo: &Path, sha: &str, main: &str) -> Result<String, ReleaseError> {
+    check_on_branch(repo, sha, main)?;
+    resolve_commit(repo, sha)
+}

@@ -34,7 +34,8 @@ pub use crate::blobs::Blobs;
 pub use crate::metrics::Metrics;
 pub use crate::routes::openapi;
 pub use crate::routes::scheduler::{
-    Fired, SCHEDULER_USER, fire_due_schedules, next_fire, run_schedules,
+    Fired, SCHEDULER_LEASE, SCHEDULER_USER, SchedulerLease, fire_due_schedules, next_fire,
+    run_schedules,
 };
 
 /// Limits and waits of the API.

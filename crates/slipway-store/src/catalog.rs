@@ -631,6 +631,18 @@ impl Store {
         new: &NewRelease,
         now: Time,
     ) -> Result<ReleaseRecord, StoreError> {
+        self.insert_release_numbered(tx, new, None, now).await
+    }
+
+    /// [`Store::insert_release`] with the number `(major, minor)` already chosen (a patch's
+    /// reserved number) instead of the next one.
+    pub(crate) async fn insert_release_numbered(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        new: &NewRelease,
+        number: Option<(i64, i64)>,
+        now: Time,
+    ) -> Result<ReleaseRecord, StoreError> {
         let artifact = sqlx::query(
             "SELECT digest, source_commit FROM artifacts WHERE service = $1 AND version = $2",
         )
@@ -680,22 +692,19 @@ impl Store {
                         message: format!("`{label}` is not a release label"),
                         hint: "name the running release, e.g. RC 4".to_owned(),
                     })?;
-                let minor: Option<i64> = sqlx::query(
-                    "SELECT MAX(minor) AS minor FROM releases WHERE service = $1 AND major = $2",
-                )
-                .bind(&new.service)
-                .bind(major)
-                .fetch_one(&mut **tx)
-                .await?
-                .try_get("minor")?;
-                Some((major, minor.unwrap_or(0) + 1))
+                // Numbers reserved by pending patches count as taken.
+                let minor = crate::trains::max_minor(tx, &new.service, major).await?;
+                Some((major, minor + 1))
             }
             _ => None,
         };
-        let (major, minor) = match reconfigured {
+        let (major, minor) = match number.or(reconfigured) {
             Some(numbers) => numbers,
             None => match (new.kind, latest) {
-                (ReleaseKind::Patch, Some((major, minor))) => (major, minor + 1),
+                (ReleaseKind::Patch, Some((major, _))) => (
+                    major,
+                    crate::trains::max_minor(tx, &new.service, major).await? + 1,
+                ),
                 (ReleaseKind::Patch, None) => {
                     return Err(StoreError::Invalid {
                         message: format!("`{}` has no release to patch", new.service),

@@ -29,6 +29,6 @@ pub use provenance::{AttestationPut, AttestationRecord, NewAttestation};
 pub use settings::{ConfigVersionRecord, NewConfigVersion};
 pub use store::*;
 pub use trains::{
-    NewPublication, NewTrain, NotesDelivery, NotesRecord, Publication, PublishedNotes, TrainKind,
-    TrainRecord, notes_effect_key,
+    NewPublication, NewTrain, NotesDelivery, NotesRecord, PendingPatch, Publication,
+    PublishedNotes, TrainKind, TrainRecord, notes_effect_key,
 };

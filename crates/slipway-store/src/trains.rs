@@ -161,6 +161,20 @@ impl Store {
         draft: impl FnOnce(&ReleaseRecord) -> String,
         now: Time,
     ) -> Result<(TrainRecord, bool), StoreError> {
+        self.record_train_release(new, train, draft, None, now)
+            .await
+    }
+
+    /// [`Store::create_train_release`]; with `patch`, numbered as that pending patch reserved
+    /// and linked to it in the same transaction.
+    async fn record_train_release(
+        &self,
+        new: &NewRelease,
+        train: &NewTrain,
+        draft: impl FnOnce(&ReleaseRecord) -> String,
+        patch: Option<&PendingPatch>,
+        now: Time,
+    ) -> Result<(TrainRecord, bool), StoreError> {
         let mut tx = self.write.begin().await?;
         // Under the counter row's lock (PostgreSQL) or the single writer (SQLite): two cuts of
         // one commit queue here and the second finds the first.
@@ -196,7 +210,28 @@ impl Store {
             return Ok((record, false));
         }
 
-        let release = self.insert_release(&mut tx, new, now).await?;
+        let number = patch.map(|p| (p.major, p.minor));
+        let release = self
+            .insert_release_numbered(&mut tx, new, number, now)
+            .await?;
+        if let Some(patch) = patch {
+            let linked = sqlx::query(
+                "UPDATE pending_patches SET release_id = $1 WHERE id = $2 AND release_id IS NULL",
+            )
+            .bind(release.id)
+            .bind(patch.id)
+            .execute(&mut *tx)
+            .await?;
+            if linked.rows_affected() == 0 {
+                return Err(StoreError::Invalid {
+                    message: format!(
+                        "the patch on {} already has its release, made from another commit",
+                        patch.branch
+                    ),
+                    hint: "show it with slipway release list".to_owned(),
+                });
+            }
+        }
         let picks = (!train.picks.is_empty()).then(|| json!(train.picks).to_string());
         sqlx::query(
             "INSERT INTO release_trains (release_id, service, kind, branch, base_commit, \
@@ -638,5 +673,243 @@ impl Store {
         self.append(&mut tx, &[fired], now).await?;
         tx.commit().await?;
         Ok(true)
+    }
+}
+
+/// A patch number reserved by the first call of a two-call patch: its branch, and once git made
+/// it, the branch's head and base; `release_id` once the second call created the release.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingPatch {
+    pub id: i64,
+    pub service: String,
+    /// The release patched: `RC major`.
+    pub major: i64,
+    /// The reserved number: `RC major.minor`.
+    pub minor: i64,
+    pub branch: String,
+    /// The picked commits (full shas), in order.
+    pub picks: Vec<String>,
+    /// The branch's head (the last pick); `None` until git made the branch.
+    pub head: Option<String>,
+    /// What the branch was made from (the production line's head then).
+    pub base: Option<String>,
+    pub created_by: String,
+    pub created_at: Time,
+    pub release_id: Option<i64>,
+}
+
+const PENDING_COLUMNS: &str = "id, service, major, minor, branch, picks, head_commit, \
+                               base_commit, created_by, created_at, release_id";
+
+fn decode_pending(row: &AnyRow) -> Result<PendingPatch, StoreError> {
+    Ok(PendingPatch {
+        id: row.try_get("id")?,
+        service: row.try_get("service")?,
+        major: row.try_get("major")?,
+        minor: row.try_get("minor")?,
+        branch: row.try_get("branch")?,
+        picks: serde_json::from_str(&row.try_get::<String, _>("picks")?)?,
+        head: row.try_get("head_commit")?,
+        base: row.try_get("base_commit")?,
+        created_by: row.try_get("created_by")?,
+        created_at: Time(row.try_get("created_at")?),
+        release_id: row.try_get("release_id")?,
+    })
+}
+
+/// The highest minor number of `RC major` of `service` taken by a release or reserved by a
+/// pending patch; 0 when none is.
+pub(crate) async fn max_minor(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    service: &str,
+    major: i64,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "SELECT MAX(minor) AS minor FROM (\
+         SELECT minor FROM releases WHERE service = $1 AND major = $2 \
+         UNION ALL SELECT minor FROM pending_patches WHERE service = $1 AND major = $2) taken",
+    )
+    .bind(service)
+    .bind(major)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get::<Option<i64>, _>("minor")?.unwrap_or(0))
+}
+
+impl Store {
+    /// Reserves the patch of `RC major` of `service` that picks `picks` (full shas, in order),
+    /// with its `patch_reserved` audit event:
+    /// the pending patch with exactly these picks when there is one (the bool is false), else
+    /// a new one numbered one above every release and pending patch of that major, on the
+    /// branch `branch(minor)` (the bool is true). Written under the service's release counter
+    /// row, so concurrent reservations and releases take distinct numbers; nothing in git is
+    /// touched here.
+    pub async fn reserve_patch(
+        &self,
+        service: &str,
+        major: i64,
+        picks: &[String],
+        branch: impl FnOnce(i64) -> String,
+        by: &str,
+        now: Time,
+    ) -> Result<(PendingPatch, bool), StoreError> {
+        let picks_json = json!(picks).to_string();
+        let mut tx = self.write.begin().await?;
+        let counter = format!("release:{service}");
+        sqlx::query(
+            "INSERT INTO counters (name, value) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&counter)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE counters SET value = value WHERE name = $1")
+            .bind(&counter)
+            .execute(&mut *tx)
+            .await?;
+        let sql = format!(
+            "SELECT {PENDING_COLUMNS} FROM pending_patches \
+             WHERE service = $1 AND major = $2 AND picks = $3 ORDER BY minor LIMIT 1"
+        );
+        let found = sqlx::query(&sql)
+            .bind(service)
+            .bind(major)
+            .bind(&picks_json)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = found {
+            tx.rollback().await?;
+            return Ok((decode_pending(&row)?, false));
+        }
+        let minor = max_minor(&mut tx, service, major).await? + 1;
+        let branch = branch(minor);
+        let id: i64 = sqlx::query(
+            "INSERT INTO pending_patches (service, major, minor, branch, picks, created_by, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(service)
+        .bind(major)
+        .bind(minor)
+        .bind(&branch)
+        .bind(&picks_json)
+        .bind(by)
+        .bind(now.as_millis())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        let reserved = event(
+            "patch_reserved",
+            json!({
+                "service": service,
+                "release": format!("RC {major}.{minor}"),
+                "branch": branch,
+                "picks": picks,
+                "by": by,
+            }),
+        );
+        self.append(&mut tx, &[reserved], now).await?;
+        tx.commit().await?;
+        let pending = PendingPatch {
+            id,
+            service: service.to_owned(),
+            major,
+            minor,
+            branch,
+            picks: picks.to_vec(),
+            head: None,
+            base: None,
+            created_by: by.to_owned(),
+            created_at: now,
+            release_id: None,
+        };
+        Ok((pending, true))
+    }
+
+    /// Records the branch git made for pending patch `id`: its `head` and `base`. A patch whose
+    /// release exists is left as it is.
+    pub async fn record_patch_branch(
+        &self,
+        id: i64,
+        base: &str,
+        head: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE pending_patches SET head_commit = $1, base_commit = $2 \
+             WHERE id = $3 AND release_id IS NULL",
+        )
+        .bind(head)
+        .bind(base)
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Gives back the number of pending patch `id` when git could not make its branch: the
+    /// row goes, with a `patch_reservation_dropped` audit event, if no branch was recorded for
+    /// it (and so no release). True when it went.
+    pub async fn drop_pending_patch(&self, id: i64, now: Time) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let sql = format!(
+            "SELECT {PENDING_COLUMNS} FROM pending_patches \
+             WHERE id = $1 AND head_commit IS NULL AND release_id IS NULL"
+        );
+        let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *tx).await? else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let patch = decode_pending(&row)?;
+        let deleted = sqlx::query(
+            "DELETE FROM pending_patches \
+             WHERE id = $1 AND head_commit IS NULL AND release_id IS NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if deleted.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let dropped = event(
+            "patch_reservation_dropped",
+            json!({
+                "service": patch.service,
+                "release": format!("RC {}.{}", patch.major, patch.minor),
+                "branch": patch.branch,
+                "picks": patch.picks,
+            }),
+        );
+        self.append(&mut tx, &[dropped], now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The pending patches of `service`, lowest number first: reserved, awaiting their
+    /// artifact, or done (`release_id`).
+    pub async fn pending_patches(&self, service: &str) -> Result<Vec<PendingPatch>, StoreError> {
+        let sql = format!(
+            "SELECT {PENDING_COLUMNS} FROM pending_patches WHERE service = $1 \
+             ORDER BY major, minor"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(service)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(decode_pending).collect()
+    }
+
+    /// Creates the release of pending patch `patch` (the second call): numbered as reserved,
+    /// linked to the row, with its train facts and draft notes, as
+    /// [`Store::create_train_release`] does (the same head again returns the release made
+    /// before).
+    pub async fn create_patch_release(
+        &self,
+        patch: &PendingPatch,
+        new: &NewRelease,
+        train: &NewTrain,
+        draft: impl FnOnce(&ReleaseRecord) -> String,
+        now: Time,
+    ) -> Result<(TrainRecord, bool), StoreError> {
+        self.record_train_release(new, train, draft, Some(patch), now)
+            .await
     }
 }

@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use slipway_core::config::{ServiceConfig, TrainAction, TrainSchedule};
 use slipway_core::cron::Cron;
 use slipway_core::deploy::Role;
-use slipway_core::time::Time;
-use slipway_store::{Page, TrainKind, User};
+use slipway_core::time::{Span, Time};
+use slipway_store::{Fence, Page, TrainKind, User};
 
 use super::{catalog, deploys, trains};
 use crate::AppState;
@@ -57,21 +57,48 @@ fn schedules(state: &AppState) -> Vec<(&ServiceConfig, &TrainSchedule)> {
         .collect()
 }
 
-fn parsed(schedule: &TrainSchedule) -> Option<(Cron, TimeZone)> {
-    let cron = Cron::parse(&schedule.cron).ok()?;
-    let zone = TimeZone::get(&schedule.zone).ok()?;
-    Some((cron, zone))
+/// A schedule with its cron expression and time zone parsed.
+struct Parsed<'a> {
+    service: &'a ServiceConfig,
+    schedule: &'a TrainSchedule,
+    cron: Cron,
+    zone: TimeZone,
+}
+
+/// Every schedule, parsed once. One that does not parse (refused when the config was loaded,
+/// so only a config built another way has one) is left out.
+fn parsed(state: &AppState) -> Vec<Parsed<'_>> {
+    schedules(state)
+        .into_iter()
+        .filter_map(|(service, schedule)| {
+            Some(Parsed {
+                service,
+                schedule,
+                cron: Cron::parse(&schedule.cron).ok()?,
+                zone: TimeZone::get(&schedule.zone).ok()?,
+            })
+        })
+        .collect()
 }
 
 /// One pass at `now`: fires every schedule that is due and records it. A fire already
-/// recorded (by another server, or before a restart) is not repeated.
+/// recorded (by another server, or before a restart) is not repeated. It does not look at the
+/// scheduler lease: [`SchedulerLease::fire_due_schedules`] does, and `run_schedules` uses that.
 pub async fn fire_due_schedules(state: &AppState, now: Time) -> Vec<Fired> {
+    fire_parsed(state, &parsed(state), now).await
+}
+
+async fn fire_parsed(state: &AppState, schedules: &[Parsed<'_>], now: Time) -> Vec<Fired> {
     let mut fired = Vec::new();
-    for (service, schedule) in schedules(state) {
+    for Parsed {
+        service,
+        schedule,
+        cron,
+        zone,
+    } in schedules
+    {
+        let (service, schedule) = (*service, *schedule);
         let key = schedule.key(&service.name);
-        let Some((cron, zone)) = parsed(schedule) else {
-            continue;
-        };
         let cursor = match state.store.schedule_cursor(&key, now).await {
             Ok(cursor) => cursor,
             Err(error) => {
@@ -79,7 +106,7 @@ pub async fn fire_due_schedules(state: &AppState, now: Time) -> Vec<Fired> {
                 continue;
             }
         };
-        let Some(due) = cron.latest_in(cursor, now, &zone) else {
+        let Some(due) = cron.latest_in(cursor, now, zone) else {
             continue;
         };
         let outcome = match act(state, service, schedule, &key, due).await {
@@ -117,35 +144,116 @@ pub async fn fire_due_schedules(state: &AppState, now: Time) -> Vec<Fired> {
 
 /// When the next schedule fires after `now`, if any does.
 pub fn next_fire(state: &AppState, now: Time) -> Option<Time> {
-    schedules(state)
-        .into_iter()
-        .filter_map(|(_, schedule)| {
-            let (cron, zone) = parsed(schedule)?;
-            cron.next_after(now, &zone)
-        })
+    next_fire_of(&parsed(state), now)
+}
+
+fn next_fire_of(schedules: &[Parsed<'_>], now: Time) -> Option<Time> {
+    schedules
+        .iter()
+        .filter_map(|parsed| parsed.cron.next_after(now, &parsed.zone))
         .min()
 }
 
+/// The store lease the scheduler of one server holds, so that with several servers on one
+/// database only one fires schedules.
+pub const SCHEDULER_LEASE: &str = "scheduler";
+
+/// How long a taken lease lasts without a pass renewing it: a few of the longest sleeps between
+/// passes, so a holder that stopped without giving it up is replaced within two minutes.
+const LEASE_TTL: Span = Span::from_secs(4 * MAX_SLEEP.as_secs());
+
+/// One server's claim on the scheduler lease: fires only while it holds it.
+#[derive(Debug)]
+pub struct SchedulerLease {
+    holder: String,
+    fence: Option<Fence>,
+}
+
+impl SchedulerLease {
+    /// A scheduler that acts as `holder` (the engine's `{hostname}-{pid}` in `slipway serve`).
+    pub fn new(holder: impl Into<String>) -> Self {
+        SchedulerLease {
+            holder: holder.into(),
+            fence: None,
+        }
+    }
+
+    /// Whether the last pass held the lease.
+    pub fn holds(&self) -> bool {
+        self.fence.is_some()
+    }
+
+    /// Takes the lease, or renews it, at `now`. False when another server holds it, or when
+    /// the store cannot say (then nothing fires: the holder, if any, still does).
+    async fn hold(&mut self, state: &AppState, now: Time) -> bool {
+        match state
+            .store
+            .acquire_lease(SCHEDULER_LEASE, &self.holder, LEASE_TTL, now)
+            .await
+        {
+            Ok(fence) => {
+                if fence.is_some() != self.fence.is_some() {
+                    tracing::info!(holder = %self.holder, held = fence.is_some(), "scheduler lease changed");
+                }
+                self.fence = fence;
+            }
+            Err(error) => {
+                tracing::warn!(holder = %self.holder, %error, "cannot take the scheduler lease");
+                self.fence = None;
+            }
+        }
+        self.fence.is_some()
+    }
+
+    /// One pass at `now` as [`fire_due_schedules`], after taking or renewing the lease; nothing
+    /// fires when another server holds it.
+    pub async fn fire_due_schedules(&mut self, state: &AppState, now: Time) -> Vec<Fired> {
+        self.pass(state, &parsed(state), now).await
+    }
+
+    async fn pass(&mut self, state: &AppState, schedules: &[Parsed<'_>], now: Time) -> Vec<Fired> {
+        if !self.hold(state, now).await {
+            return Vec::new();
+        }
+        fire_parsed(state, schedules, now).await
+    }
+
+    /// Gives the lease up (at shutdown) so another server's scheduler takes over at its next
+    /// pass instead of after the lease expires.
+    pub async fn give_up(&mut self, state: &AppState) {
+        if let Some(fence) = self.fence.take()
+            && let Err(error) = state.store.release_lease(&fence).await
+        {
+            tracing::warn!(holder = %self.holder, %error, "cannot give the scheduler lease up");
+        }
+    }
+}
+
 /// Runs passes until `shutdown` completes: one now, then one at each next fire time (at least
-/// every 30 s). Returns at once when the config has no schedule.
-pub async fn run_schedules(state: AppState, shutdown: impl Future<Output = ()>) {
-    if schedules(&state).is_empty() {
+/// every 30 s), firing only while this server, as `holder`, holds the scheduler lease; gives
+/// the lease up on shutdown. Returns at once when the config has no schedule.
+pub async fn run_schedules(state: AppState, holder: String, shutdown: impl Future<Output = ()>) {
+    // The config does not change while the server runs: the schedules are parsed once.
+    let schedules = parsed(&state);
+    if schedules.is_empty() {
         return;
     }
+    let mut lease = SchedulerLease::new(holder);
     tokio::pin!(shutdown);
     loop {
         let now = state.clock.now();
-        fire_due_schedules(&state, now).await;
+        lease.pass(&state, &schedules, now).await;
         let now = state.clock.now();
-        let wait = next_fire(&state, now)
+        let wait = next_fire_of(&schedules, now)
             .map(|next| Duration::from_millis(next.since(now).as_millis()))
             .unwrap_or(MAX_SLEEP)
             .min(MAX_SLEEP);
         tokio::select! {
-            () = &mut shutdown => return,
+            () = &mut shutdown => break,
             () = tokio::time::sleep(wait) => {}
         }
     }
+    lease.give_up(&state).await;
 }
 
 /// Does what the schedule says, as the scheduler user; the outcome in a line.

@@ -15,10 +15,10 @@ use slipway_core::config::SourceConfig;
 use slipway_core::deploy::Role;
 use slipway_core::plan::ReleaseKind;
 use slipway_release::{
-    Categories, CutRequest, PickRequest, ReleaseError, branch_head, build, check_on_branch,
-    commits, cut as cut_branch, pick,
+    Categories, CutRequest, PickRequest, ReleaseError, branch_head, build, commits,
+    cut as cut_branch, pick, train::commit_on_branch,
 };
-use slipway_store::{NewRelease, NewTrain, TrainKind};
+use slipway_store::{NewRelease, NewTrain, TrainKind, TrainRecord};
 use utoipa::ToSchema;
 
 use super::catalog::{check_commit, find_release, service};
@@ -287,22 +287,6 @@ async fn patch(
     let patched = find_release(state, name, &running.deploy.spec.release.label).await?;
     let full_label = format!("RC {}", patched.major);
     let full = state.store.train(name, &full_label).await?;
-    let minor = state
-        .store
-        .releases(
-            Some(name),
-            &slipway_store::Page {
-                before: None,
-                limit: 1000,
-            },
-        )
-        .await?
-        .iter()
-        .filter(|r| r.major == patched.major)
-        .map(|r| r.minor)
-        .max()
-        .unwrap_or(0)
-        + 1;
     let base_branch = match &full {
         Some(full) => full.train.branch.clone(),
         None => {
@@ -321,56 +305,19 @@ async fn patch(
             .branch()
         }
     };
-    let branch = format!("{base_branch}.{minor}");
+    // Git is only read before the number is reserved: the picks (on main, as full shas, so an
+    // abbreviation names the same patch) and the production line.
     let (main, prod_branch) = (source.branch.clone(), source.train.prod_branch.clone());
-    let picks = body.picks.clone();
-    let (branch_for_git, repo_for_git) = (branch.clone(), repo.clone());
-    let (base, head, picked) = git(move || {
-        let repo = repo_for_git;
-        for sha in &picks {
-            check_on_branch(&repo, sha, &main)?;
-        }
-        let Some(base) = branch_head(&repo, &prod_branch)? else {
-            return Ok((None, String::new(), false));
-        };
-        let (head, picked) = match branch_head(&repo, &branch_for_git)? {
-            Some(head) => {
-                // The branch of an earlier call must hold exactly these picks.
-                let found = commits(&repo, &format!("{base}..{head}"))?;
-                let all_there = found.len() == picks.len()
-                    && picks.iter().all(|pick| {
-                        let pick = pick.to_ascii_lowercase();
-                        found.iter().any(|commit| {
-                            commit
-                                .body
-                                .lines()
-                                .filter_map(|l| {
-                                    l.trim().strip_prefix("(cherry picked from commit ")
-                                })
-                                .any(|sha| sha.starts_with(&pick))
-                        })
-                    });
-                if !all_there {
-                    return Err(ReleaseError::PatchBranchExists {
-                        branch: branch_for_git,
-                        at: head,
-                    });
-                }
-                (head, false)
-            }
-            None => {
-                let request = PickRequest {
-                    onto: prod_branch,
-                    shas: picks,
-                    new_branch: branch_for_git,
-                };
-                (pick(&repo, &request)?.head, true)
-            }
-        };
-        Ok((Some(base), head, picked))
+    let (given, repo_for_git) = (body.picks.clone(), repo.clone());
+    let (picks, production_head) = git(move || {
+        let picks = given
+            .iter()
+            .map(|sha| commit_on_branch(&repo_for_git, sha, &main))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((picks, branch_head(&repo_for_git, &prod_branch)?))
     })
     .await?;
-    let Some(base) = base else {
+    let Some(production_head) = production_head else {
         return Err(ApiError::bad_request(
             "no_production_line",
             format!(
@@ -384,6 +331,84 @@ async fn patch(
             source.train.prod_branch
         )));
     };
+    // The number and branch are stored before git acts: a patch with other picks reserved
+    // meanwhile takes the next number, and these picks again find this one.
+    let (pending, reserved) = state
+        .store
+        .reserve_patch(
+            name,
+            patched.major,
+            &picks,
+            |minor| format!("{base_branch}.{minor}"),
+            &caller.user.name,
+            state.clock.now(),
+        )
+        .await?;
+    let branch = pending.branch.clone();
+    let number = format!("RC {}.{}", pending.major, pending.minor);
+    let prod_branch = source.train.prod_branch.clone();
+    let (branch_for_git, repo_for_git) = (branch.clone(), repo.clone());
+    let (recorded_base, picks_for_git) = (pending.base.clone(), picks.clone());
+    let made = git(move || {
+        let repo = repo_for_git;
+        let picks = picks_for_git;
+        match branch_head(&repo, &branch_for_git)? {
+            Some(head) => {
+                // The branch of an earlier call must hold exactly these picks.
+                let base = recorded_base.unwrap_or(production_head);
+                let found = commits(&repo, &format!("{base}..{head}"))?;
+                let all_there = found.len() == picks.len()
+                    && picks.iter().all(|pick| {
+                        found.iter().any(|commit| {
+                            commit
+                                .body
+                                .lines()
+                                .filter_map(|l| {
+                                    l.trim().strip_prefix("(cherry picked from commit ")
+                                })
+                                .any(|sha| sha.trim_end_matches(')') == pick)
+                        })
+                    });
+                if !all_there {
+                    return Err(ReleaseError::PatchBranchExists {
+                        branch: branch_for_git,
+                        at: head,
+                    });
+                }
+                Ok((base, head, false))
+            }
+            None => {
+                let request = PickRequest {
+                    onto: prod_branch,
+                    shas: picks,
+                    new_branch: branch_for_git,
+                };
+                Ok((production_head, pick(&repo, &request)?.head, true))
+            }
+        }
+    })
+    .await;
+    let (base, head, picked) = match made {
+        Ok(made) => made,
+        Err(error) => {
+            // No branch was made for the number this call reserved: it is given back. A
+            // reservation found again (another call with these picks may be making its branch
+            // right now) stays, and so does one whose branch was recorded.
+            if reserved
+                && let Err(drop) = state
+                    .store
+                    .drop_pending_patch(pending.id, state.clock.now())
+                    .await
+            {
+                tracing::warn!(service = %name, %branch, error = %drop, "cannot give back the patch number");
+            }
+            return Err(error);
+        }
+    };
+    state
+        .store
+        .record_patch_branch(pending.id, &base, &head)
+        .await?;
     if let Some(existing) = state.store.train_for_commit(name, &head).await? {
         return Ok((
             StatusCode::OK,
@@ -404,17 +429,18 @@ async fn patch(
         branch_head: head.clone(),
         range: range.clone(),
         true_up: None,
-        picks: body.picks.clone(),
+        picks: picks.clone(),
         changelog: log.clone(),
         next: None,
+        number: Some(number),
     };
     let Some(version) = &body.version else {
-        let picks: Vec<String> = body.picks.iter().map(|p| format!("--pick {p}")).collect();
+        let flags: Vec<String> = picks.iter().map(|p| format!("--pick {p}")).collect();
         view.next = Some(format!(
             "build {branch} ({head}) and push it: slipway artifact push FILE --service {name} \
              --version V --commit {head}; then: slipway release cut {name} --patch {} \
              --version V",
-            picks.join(" ")
+            flags.join(" ")
         ));
         return Ok((StatusCode::ACCEPTED, Json(view)));
     };
@@ -459,10 +485,20 @@ async fn patch(
         branch_head: head,
         range,
         true_up: None,
-        picks: body.picks.clone(),
+        picks,
         changelog: log,
     };
-    record_train(state, &new, &train).await
+    let (record, created) = state
+        .store
+        .create_patch_release(
+            &pending,
+            &new,
+            &train,
+            |release| draft_notes(release, &train.changelog),
+            state.clock.now(),
+        )
+        .await?;
+    Ok(answer(&new, &train, &record, created))
 }
 
 /// Stores a release the train made with its draft notes: 201 when it is new, 200 when the same
@@ -481,6 +517,16 @@ async fn record_train(
             state.clock.now(),
         )
         .await?;
+    Ok(answer(new, train, &record, created))
+}
+
+/// The answer to a train release stored: 201 when it is new, 200 when it was made before.
+fn answer(
+    new: &NewRelease,
+    train: &NewTrain,
+    record: &TrainRecord,
+    created: bool,
+) -> (StatusCode, Json<TrainView>) {
     tracing::info!(
         service = %new.service,
         release = %record.release.label,
@@ -493,7 +539,7 @@ async fn record_train(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(TrainView::from_record(&record, created))))
+    (status, Json(TrainView::from_record(record, created)))
 }
 
 /// The git facts of a release the train made: branch, range, true-up, picks, changelog.

@@ -33,6 +33,10 @@ pub struct TrainView {
     pub changelog: String,
     /// What to do next, when something is still missing (a patch's artifact).
     pub next: Option<String>,
+    /// The release's number: `RC N.M` reserved by a patch's first call while its artifact is
+    /// awaited, then the release's label.
+    #[serde(default)]
+    pub number: Option<String>,
 }
 
 impl TrainView {
@@ -51,6 +55,7 @@ impl TrainView {
             picks: train.picks.clone(),
             changelog: train.changelog.clone(),
             next: None,
+            number: Some(record.release.label.clone()),
         }
     }
 }

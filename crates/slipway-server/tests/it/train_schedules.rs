@@ -1,13 +1,13 @@
 //! Train schedules fired through the server's handlers with the time given by the test: a new
 //! schedule owes nothing from before it existed, a due one fires once (also when asked again,
-//! as after a restart), downtime owes only the newest missed fire, and a refusal is recorded
-//! with its reason.
+//! as after a restart), downtime owes only the newest missed fire, a refusal is recorded
+//! with its reason, and of several servers only the holder of the scheduler lease fires.
 
 use axum::http::Method;
 use serde_json::Value;
 use slipway_core::plan::ReleaseKind;
 use slipway_core::time::Time;
-use slipway_server::fire_due_schedules;
+use slipway_server::{SCHEDULER_LEASE, SchedulerLease, fire_due_schedules};
 use slipway_store::{NewRelease, NewTrain, TrainKind};
 
 use crate::support::Api;
@@ -286,4 +286,129 @@ async fn a_daily_deploy_whose_repository_is_missing_records_the_git_error_not_no
     );
     let message = fired[0].outcome["error"]["message"].as_str().unwrap();
     assert!(message.contains("/nonexistent/idp"), "{message}");
+}
+
+#[tokio::test]
+async fn only_the_scheduler_lease_holder_fires_and_another_takes_over_when_it_is_given_up() {
+    let api = Api::start_with_config(CONFIG).await;
+    let admin = api.admin.clone();
+    api.release(&admin, "idp", "1.0.0").await;
+    // Two servers on one database: each its own state, its own holder name.
+    let (first_state, second_state) = (api.state.clone(), api.state.clone());
+    let mut first = SchedulerLease::new("host-a-100");
+    let mut second = SchedulerLease::new("host-b-200");
+
+    assert!(
+        first
+            .fire_due_schedules(&first_state, at("2026-12-03T15:00:00Z"))
+            .await
+            .is_empty()
+    );
+    assert!(first.holds());
+    assert!(
+        second
+            .fire_due_schedules(&second_state, at("2026-12-03T15:00:00Z"))
+            .await
+            .is_empty()
+    );
+    assert!(!second.holds());
+
+    // The holder renews its lease just before 09:00 in New York; the other server passes
+    // first at the due time and fires nothing.
+    first
+        .fire_due_schedules(&first_state, at("2026-12-04T13:59:30Z"))
+        .await;
+    let fired = second
+        .fire_due_schedules(&second_state, at("2026-12-04T14:00:10Z"))
+        .await;
+    assert!(fired.is_empty(), "{fired:?}");
+    assert!(!second.holds());
+    let (_, deploys) = api
+        .call(Method::GET, "/api/v1/deploys", Some(&admin), None)
+        .await;
+    assert!(deploys["items"].as_array().unwrap().is_empty(), "{deploys}");
+
+    // The holder shuts down and gives the lease up: the other takes it at its next pass.
+    first.give_up(&first_state).await;
+    assert!(!first.holds());
+    let fired = second
+        .fire_due_schedules(&second_state, at("2026-12-04T14:00:20Z"))
+        .await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(
+        fired[0].outcome["result"],
+        "deploy 1 of idp RC 1 to staging"
+    );
+    assert!(second.holds());
+    assert!(
+        first
+            .fire_due_schedules(&first_state, at("2026-12-04T14:00:30Z"))
+            .await
+            .is_empty()
+    );
+    assert!(!first.holds());
+
+    // A holder that stops without giving the lease up loses it when it expires.
+    let fired = first
+        .fire_due_schedules(&first_state, at("2026-12-05T14:00:30Z"))
+        .await;
+    assert!(first.holds());
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].due, at("2026-12-05T14:00:00Z"));
+    assert!(
+        second
+            .fire_due_schedules(&second_state, at("2026-12-05T14:00:40Z"))
+            .await
+            .is_empty()
+    );
+    assert!(!second.holds());
+}
+
+#[tokio::test]
+async fn the_schedule_task_holds_the_scheduler_lease_while_it_runs_and_gives_it_up_on_shutdown() {
+    let api = Api::start_with_config(CONFIG).await;
+    let store = api.state.store.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(slipway_server::run_schedules(
+        api.state.clone(),
+        "host-a-100".to_owned(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let ttl = slipway_core::time::Span::from_secs(60);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    // The task's first pass takes the lease (the first holder gets token 1); renewing it in
+    // the task's name tells without taking it.
+    let held = slipway_store::Fence {
+        name: SCHEDULER_LEASE.to_owned(),
+        holder: "host-a-100".to_owned(),
+        token: 1,
+    };
+    while !store
+        .renew_lease(&held, ttl, api.state.clock.now())
+        .await
+        .unwrap()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the task never took the lease"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let other = store
+        .acquire_lease(SCHEDULER_LEASE, "host-b-200", ttl, api.state.clock.now())
+        .await
+        .unwrap();
+    assert!(other.is_none(), "another server took the lease: {other:?}");
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), task)
+        .await
+        .expect("the task stops")
+        .unwrap();
+    let other = store
+        .acquire_lease(SCHEDULER_LEASE, "host-b-200", ttl, api.state.clock.now())
+        .await
+        .unwrap();
+    assert!(other.is_some(), "the lease was not given up");
 }

@@ -343,3 +343,175 @@ async fn a_schedule_fire_is_recorded_once_and_a_new_schedule_owes_nothing_before
     })
     .await;
 }
+
+#[tokio::test]
+async fn pending_patches_take_distinct_numbers_and_the_same_picks_reuse_theirs() {
+    on_each_backend("train_pending_patches", async |db| {
+        let store = &db.store;
+        let head = "c".repeat(40);
+        push(store, "1.0", &head).await;
+        store
+            .create_train_release(
+                &release("1.0", ReleaseKind::Full),
+                &train(TrainKind::Full, &head),
+                |_| "draft".to_owned(),
+                T0,
+            )
+            .await
+            .unwrap();
+        let branch = |minor: i64| format!("stages/rc-2026-12-03.{minor}");
+        let (a, b) = (vec!["a".repeat(40)], vec!["b".repeat(40)]);
+
+        let (first, created) = store
+            .reserve_patch("idp", 1, &a, branch, "alice", T0)
+            .await
+            .unwrap();
+        assert!(created);
+        assert_eq!(
+            (first.minor, first.branch.as_str()),
+            (1, "stages/rc-2026-12-03.1")
+        );
+        // The same call again: the same number and branch.
+        let (again, created) = store
+            .reserve_patch("idp", 1, &a, branch, "alice", T0)
+            .await
+            .unwrap();
+        assert!(!created);
+        assert_eq!(again, first);
+        // Another patch while the first awaits its artifact: the next number.
+        let (other, _) = store
+            .reserve_patch("idp", 1, &b, branch, "bob", T0)
+            .await
+            .unwrap();
+        assert_eq!(other.minor, 2);
+        // The same commits in another order are another patch.
+        let reordered = vec!["b".repeat(40), "a".repeat(40)];
+        let (failed, _) = store
+            .reserve_patch("idp", 1, &reordered, branch, "bob", T0)
+            .await
+            .unwrap();
+        assert_eq!(failed.minor, 3);
+        // Its git work failed: the number is given back.
+        assert!(store.drop_pending_patch(failed.id, T0).await.unwrap());
+        // A branch made keeps its number.
+        store
+            .record_patch_branch(other.id, &"0".repeat(40), &"d".repeat(40))
+            .await
+            .unwrap();
+        assert!(!store.drop_pending_patch(other.id, T0).await.unwrap());
+
+        // A config release of RC 1 does not take a reserved number.
+        push(store, "1.0-config", &head).await;
+        let mut config = release("1.0-config", ReleaseKind::Config);
+        config.reconfigures = Some("RC 1".to_owned());
+        let reconfigured = store.create_release(&config, T0).await.unwrap();
+        assert_eq!(reconfigured.label, "RC 1.3");
+
+        // The second patch's release comes first, then the first's: each keeps its number.
+        let (b_head, a_head) = ("d".repeat(40), "e".repeat(40));
+        push(store, "1.0.2", &b_head).await;
+        push(store, "1.0.1", &a_head).await;
+        let mut of_production = release("1.0.2", ReleaseKind::Patch);
+        of_production.reconfigures = Some("RC 1".to_owned());
+        let mut facts = train(TrainKind::Patch, &b_head);
+        facts.picks = b.clone();
+        let (made, created) = store
+            .create_patch_release(&other, &of_production, &facts, |r| r.label.clone(), T0)
+            .await
+            .unwrap();
+        assert!(created);
+        assert_eq!(made.release.label, "RC 1.2");
+        of_production.version = "1.0.1".to_owned();
+        let mut facts = train(TrainKind::Patch, &a_head);
+        facts.picks = a.clone();
+        let (made, _) = store
+            .create_patch_release(&first, &of_production, &facts, |r| r.label.clone(), T0)
+            .await
+            .unwrap();
+        assert_eq!(made.release.label, "RC 1.1");
+        // Asked again with the same head: the release made before.
+        let (again, created) = store
+            .create_patch_release(&first, &of_production, &facts, |r| r.label.clone(), T0)
+            .await
+            .unwrap();
+        assert!(!created);
+        assert_eq!(again.release.id, made.release.id);
+
+        let pending = store.pending_patches("idp").await.unwrap();
+        let numbers: Vec<(i64, Option<i64>)> =
+            pending.iter().map(|p| (p.minor, p.release_id)).collect();
+        assert_eq!(numbers.len(), 2);
+        assert_eq!(numbers[0], (1, Some(made.release.id)));
+        assert_eq!(numbers[1].0, 2);
+        assert!(numbers[1].1.is_some());
+        let events = all_events(store).await;
+        let audited: Vec<&str> = kinds(&events)
+            .into_iter()
+            .filter(|k| k.starts_with("patch_"))
+            .collect();
+        assert_eq!(
+            audited,
+            [
+                "patch_reserved",
+                "patch_reserved",
+                "patch_reserved",
+                "patch_reservation_dropped"
+            ]
+        );
+        // With every reservation done, the next patch takes the number after the config one.
+        let (next, _) = store
+            .reserve_patch("idp", 1, &reordered, branch, "bob", T0)
+            .await
+            .unwrap();
+        assert_eq!(next.minor, 4);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_patch_reservations_take_distinct_numbers_and_identical_ones_share_one() {
+    on_each_backend("train_pending_concurrent", async |db| {
+        let store = &db.store;
+        let branch = |minor: i64| format!("stages/rc-2026-12-03.{minor}");
+        let picks: Vec<Vec<String>> = (0..6u8)
+            .map(|i| vec![format!("{:040x}", u128::from(i) + 1)])
+            .collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for p in picks {
+            let store = store.clone();
+            tasks
+                .spawn(async move { store.reserve_patch("idp", 7, &p, branch, "alice", T0).await });
+        }
+        let mut numbers: Vec<i64> = tasks
+            .join_all()
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().0.minor)
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, vec![1, 2, 3, 4, 5, 6]);
+
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let store = store.clone();
+            let same = vec!["9".repeat(40)];
+            tasks.spawn(async move {
+                store
+                    .reserve_patch("idp", 7, &same, branch, "bob", T0)
+                    .await
+            });
+        }
+        let both: Vec<_> = tasks
+            .join_all()
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(both.iter().filter(|(_, created)| *created).count(), 1);
+        assert!(
+            both.iter()
+                .all(|(p, _)| p.minor == 7 && p.branch.ends_with(".7"))
+        );
+    })
+    .await;
+}

@@ -109,10 +109,11 @@ fn release_number(text: &str) -> String {
 
 /// The facts of a train release; `verb` says what this command did (`cut`, `already cut`).
 fn print_train(train: &TrainView, verb: &str) {
-    let release = train.release.as_ref().map_or_else(
-        || "no release yet".to_owned(),
-        |r| format!("{} {}", r.service, r.label),
-    );
+    let release = match (&train.release, &train.number) {
+        (Some(r), _) => format!("{} {}", r.service, r.label),
+        (None, Some(number)) => format!("no release yet, {number} reserved"),
+        (None, None) => "no release yet".to_owned(),
+    };
     println!(
         "{verb}: {release} ({}) on branch {}",
         train.kind, train.branch

@@ -348,12 +348,14 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
         },
         vault,
     });
+    // The engine and the scheduler each hold their own store lease under this name.
+    let holder = format!("{}-{}", hostname(), std::process::id());
     let engine = Engine::new(
         store.clone(),
         plugins,
         clock,
         EngineConfig {
-            holder: format!("{}-{}", hostname(), std::process::id()),
+            holder: holder.clone(),
             ..EngineConfig::default()
         },
     );
@@ -383,6 +385,7 @@ pub(crate) async fn start(options: StartOptions) -> Result<Running> {
     let engine = tokio::spawn(engine.run(stopped(stop_rx.clone())));
     let schedules = tokio::spawn(slipway_server::run_schedules(
         state.clone(),
+        holder,
         stopped(stop_rx.clone()),
     ));
     let deliverer = deliverer.map(|d| tokio::spawn(d.run(stopped(stop_rx.clone()))));

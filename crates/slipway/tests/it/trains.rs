@@ -732,15 +732,96 @@ fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true
             .contains(&format!("(cherry picked from commit {fix})"))
     );
     assert_eq!(git(&repo, &["rev-parse", &format!("{head}^")]), login);
-    // The same patch branch with other picks (a commit on main) is refused, naming the branch.
+    assert_eq!(waiting["number"], "RC 2.1");
+    // The same first call again: the same number, branch and head, nothing picked twice.
+    let abbreviated = &fix[..10];
+    let again = json(
+        &server
+            .cli(
+                &admin,
+                &[
+                    "--output",
+                    "json",
+                    "release",
+                    "cut",
+                    "idp",
+                    "--patch",
+                    "--pick",
+                    abbreviated,
+                ],
+            )
+            .success()
+            .stdout,
+    );
+    assert_eq!(again["number"], "RC 2.1", "{again}");
+    assert_eq!(again["branch"], waiting["branch"]);
+    assert_eq!(again["head"], head.as_str());
+    // Another patch while this one awaits its artifact (other picks, a commit on main) takes
+    // the next number on its own branch, and is released first.
     let later = git(&repo, &["rev-parse", "main~1"]);
+    let other = json(
+        &server
+            .cli(
+                &admin,
+                &[
+                    "--output", "json", "release", "cut", "idp", "--patch", "--pick", &later,
+                ],
+            )
+            .success()
+            .stdout,
+    );
+    assert_eq!(other["number"], "RC 2.2", "{other}");
+    assert_eq!(other["branch"], format!("{branch}.2").as_str());
+    let other_head = other["head"].as_str().unwrap().to_owned();
+    push(&server, &admin, root, "1.0.2", &other_head);
+    let other_release = json(
+        &server
+            .cli(
+                &admin,
+                &[
+                    "--output",
+                    "json",
+                    "release",
+                    "cut",
+                    "idp",
+                    "--patch",
+                    "--pick",
+                    &later,
+                    "--version",
+                    "1.0.2",
+                ],
+            )
+            .success()
+            .stdout,
+    );
+    assert_eq!(
+        other_release["release"]["label"], "RC 2.2",
+        "{other_release}"
+    );
+    // A pick that does not apply onto production is refused and gives its number back.
+    let tweak = commit(
+        &repo,
+        "later.txt",
+        "tweaked",
+        "fix: tweak the later feature",
+    );
     refused(
         &server.cli(
             &admin,
-            &["release", "cut", "idp", "--patch", "--pick", &later],
+            &["release", "cut", "idp", "--patch", "--pick", &tweak],
         ),
-        &["patch branch", "already exists"],
+        &["does not apply cleanly"],
     );
+    let both = server
+        .cli(
+            &admin,
+            &[
+                "release", "cut", "idp", "--patch", "--pick", &later, "--pick", &tweak,
+            ],
+        )
+        .success()
+        .stdout;
+    assert!(both.contains("no release yet, RC 2.3 reserved"), "{both}");
     // An artifact of another commit is refused; the one built from the patch head is taken.
     push(&server, &admin, root, "1.0.1-wrong", &fix);
     refused(
