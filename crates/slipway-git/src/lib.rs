@@ -147,6 +147,8 @@ impl Deadline {
             }
             let spent = self.started.elapsed();
             if spent >= self.after {
+                // The whole group: a helper git started (ssh, a signing program) goes too.
+                kill_group(child.id());
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(RunError::TimedOut {
@@ -158,6 +160,18 @@ impl Deadline {
             pause = (pause * 2).min(Duration::from_millis(10));
         }
     }
+}
+
+/// SIGKILL to process group `id` (git's own, see [`command`]). Runs the `kill` program, as
+/// slipway has no unsafe code to call `killpg` with; a child that leads no group has no group
+/// of its id, and the call does nothing.
+fn kill_group(id: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{id}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 #[cfg(test)]
@@ -180,6 +194,40 @@ mod tests {
         );
         assert!(matches!(error, RunError::TimedOut { .. }), "{error:?}");
         assert!(error.to_string().contains("killed after 0.3 s"), "{error}");
+    }
+
+    #[test]
+    fn a_helper_the_command_started_is_killed_with_it() {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("helper.pid");
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!(
+                "sleep 30 & echo $! > {}; exec sleep 30",
+                file.display()
+            ))
+            .stdin(std::process::Stdio::null())
+            .process_group(0);
+        let error = output_within(&mut command, Duration::from_millis(500)).unwrap_err();
+        assert!(matches!(error, RunError::TimedOut { .. }), "{error:?}");
+        let helper = std::fs::read_to_string(&file).unwrap();
+        let proc = std::path::PathBuf::from(format!("/proc/{}", helper.trim()));
+        // Killed, then reaped by whoever adopted it: gone, or a zombie for a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let alive = || {
+            std::fs::read_to_string(proc.join("stat"))
+                .is_ok_and(|stat| !stat.split(") ").nth(1).unwrap_or("").starts_with('Z'))
+        };
+        while alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !alive(),
+            "the helper {} outlived the deadline",
+            helper.trim()
+        );
     }
 
     #[test]

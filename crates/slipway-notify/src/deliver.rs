@@ -197,15 +197,19 @@ impl Deliverer {
             .iter()
             .find(|d| d.name == notification.destination)
         else {
+            let gone = match notification.destination.strip_prefix("release-notes/") {
+                Some(service) => format!(
+                    "{service} has no notes_webhook in slipway.toml any more; set it again, then \
+                     `slipway release publish {service} RC` sends these notes"
+                ),
+                None => format!(
+                    "destination `{}` is no longer in slipway.toml's [[notify]]",
+                    notification.destination
+                ),
+            };
             return Sent {
                 http_status: None,
-                failure: Some((
-                    format!(
-                        "destination `{}` is no longer in slipway.toml's [[notify]]",
-                        notification.destination
-                    ),
-                    false,
-                )),
+                failure: Some((gone, false)),
             };
         };
         let body = notification.payload.clone().into_bytes();

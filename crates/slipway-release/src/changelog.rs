@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use serde::Serialize;
+use slipway_core::config::normalise_category as normalise;
 
 use crate::ReleaseError;
 
@@ -179,16 +180,6 @@ impl Categories {
 
 fn categories_error(detail: String) -> ReleaseError {
     ReleaseError::Categories { detail }
-}
-
-/// Lower case, hyphens as spaces, runs of spaces as one: "User-Facing  improvements" and
-/// "user facing improvements" are the same category.
-fn normalise(name: &str) -> String {
-    name.replace(['-', '_'], " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
 }
 
 /// A change listed under a category.

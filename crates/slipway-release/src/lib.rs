@@ -21,7 +21,7 @@ impl From<slipway_git::RunError> for ReleaseError {
     fn from(error: slipway_git::RunError) -> Self {
         match error {
             slipway_git::RunError::Missing { source } => ReleaseError::GitMissing { source },
-            slipway_git::RunError::TimedOut { ref command, .. } => ReleaseError::GitFailed {
+            slipway_git::RunError::TimedOut { ref command, .. } => ReleaseError::GitTimedOut {
                 command: command.clone(),
                 detail: error.to_string(),
             },
@@ -51,6 +51,9 @@ pub enum ReleaseError {
     /// `git` failed for another reason; `detail` is what it wrote on stderr.
     #[error("git {command} failed: {detail}")]
     GitFailed { command: String, detail: String },
+    /// `git` outlived its deadline and was killed: the server's side, not the request's.
+    #[error("{detail}")]
+    GitTimedOut { command: String, detail: String },
     /// git's output did not have the shape asked for in `--format`.
     #[error("unexpected output from git log: {detail}")]
     UnexpectedOutput { detail: String },
@@ -149,6 +152,11 @@ impl ReleaseError {
                     .to_owned()
             }
             Self::GitFailed { .. } => "run the same git command by hand to see why".to_owned(),
+            Self::GitTimedOut { .. } => {
+                "try again; if it repeats, run the same git command by hand in the server's \
+                 clone to see what it waits for (a signing agent, a lock, a slow disk)"
+                    .to_owned()
+            }
             Self::UnexpectedOutput { .. } => {
                 "check that no git configuration changes `git log --format` output".to_owned()
             }

@@ -98,6 +98,12 @@ pub fn release_error(error: ReleaseError) -> ApiError {
         ReleaseError::GitMissing { .. } | ReleaseError::TemporaryDirectory { .. } => {
             return ApiError::internal(&error);
         }
+        // Not the caller's mistake: a 503, so a schedule tries again on its next pass.
+        ReleaseError::GitTimedOut { .. } => ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "git_timeout",
+            message,
+        ),
         _ => ApiError::bad_request("git_failed", message),
     };
     api.with_hint(hint)

@@ -378,7 +378,9 @@ impl Store {
         let row = sqlx::query(
             "SELECT r.id AS release_id, n.revision, n.body, n.written_by, n.written_at, \
              p.revision AS published_revision, p.deploy_id, p.tag, p.signed, p.published_at, \
-             d.status AS delivery_status, d.delivered_at \
+             CASE WHEN d.status IS NULL AND p.delivered_at IS NOT NULL THEN 'delivered' \
+             ELSE d.status END AS delivery_status, \
+             COALESCE(d.delivered_at, p.delivered_at) AS delivered_at \
              FROM releases r JOIN release_notes n ON n.release_id = r.id \
              LEFT JOIN release_publications p ON p.release_id = r.id \
              LEFT JOIN notifications d ON d.effect_key = $3 \
@@ -529,11 +531,17 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let earlier = sqlx::query(
-            "SELECT revision, published_at FROM release_publications WHERE release_id = $1",
+            "SELECT revision, published_at, delivered_at FROM release_publications \
+             WHERE release_id = $1",
         )
         .bind(notes.release_id)
         .fetch_optional(&mut *tx)
         .await?;
+        // Publications of slipway versions before the outbox noted their delivery here.
+        let delivered_before = match &earlier {
+            Some(row) => row.try_get::<Option<i64>, _>("delivered_at")?.is_some(),
+            None => false,
+        };
         let (revision, published_at, first) = match earlier {
             Some(row) => (
                 row.try_get::<i64, _>("revision")?,
@@ -588,7 +596,7 @@ impl Store {
                 (revision, now, true)
             }
         };
-        if let Some(delivery) = delivery {
+        if let Some(delivery) = delivery.filter(|_| !delivered_before) {
             let body: String = sqlx::query(
                 "SELECT body FROM release_notes WHERE release_id = $1 AND revision = $2",
             )
@@ -832,6 +840,22 @@ impl Store {
         base: &str,
         head: &str,
     ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        let exists = sqlx::query("SELECT id FROM pending_patches WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            tx.rollback().await?;
+            return Err(StoreError::Invalid {
+                message: "the patch's number was given back while its branch was being made"
+                    .to_owned(),
+                hint: "run the same command again: it reserves a number for these picks and \
+                       finds their branch"
+                    .to_owned(),
+            });
+        }
+        // A reservation whose release exists keeps what it recorded.
         sqlx::query(
             "UPDATE pending_patches SET head_commit = $1, base_commit = $2 \
              WHERE id = $3 AND release_id IS NULL",
@@ -839,8 +863,9 @@ impl Store {
         .bind(head)
         .bind(base)
         .bind(id)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -1230,3 +1230,15 @@ pub struct ChangelogConfig {
 /// The parser accepts only a finite `threshold` (between 0 and 1), so equality is reflexive and
 /// `SourceConfig` keeps its `Eq`.
 impl Eq for ChangelogConfig {}
+
+/// How a changelog category is compared: lower case, hyphens and underscores as spaces, runs
+/// of spaces as one — "User-Facing  improvements" and "user facing improvements" are the same
+/// category. The config's checks and slipway-release's changelog both use it, so what the
+/// parser accepts is what the changelog accepts.
+pub fn normalise_category(name: &str) -> String {
+    name.replace(['-', '_'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}

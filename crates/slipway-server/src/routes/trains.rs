@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use slipway_core::config::SourceConfig;
 use slipway_core::deploy::Role;
-use slipway_core::plan::ReleaseKind;
+use slipway_core::plan::{Purpose, ReleaseKind};
 use slipway_release::{
     Categories, CutRequest, PickRequest, ReleaseError, branch_head, build, commits,
     cut as cut_branch, pick, train::commit_on_branch,
@@ -391,10 +391,17 @@ async fn patch(
     let (base, head, picked) = match made {
         Ok(made) => made,
         Err(error) => {
-            // No branch was made for the number this call reserved: it is given back. A
-            // reservation found again (another call with these picks may be making its branch
-            // right now) stays, and so does one whose branch was recorded.
+            // The number this call reserved is given back only when git shows no branch for
+            // it: an identical call may have made the branch meanwhile (this one then lost the
+            // race to create it). A reservation found again stays, and so does one whose
+            // branch was recorded.
+            let (repo, branch_for_git) = (repo.clone(), branch.clone());
+            let branchless = matches!(
+                git(move || branch_head(&repo, &branch_for_git)).await,
+                Ok(None)
+            );
             if reserved
+                && branchless
                 && let Err(drop) = state
                     .store
                     .drop_pending_patch(pending.id, state.clock.now())
@@ -658,15 +665,20 @@ pub(crate) async fn publish(
             let (_, production) = stages(&state)?;
             let running = state.store.current_release(&name, &production).await?;
             match running {
-                Some(running) if running.deploy.spec.release.label == release.label => {
+                // A rollback that put this release back publishes nothing, as its deploy's
+                // notice does not: the release's own production deploy does.
+                Some(running)
+                    if running.deploy.spec.release.label == release.label
+                        && running.deploy.spec.purpose == Purpose::Release =>
+                {
                     running.deploy.spec.id
                 }
                 _ => {
                     return Err(ApiError::conflict(
                         "not_in_production",
                         format!(
-                            "{production} does not run {name} {}; notes are published for what \
-                             production runs",
+                            "{production} does not run {name} {} from its own deploy; notes \
+                             are published for the release production runs",
                             release.label
                         ),
                     )

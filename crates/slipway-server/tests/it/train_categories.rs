@@ -42,3 +42,20 @@ fn categories_that_skipped_the_parser_are_refused_not_guessed() {
         Err(ReleaseError::Categories { .. })
     ));
 }
+
+#[test]
+fn a_git_that_hangs_is_the_servers_trouble_not_the_callers() {
+    // A 503, so a schedule tries again next pass instead of recording the cut as refused.
+    let timed_out = slipway_server::trains::release_error(ReleaseError::GitTimedOut {
+        command: "tag".into(),
+        detail: "git tag was killed after 60 s without finishing".into(),
+    });
+    assert_eq!(timed_out.status.as_u16(), 503);
+    assert_eq!(timed_out.code, "git_timeout");
+    assert!(timed_out.hint.unwrap().contains("try again"));
+    let refused = slipway_server::trains::release_error(ReleaseError::GitFailed {
+        command: "tag".into(),
+        detail: "fatal: bad object".into(),
+    });
+    assert_eq!(refused.status.as_u16(), 400);
+}

@@ -149,7 +149,10 @@ fn print_publication(notes: &NotesView) {
         (Some(state), None) => println!(
             "delivery to the notes webhook: {state} (see `slipway notifications` for each attempt)"
         ),
-        (None, None) => println!("no notes_webhook configured: nothing to deliver"),
+        (None, None) => println!(
+            "no delivery of the notes recorded (no notes_webhook was configured when they were \
+             published; `slipway release publish` sends them to one configured since)"
+        ),
     }
 }
 

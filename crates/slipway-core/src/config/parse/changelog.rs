@@ -6,7 +6,7 @@
 
 use toml_edit::{Item, Value};
 
-use crate::config::model::ChangelogConfig;
+use crate::config::model::{ChangelogConfig, normalise_category as normalise};
 
 use super::super::suggest;
 use super::super::values::Problem;
@@ -259,14 +259,4 @@ enum Choice {
     Named(String),
     /// Reported already.
     Wrong,
-}
-
-/// Lower case, hyphens and underscores as spaces, runs of spaces as one: how slipway-release
-/// compares category names, so that what passes here is what it accepts.
-fn normalise(name: &str) -> String {
-    name.replace(['-', '_'], " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
 }
