@@ -151,6 +151,13 @@ fn deploy(server: &SpawnedServer, token: &str, env: &str, release: &str) -> CliO
         .success()
 }
 
+/// `slipway --output json ARGS…` as `token`, which must succeed: its answer.
+fn cli_json(server: &SpawnedServer, token: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--output", "json"];
+    all.extend_from_slice(args);
+    json(&server.cli(token, &all).success().stdout)
+}
+
 fn refused(out: &CliOutput, expected: &[&str]) {
     assert_ne!(out.code(), 0, "accepted: {}", out.stdout);
     for text in expected {
@@ -233,12 +240,7 @@ fn a_cut_takes_what_staging_runs_with_its_range_changelog_and_editable_notes() {
         "{}",
         again.stdout
     );
-    let train = json(
-        &server
-            .cli(&admin, &["--output", "json", "release", "list"])
-            .success()
-            .stdout,
-    );
+    let train = cli_json(&server, &admin, &["release", "list"]);
     assert_eq!(train["items"].as_array().unwrap().len(), 2);
 
     let shown = server
@@ -276,15 +278,7 @@ fn a_cut_takes_what_staging_runs_with_its_range_changelog_and_editable_notes() {
         "{}",
         edited.stdout
     );
-    let shown = json(
-        &server
-            .cli(
-                &admin,
-                &["--output", "json", "release", "notes", "idp", "2"],
-            )
-            .success()
-            .stdout,
-    );
+    let shown = cli_json(&server, &admin, &["release", "notes", "idp", "2"]);
     assert_eq!(shown["body"], "# idp RC 2\n\nA new login page.\n");
     assert_eq!(shown["state"], "draft");
     refused(
@@ -321,23 +315,17 @@ fn a_cut_takes_what_staging_runs_with_its_range_changelog_and_editable_notes() {
         &["already exists at", "git branch -D"],
     );
     git(&repo, &["branch", "-D", &branch]);
-    let off = json(
-        &server
-            .cli(
-                &admin,
-                &[
-                    "--output",
-                    "json",
-                    "release",
-                    "cut",
-                    "idp",
-                    "--off-cycle",
-                    "--reason",
-                    "lost emails",
-                ],
-            )
-            .success()
-            .stdout,
+    let off = cli_json(
+        &server,
+        &admin,
+        &[
+            "release",
+            "cut",
+            "idp",
+            "--off-cycle",
+            "--reason",
+            "lost emails",
+        ],
     );
     assert_eq!(off["release"]["label"], "RC 4");
     assert_eq!(off["release"]["kind"], "off-cycle");
@@ -388,12 +376,7 @@ fn a_cut_and_a_patch_group_their_changelog_in_the_service_s_configured_categorie
         .success();
     deploy(&server, &admin, "staging", "1");
 
-    let cut = json(
-        &server
-            .cli(&admin, &["--output", "json", "release", "cut", "idp"])
-            .success()
-            .stdout,
-    );
+    let cut = cli_json(&server, &admin, &["release", "cut", "idp"]);
     assert_eq!(cut["release"]["label"], "RC 2");
     let changelog = cut["changelog"].as_str().unwrap();
     // The misspelling lands in the configured category it is close to; a category only the
@@ -443,16 +426,10 @@ fn a_cut_and_a_patch_group_their_changelog_in_the_service_s_configured_categorie
         "5 per hour",
         "Unlock accounts\n\nchangelog: Fixs, Login, Unlock accounts after an hour",
     );
-    let patch = json(
-        &server
-            .cli(
-                &admin,
-                &[
-                    "--output", "json", "release", "cut", "idp", "--patch", "--pick", &fix,
-                ],
-            )
-            .success()
-            .stdout,
+    let patch = cli_json(
+        &server,
+        &admin,
+        &["release", "cut", "idp", "--patch", "--pick", &fix],
     );
     let changelog = patch["changelog"].as_str().unwrap();
     assert!(
@@ -627,12 +604,7 @@ fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true
         .cli(&admin, &["release", "create", "idp", "--version", "1.0.0"])
         .success();
     deploy(&server, &admin, "staging", "1");
-    let cut = json(
-        &server
-            .cli(&admin, &["--output", "json", "release", "cut", "idp"])
-            .success()
-            .stdout,
-    );
+    let cut = cli_json(&server, &admin, &["release", "cut", "idp"]);
     assert_eq!(cut["release"]["label"], "RC 2");
     server
         .cli_with_stdin(
@@ -671,15 +643,7 @@ fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true
     assert_eq!(git(&repo, &["rev-parse", "RC-2^{commit}"]), login);
     assert_eq!(git(&repo, &["rev-parse", "refs/heads/stages/prod"]), login);
     wait_until(Duration::from_secs(30), "the delivery to be noted", || {
-        let notes = json(
-            &server
-                .cli(
-                    &admin,
-                    &["--output", "json", "release", "notes", "idp", "2"],
-                )
-                .success()
-                .stdout,
-        );
+        let notes = cli_json(&server, &admin, &["release", "notes", "idp", "2"]);
         notes["state"] == "published" && !notes["published"]["delivered_at"].is_null()
     });
     let refused_edit = server.cli_with_stdin(
@@ -711,16 +675,10 @@ fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true
         "fixed",
         "fix(login): keep the session (#20)",
     );
-    let waiting = json(
-        &server
-            .cli(
-                &admin,
-                &[
-                    "--output", "json", "release", "cut", "idp", "--patch", "--pick", &fix,
-                ],
-            )
-            .success()
-            .stdout,
+    let waiting = cli_json(
+        &server,
+        &admin,
+        &["release", "cut", "idp", "--patch", "--pick", &fix],
     );
     let branch = cut["branch"].as_str().unwrap();
     assert_eq!(waiting["release"], serde_json::Value::Null);
@@ -735,23 +693,10 @@ fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true
     assert_eq!(waiting["number"], "RC 2.1");
     // The same first call again: the same number, branch and head, nothing picked twice.
     let abbreviated = &fix[..10];
-    let again = json(
-        &server
-            .cli(
-                &admin,
-                &[
-                    "--output",
-                    "json",
-                    "release",
-                    "cut",
-                    "idp",
-                    "--patch",
-                    "--pick",
-                    abbreviated,
-                ],
-            )
-            .success()
-            .stdout,
+    let again = cli_json(
+        &server,
+        &admin,
+        &["release", "cut", "idp", "--patch", "--pick", abbreviated],
     );
     assert_eq!(again["number"], "RC 2.1", "{again}");
     assert_eq!(again["branch"], waiting["branch"]);
@@ -759,40 +704,28 @@ fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true
     // Another patch while this one awaits its artifact (other picks, a commit on main) takes
     // the next number on its own branch, and is released first.
     let later = git(&repo, &["rev-parse", "main~1"]);
-    let other = json(
-        &server
-            .cli(
-                &admin,
-                &[
-                    "--output", "json", "release", "cut", "idp", "--patch", "--pick", &later,
-                ],
-            )
-            .success()
-            .stdout,
+    let other = cli_json(
+        &server,
+        &admin,
+        &["release", "cut", "idp", "--patch", "--pick", &later],
     );
     assert_eq!(other["number"], "RC 2.2", "{other}");
     assert_eq!(other["branch"], format!("{branch}.2").as_str());
     let other_head = other["head"].as_str().unwrap().to_owned();
     push(&server, &admin, root, "1.0.2", &other_head);
-    let other_release = json(
-        &server
-            .cli(
-                &admin,
-                &[
-                    "--output",
-                    "json",
-                    "release",
-                    "cut",
-                    "idp",
-                    "--patch",
-                    "--pick",
-                    &later,
-                    "--version",
-                    "1.0.2",
-                ],
-            )
-            .success()
-            .stdout,
+    let other_release = cli_json(
+        &server,
+        &admin,
+        &[
+            "release",
+            "cut",
+            "idp",
+            "--patch",
+            "--pick",
+            &later,
+            "--version",
+            "1.0.2",
+        ],
     );
     assert_eq!(
         other_release["release"]["label"], "RC 2.2",
@@ -841,25 +774,19 @@ fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true
         &["not from the patch branch's head"],
     );
     push(&server, &admin, root, "1.0.1", &head);
-    let patched = json(
-        &server
-            .cli(
-                &admin,
-                &[
-                    "--output",
-                    "json",
-                    "release",
-                    "cut",
-                    "idp",
-                    "--patch",
-                    "--pick",
-                    &fix,
-                    "--version",
-                    "1.0.1",
-                ],
-            )
-            .success()
-            .stdout,
+    let patched = cli_json(
+        &server,
+        &admin,
+        &[
+            "release",
+            "cut",
+            "idp",
+            "--patch",
+            "--pick",
+            &fix,
+            "--version",
+            "1.0.1",
+        ],
     );
     assert_eq!(patched["release"]["label"], "RC 2.1");
     assert_eq!(patched["release"]["kind"], "patch");
@@ -882,12 +809,7 @@ fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true
     // Staging runs the patch: a cut returns RC 2.1 itself and opens no new branch for it.
     deploy(&server, &admin, "staging", "2.1");
     let branches = git(&repo, &["branch", "--list", "stages/rc-*"]);
-    let again = json(
-        &server
-            .cli(&admin, &["--output", "json", "release", "cut", "idp"])
-            .success()
-            .stdout,
-    );
+    let again = cli_json(&server, &admin, &["release", "cut", "idp"]);
     assert_eq!(again["created"], false, "{again}");
     assert_eq!(again["release"]["label"], "RC 2.1", "{again}");
     assert_eq!(git(&repo, &["branch", "--list", "stages/rc-*"]), branches);
@@ -902,12 +824,7 @@ fn production_deploys_publish_signed_tags_and_notes_once_and_a_patch_then_a_true
     // Trains run weekly; this one runs again the same day, so the day's branch is removed
     // first, as the refusal's hint says.
     git(&repo, &["branch", "-D", branch]);
-    let next = json(
-        &server
-            .cli(&admin, &["--output", "json", "release", "cut", "idp"])
-            .success()
-            .stdout,
-    );
+    let next = cli_json(&server, &admin, &["release", "cut", "idp"]);
     assert_eq!(next["release"]["label"], "RC 4");
     assert_eq!(next["range"], format!("{head}..{main}").as_str());
     let merge = next["true_up"]
@@ -964,15 +881,7 @@ fn a_cut_overtaken_by_a_patch_is_trued_up_when_it_ships_and_its_notes_are_delive
     deploy(&server, &admin, "prod", "2");
     // The first delivery is refused with a 503; the deliverer tries again and it is taken.
     wait_until(Duration::from_secs(30), "RC 2's notes delivered", || {
-        let notes = json(
-            &server
-                .cli(
-                    &admin,
-                    &["--output", "json", "release", "notes", "idp", "2"],
-                )
-                .success()
-                .stdout,
-        );
+        let notes = cli_json(&server, &admin, &["release", "notes", "idp", "2"]);
         notes["published"]["delivery"] == "delivered"
     });
     let bodies = hook.bodies();
@@ -1017,26 +926,15 @@ fn a_cut_overtaken_by_a_patch_is_trued_up_when_it_ships_and_its_notes_are_delive
         ],
     );
     git(&repo, &["branch", "-D", branch.trim()]);
-    let rc4 = json(
-        &server
-            .cli(&admin, &["--output", "json", "release", "cut", "idp"])
-            .success()
-            .stdout,
-    );
+    let rc4 = cli_json(&server, &admin, &["release", "cut", "idp"]);
     assert_eq!(rc4["release"]["label"], "RC 4");
     assert_eq!(rc4["true_up"], serde_json::Value::Null);
 
     // Then a patch of RC 2 ships first: production moves to it.
-    let patch = json(
-        &server
-            .cli(
-                &admin,
-                &[
-                    "--output", "json", "release", "cut", "idp", "--patch", "--pick", &fix,
-                ],
-            )
-            .success()
-            .stdout,
+    let patch = cli_json(
+        &server,
+        &admin,
+        &["release", "cut", "idp", "--patch", "--pick", &fix],
     );
     let patch_head = patch["head"].as_str().unwrap().to_owned();
     push(&server, &admin, root, "1.0.1", &patch_head);
@@ -1062,15 +960,7 @@ fn a_cut_overtaken_by_a_patch_is_trued_up_when_it_ships_and_its_notes_are_delive
     );
     // Its notes are refused for good (404): the delivery is given up, nothing is lost.
     wait_until(Duration::from_secs(30), "RC 2.1's delivery to fail", || {
-        let notes = json(
-            &server
-                .cli(
-                    &admin,
-                    &["--output", "json", "release", "notes", "idp", "2.1"],
-                )
-                .success()
-                .stdout,
-        );
+        let notes = cli_json(&server, &admin, &["release", "notes", "idp", "2.1"]);
         notes["published"]["delivery"] == "failed"
     });
     // `release publish` makes it due again; the receiver takes it now.
@@ -1085,15 +975,7 @@ fn a_cut_overtaken_by_a_patch_is_trued_up_when_it_ships_and_its_notes_are_delive
         again.stdout
     );
     wait_until(Duration::from_secs(30), "RC 2.1's notes delivered", || {
-        let notes = json(
-            &server
-                .cli(
-                    &admin,
-                    &["--output", "json", "release", "notes", "idp", "2.1"],
-                )
-                .success()
-                .stdout,
-        );
+        let notes = cli_json(&server, &admin, &["release", "notes", "idp", "2.1"]);
         notes["published"]["delivery"] == "delivered"
     });
     assert_eq!(hook.bodies().len(), 4);
@@ -1117,15 +999,7 @@ fn a_cut_overtaken_by_a_patch_is_trued_up_when_it_ships_and_its_notes_are_delive
         git(&repo, &["rev-parse", &format!("{feature}^{{tree}}")])
     );
     assert_eq!(hook.bodies()[4]["commit"], merge.as_str());
-    let shown = json(
-        &server
-            .cli(
-                &admin,
-                &["--output", "json", "release", "train", "idp", "4"],
-            )
-            .success()
-            .stdout,
-    );
+    let shown = cli_json(&server, &admin, &["release", "train", "idp", "4"]);
     assert_eq!(shown["true_up"], merge.as_str());
     assert_eq!(shown["branch_head"], merge.as_str());
     // A published and delivered release sent again by hand sends nothing new.
