@@ -149,11 +149,30 @@ enum Bind<'a> {
     Text(&'a str),
 }
 
+/// Locks the release counter row of `service` (made if absent) in `tx`: on PostgreSQL the train
+/// writes of one service (cuts, patch reservations, notes edits and publication) take turns
+/// under it, each reading what the one before wrote; SQLite has one writer anyway.
+async fn lock_release_counter(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    service: &str,
+) -> Result<(), StoreError> {
+    let counter = format!("release:{service}");
+    sqlx::query("INSERT INTO counters (name, value) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING")
+        .bind(&counter)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE counters SET value = value WHERE name = $1")
+        .bind(&counter)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// Creates the release `new` numbered as usual, with its train facts and the first notes
-    /// revision, `draft` of the numbered release, all with their audit events in one transaction. When a release of the
-    /// service was already made from `train.head`, nothing is written and that one is
-    /// returned: the bool says whether this call created it.
+    /// revision (`draft` of the numbered release), all with their audit events in one
+    /// transaction. When a release of the service was already made from `train.head`, nothing
+    /// is written and that one is returned: the bool says whether this call created it.
     pub async fn create_train_release(
         &self,
         new: &NewRelease,
@@ -178,17 +197,7 @@ impl Store {
         let mut tx = self.write.begin().await?;
         // Under the counter row's lock (PostgreSQL) or the single writer (SQLite): two cuts of
         // one commit queue here and the second finds the first.
-        let counter = format!("release:{}", new.service);
-        sqlx::query(
-            "INSERT INTO counters (name, value) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&counter)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE counters SET value = value WHERE name = $1")
-            .bind(&counter)
-            .execute(&mut *tx)
-            .await?;
+        lock_release_counter(&mut tx, &new.service).await?;
         let existing: Option<i64> = sqlx::query(
             "SELECT release_id FROM release_trains WHERE service = $1 AND head_commit = $2",
         )
@@ -435,10 +444,7 @@ impl Store {
         // The service's release counter row, locked first (PostgreSQL; SQLite has one writer):
         // an edit of the notes and their publication take turns, each reading what the other
         // wrote.
-        sqlx::query("UPDATE counters SET value = value WHERE name = $1")
-            .bind(format!("release:{service}"))
-            .execute(&mut *tx)
-            .await?;
+        lock_release_counter(&mut tx, service).await?;
         let row = sqlx::query(
             "SELECT r.id AS release_id, n.revision, n.body, \
              (SELECT COUNT(*) FROM release_publications p WHERE p.release_id = r.id) AS published \
@@ -526,10 +532,7 @@ impl Store {
         // The service's release counter row, locked first (PostgreSQL; SQLite has one writer):
         // an edit of the notes and their publication take turns, each reading what the other
         // wrote.
-        sqlx::query("UPDATE counters SET value = value WHERE name = $1")
-            .bind(format!("release:{service}"))
-            .execute(&mut *tx)
-            .await?;
+        lock_release_counter(&mut tx, service).await?;
         let earlier = sqlx::query(
             "SELECT revision, published_at, delivered_at FROM release_publications \
              WHERE release_id = $1",
@@ -763,17 +766,7 @@ impl Store {
     ) -> Result<(PendingPatch, bool), StoreError> {
         let picks_json = json!(picks).to_string();
         let mut tx = self.write.begin().await?;
-        let counter = format!("release:{service}");
-        sqlx::query(
-            "INSERT INTO counters (name, value) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&counter)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE counters SET value = value WHERE name = $1")
-            .bind(&counter)
-            .execute(&mut *tx)
-            .await?;
+        lock_release_counter(&mut tx, service).await?;
         let sql = format!(
             "SELECT {PENDING_COLUMNS} FROM pending_patches \
              WHERE service = $1 AND major = $2 AND picks = $3 ORDER BY minor LIMIT 1"
