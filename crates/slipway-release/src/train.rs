@@ -44,9 +44,13 @@ impl CutRequest {
 
     /// The release branch's name for this request.
     pub fn branch(&self) -> String {
-        self.branch_pattern
-            .replace("{date}", &self.date.strftime("%Y-%m-%d").to_string())
+        branch_name(&self.branch_pattern, self.date)
     }
+}
+
+/// A release branch's name: `pattern` with `{date}` as `YYYY-MM-DD`.
+pub fn branch_name(pattern: &str, date: jiff::civil::Date) -> String {
+    pattern.replace("{date}", &date.strftime("%Y-%m-%d").to_string())
 }
 
 /// A release branch, cut.
@@ -724,6 +728,27 @@ where
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).trim().to_owned()
+}
+
+/// Whether `base..head` holds exactly the cherry-picks of `picks` (full shas), as [`pick`]
+/// writes them (`-x`): what an existing patch branch must hold to be this patch's.
+pub fn holds_picks(
+    repo: &Path,
+    base: &str,
+    head: &str,
+    picks: &[String],
+) -> Result<bool, ReleaseError> {
+    let found = crate::git::commits(repo, &format!("{base}..{head}"))?;
+    Ok(found.len() == picks.len()
+        && picks.iter().all(|pick| {
+            found.iter().any(|commit| {
+                commit
+                    .body
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("(cherry picked from commit "))
+                    .any(|sha| sha.trim_end_matches(')') == pick)
+            })
+        }))
 }
 
 /// The full sha of `sha` after checking it is on `main` (see [`check_on_branch`]): what a

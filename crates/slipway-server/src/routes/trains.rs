@@ -15,8 +15,8 @@ use slipway_core::config::SourceConfig;
 use slipway_core::deploy::Role;
 use slipway_core::plan::{Purpose, ReleaseKind};
 use slipway_release::{
-    Categories, CutRequest, PickRequest, ReleaseError, branch_head, build, commits,
-    cut as cut_branch, pick, train::commit_on_branch,
+    Categories, CutRequest, PickRequest, ReleaseError, branch_head, branch_name, build,
+    commit_on_branch, commits, cut as cut_branch, holds_picks, pick,
 };
 use slipway_store::{NewRelease, NewTrain, TrainKind, TrainRecord};
 use utoipa::ToSchema;
@@ -72,6 +72,16 @@ async fn git<T: Send + 'static>(
         .await
         .map_err(|error| ApiError::internal(&error))?
         .map_err(release_error)
+}
+
+/// The server's date (UTC): what `{date}` of a branch pattern becomes.
+fn today(state: &AppState) -> jiff::civil::Date {
+    state
+        .clock
+        .now()
+        .to_timestamp()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
 }
 
 /// The changelog of `range`, grouped in the service's `categories`, and the distinct authors
@@ -199,12 +209,7 @@ async fn full(
         ));
     }
 
-    let date = state
-        .clock
-        .now()
-        .to_timestamp()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date();
+    let date = today(state);
     let request = CutRequest {
         commit,
         branch_pattern: source.train.branch_pattern.clone(),
@@ -289,21 +294,7 @@ async fn patch(
     let full = state.store.train(name, &full_label).await?;
     let base_branch = match &full {
         Some(full) => full.train.branch.clone(),
-        None => {
-            let date = state
-                .clock
-                .now()
-                .to_timestamp()
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .date();
-            CutRequest {
-                commit: String::new(),
-                branch_pattern: source.train.branch_pattern.clone(),
-                date,
-                prod_branch: String::new(),
-            }
-            .branch()
-        }
+        None => branch_name(&source.train.branch_pattern, today(state)),
     };
     // Git is only read before the number is reserved: the picks (on main, as full shas, so an
     // abbreviation names the same patch) and the production line.
@@ -356,20 +347,7 @@ async fn patch(
             Some(head) => {
                 // The branch of an earlier call must hold exactly these picks.
                 let base = recorded_base.unwrap_or(production_head);
-                let found = commits(&repo, &format!("{base}..{head}"))?;
-                let all_there = found.len() == picks.len()
-                    && picks.iter().all(|pick| {
-                        found.iter().any(|commit| {
-                            commit
-                                .body
-                                .lines()
-                                .filter_map(|l| {
-                                    l.trim().strip_prefix("(cherry picked from commit ")
-                                })
-                                .any(|sha| sha.trim_end_matches(')') == pick)
-                        })
-                    });
-                if !all_there {
+                if !holds_picks(&repo, &base, &head, &picks)? {
                     return Err(ReleaseError::PatchBranchExists {
                         branch: branch_for_git,
                         at: head,
