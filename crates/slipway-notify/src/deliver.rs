@@ -197,7 +197,7 @@ impl Deliverer {
             .iter()
             .find(|d| d.name == notification.destination)
         else {
-            let gone = match notification.destination.strip_prefix("release-notes/") {
+            let gone = match crate::notes_service(&notification.destination) {
                 Some(service) => format!(
                     "{service} has no notes_webhook in slipway.toml any more; set it again, then \
                      `slipway release publish {service} RC` sends these notes"

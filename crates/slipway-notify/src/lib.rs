@@ -13,3 +13,16 @@ pub mod signature;
 
 pub use deliver::{Deliverer, DeliveryConfig, SecretProblem, read_secret};
 pub use notifier::{Notifications, failing_check};
+
+/// The outbox destination of the release notes of `service` (`docs/releases.md`): the
+/// deliverer sends them to that service's `notes_webhook`.
+pub fn notes_destination(service: &str) -> String {
+    format!("{NOTES_PREFIX}{service}")
+}
+
+/// The service whose release notes go to `destination`, if it is a notes destination.
+pub fn notes_service(destination: &str) -> Option<&str> {
+    destination.strip_prefix(NOTES_PREFIX)
+}
+
+const NOTES_PREFIX: &str = "release-notes/";

@@ -29,11 +29,6 @@ use crate::error::ApiError;
 use crate::trains::{release_error, repo_path, tag_name};
 use crate::views::timestamp;
 
-/// The outbox destination of the release notes of `service`.
-pub fn notes_destination_name(service: &str) -> String {
-    format!("release-notes/{service}")
-}
-
 /// The outbox destinations of the services' `notes_webhook`s, for the deliverer (never for
 /// the deploy notifications: they are not routed by environment).
 pub fn notes_destinations(config: &Config) -> Vec<NotifyDestination> {
@@ -43,7 +38,7 @@ pub fn notes_destinations(config: &Config) -> Vec<NotifyDestination> {
         .filter_map(|service| {
             let train = &service.source.as_ref()?.train;
             Some(NotifyDestination {
-                name: notes_destination_name(&service.name),
+                name: slipway_notify::notes_destination(&service.name),
                 kind: NotifyKind::Webhook,
                 url: train.notes_webhook.clone()?,
                 environments: Vec::new(),
@@ -160,7 +155,7 @@ impl Publishing<'_> {
             .to_string()
         };
         let delivery = source.train.notes_webhook.as_ref().map(|_| NotesDelivery {
-            destination: notes_destination_name(&service.name),
+            destination: slipway_notify::notes_destination(&service.name),
             deploy: DeployId(publication.deploy),
             render: &render,
         });

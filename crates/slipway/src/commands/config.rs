@@ -14,7 +14,7 @@ use slipway_core::settings::{check_key, looks_secret, parse_env_file};
 
 use super::artifact::encode;
 use super::deploy::{FollowArgs, start};
-use super::{print_json, table};
+use super::{print_json, table, text};
 use crate::Output;
 use crate::client::Client;
 use crate::failure::Failure;
@@ -387,10 +387,6 @@ fn read_stdin(what: &str) -> Result<String> {
     let trimmed = value.strip_suffix('\n').unwrap_or(&value);
     let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
     Ok(trimmed.to_owned())
-}
-
-fn text<'v>(value: &'v Value, key: &str) -> &'v str {
-    value.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 /// How a shown value reads: a plain value quoted, a secret as `<secret FINGERPRINT>`.

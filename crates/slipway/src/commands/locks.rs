@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::artifact::encode;
-use super::{print_json, table};
+use super::{print_json, table, text};
 use crate::Output;
 use crate::client::Client;
 
@@ -27,10 +27,6 @@ pub(crate) struct UnlockArgs {
     service: String,
     #[arg(long = "env", value_name = "ENV")]
     environment: String,
-}
-
-fn text<'v>(lock: &'v Value, key: &str) -> &'v str {
-    lock.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 pub(crate) async fn lock(args: &LockArgs, client: &Client, output: Output) -> Result<ExitCode> {

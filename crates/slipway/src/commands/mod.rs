@@ -130,3 +130,11 @@ pub(crate) fn human_size(bytes: i64) -> String {
         format!("{value:.1} {}", UNITS[unit])
     }
 }
+
+/// The string at `key` of a JSON answer; empty when absent or not a string.
+pub(crate) fn text<'v>(value: &'v serde_json::Value, key: &str) -> &'v str {
+    value
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+}

@@ -6,13 +6,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::Value;
 
-use super::{print_json, table};
+use super::{print_json, table, text};
 use crate::Output;
 use crate::client::Client;
-
-fn text<'v>(item: &'v Value, key: &str) -> &'v str {
-    item[key].as_str().unwrap_or_default()
-}
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
