@@ -935,7 +935,11 @@ pub(crate) fn can_answer(
     match for_what {
         WaitingFor::Approval { .. } => {
             may_approve(deploy, &by).is_ok()
-                && !deploy.progress.approvals.iter().any(|a| a.by == by.name)
+                && !deploy
+                    .progress
+                    .approvals
+                    .iter()
+                    .any(|a| a.by == by.name && a.expires_at > now)
         }
         WaitingFor::Go => may_go(deploy, &by).is_ok(),
         WaitingFor::ScaleInConfirmation => by.role.can_deploy(),
