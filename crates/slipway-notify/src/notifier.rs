@@ -16,8 +16,9 @@ use tokio::sync::Notify;
 
 use crate::payload::{self, Context, FailingCheck};
 
-/// Most events read back to find a failed deploy's failing check.
-const EVENTS_SCANNED: i64 = 5_000;
+/// How many events are read at a time to find a failed deploy's failing check (all are read:
+/// the check that failed last may come after the first page).
+const EVENTS_PAGE: i64 = 5_000;
 
 /// Enqueues notices for the `[[notify]]` destinations.
 pub struct Notifications {
@@ -64,7 +65,7 @@ impl Notifications {
         let failing_check = if failed {
             let events = self
                 .store
-                .events(Some(deploy.spec.id), 0, EVENTS_SCANNED)
+                .all_deploy_events(deploy.spec.id, EVENTS_PAGE)
                 .await
                 .map_err(|error| {
                     PluginError::new(format!("cannot read the deploy's events: {error}"))

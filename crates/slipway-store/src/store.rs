@@ -664,6 +664,25 @@ impl Store {
     }
 
     /// Events after `after_seq`, of one deploy or of all, oldest first.
+    /// Every event of `deploy`, oldest first, read `page` at a time (a deploy's charts and its
+    /// failing check need all of them, not the first page).
+    pub async fn all_deploy_events(
+        &self,
+        deploy: DeployId,
+        page: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut events: Vec<StoredEvent> = Vec::new();
+        loop {
+            let after = events.last().map_or(0, |e| e.seq);
+            let next = self.events(Some(deploy), after, page).await?;
+            let full = next.len() as i64 == page;
+            events.extend(next);
+            if !full {
+                return Ok(events);
+            }
+        }
+    }
+
     pub async fn events(
         &self,
         deploy: Option<DeployId>,

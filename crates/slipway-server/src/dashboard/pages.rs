@@ -379,24 +379,13 @@ pub(crate) async fn deploy(
 /// How many events the deploy page reads at a time.
 const EVENT_PAGE: i64 = 5000;
 
-/// Every event of deploy `id`, oldest first, read a page at a time: the charts need all of
-/// them, and the live stream must start after the newest.
+/// Every event of deploy `id`, oldest first: the charts need all of them, and the live stream
+/// must start after the newest.
 async fn all_events(
     state: &AppState,
     id: DeployId,
 ) -> Result<Vec<slipway_store::StoredEvent>, ApiError> {
-    let mut events = Vec::new();
-    loop {
-        let after = events
-            .last()
-            .map_or(0, |e: &slipway_store::StoredEvent| e.seq);
-        let page = state.store.events(Some(id), after, EVENT_PAGE).await?;
-        let full = page.len() as i64 == EVENT_PAGE;
-        events.extend(page);
-        if !full {
-            return Ok(events);
-        }
-    }
+    Ok(state.store.all_deploy_events(id, EVENT_PAGE).await?)
 }
 
 /// An event's facts in one line, without its type tag.
