@@ -88,6 +88,14 @@ pub(crate) async fn overview(
     Query(done): Query<Notice>,
 ) -> PageResult {
     let now = state.clock.now();
+    // The unfinished deploys in one read, the oldest of each place kept (as `active_deploy`).
+    let mut unfinished: BTreeMap<(String, String), StoredDeploy> = BTreeMap::new();
+    for stored in state.store.unfinished_deploys().await? {
+        let spec = &stored.deploy.spec;
+        unfinished
+            .entry((spec.service.clone(), spec.environment.clone()))
+            .or_insert(stored);
+    }
     let mut cells = BTreeMap::new();
     for service in &state.config.services {
         for environment in &state.config.environments {
@@ -95,14 +103,7 @@ pub(crate) async fn overview(
                 .store
                 .current_release(&service.name, &environment.name)
                 .await?;
-            let active = match state
-                .store
-                .active_deploy(&service.name, &environment.name)
-                .await?
-            {
-                Some(id) => state.store.deploy(id).await?,
-                None => None,
-            };
+            let active = unfinished.remove(&(service.name.clone(), environment.name.clone()));
             cells.insert(
                 (service.name.clone(), environment.name.clone()),
                 (running, active),
