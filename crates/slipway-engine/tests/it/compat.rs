@@ -12,7 +12,7 @@ use slipway_core::config::{
     ServiceConfig, SourceConfig,
 };
 use slipway_core::deploy::{Deploy, DeployId, DeployRequest, DeploySpec, ReleaseRef};
-use slipway_core::plan::ReleaseKind;
+use slipway_core::plan::{Purpose, ReleaseKind};
 use slipway_core::time::Time;
 use slipway_engine::plugin::PreflightCheck;
 use slipway_engine::preflight::compat::CompatCheck;
@@ -275,5 +275,26 @@ async fn compat_refuses_with_a_hint_when_the_live_commit_is_not_in_the_clone() {
         refusal.message
     );
     assert!(refusal.hint.contains("git fetch"), "{}", refusal.hint);
+    test.close().await;
+}
+
+/// Invariant 8: a rollback needs no source control. Its compat check passes without reading a
+/// repository, even when the configured clone is missing.
+#[tokio::test]
+async fn a_rollback_passes_compat_without_touching_the_repository() {
+    let test = slipway_testkit::store::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let check = CompatCheck::new(
+        test.store.clone(),
+        &config(Some(source(Vec::new()))),
+        dir.path(),
+    );
+    push(&test.store, "1.11.0", &"e".repeat(40)).await;
+    let mut rollback = deploy(Some("f".repeat(40)));
+    // The same deploy as a release refuses: the clone is not there.
+    assert!(check.check(&rollback, T0).await.is_err());
+    rollback.spec.purpose = Purpose::Rollback;
+    let passed = check.check(&rollback, T0).await.unwrap();
+    assert!(passed.contains("skipped"), "{passed}");
     test.close().await;
 }
