@@ -14,7 +14,7 @@ pub use changelog::{
 pub use git::commits;
 pub use train::{
     Cut, CutRequest, PickRequest, Picked, SigningKey, Tag, TrueUp, branch_head, branch_name,
-    check_on_branch, commit_on_branch, cut, holds_picks, pick, promote, tag, true_up, verify_tag,
+    check_on_branch, cut, holds_picks, pick, promote, tag, true_up, verify_tag,
 };
 
 impl From<slipway_git::RunError> for ReleaseError {

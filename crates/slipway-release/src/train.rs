@@ -234,13 +234,14 @@ fn true_up_line(repo: &Path, commit: &str, head: &str) -> Result<Option<TrueUp>,
     }))
 }
 
-/// Refuses `sha` unless it is reachable from `main`: a patch carries only commits that are
-/// already on the main branch, so the next full release cannot lose them.
-pub fn check_on_branch(repo: &Path, sha: &str, main: &str) -> Result<(), ReleaseError> {
+/// The full sha of `sha`, refused unless it is reachable from `main`: a patch carries only
+/// commits that are already on the main branch, so the next full release cannot lose them.
+/// A patch records the full sha, so `abc1234` and its full sha name the same pick.
+pub fn check_on_branch(repo: &Path, sha: &str, main: &str) -> Result<String, ReleaseError> {
     let commit = resolve_commit(repo, sha)?;
     let tip = resolve_commit(repo, main)?;
     if is_ancestor(repo, &commit, &tip)? {
-        Ok(())
+        Ok(commit)
     } else {
         Err(ReleaseError::NotOnBranch {
             commit,
@@ -749,11 +750,4 @@ pub fn holds_picks(
                     .any(|sha| sha.trim_end_matches(')') == pick)
             })
         }))
-}
-
-/// The full sha of `sha` after checking it is on `main` (see [`check_on_branch`]): what a
-/// patch records, so `abc1234` and its full sha name the same pick.
-pub fn commit_on_branch(repo: &Path, sha: &str, main: &str) -> Result<String, ReleaseError> {
-    check_on_branch(repo, sha, main)?;
-    resolve_commit(repo, sha)
 }

@@ -408,7 +408,7 @@ async fn release_of_newest_artifact(
         // Not on main, or a commit this clone does not have: not a candidate. Any other git
         // failure (no repository, git missing) is the answer, not "no artifact".
         let on_main = match checked {
-            Ok(()) => true,
+            Ok(_) => true,
             Err(
                 slipway_release::ReleaseError::NotOnBranch { .. }
                 | slipway_release::ReleaseError::UnknownCommit { .. },

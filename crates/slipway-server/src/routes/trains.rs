@@ -16,7 +16,7 @@ use slipway_core::deploy::Role;
 use slipway_core::plan::{Purpose, ReleaseKind};
 use slipway_release::{
     Categories, CutRequest, PickRequest, ReleaseError, branch_head, branch_name, build,
-    commit_on_branch, commits, cut as cut_branch, holds_picks, pick,
+    check_on_branch, commits, cut as cut_branch, holds_picks, pick,
 };
 use slipway_store::{NewRelease, NewTrain, TrainKind, TrainRecord};
 use utoipa::ToSchema;
@@ -303,7 +303,7 @@ async fn patch(
     let (picks, production_head) = git(move || {
         let picks = given
             .iter()
-            .map(|sha| commit_on_branch(&repo_for_git, sha, &main))
+            .map(|sha| check_on_branch(&repo_for_git, sha, &main))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((picks, branch_head(&repo_for_git, &prod_branch)?))
     })
