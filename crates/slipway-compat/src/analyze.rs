@@ -52,15 +52,12 @@ impl Snapshot<'_> {
         })
     }
 
-    /// Places where code mentions `name` (an identifier, symbol, constant or word of a string
-    /// in Ruby; a whole word elsewhere), skipping `except` paths.
-    fn uses(&self, names: &[&str], except: &dyn Fn(&str) -> bool) -> Vec<Location> {
+    /// Places where code (never a migration: see [`is_code`]) mentions `name` (an identifier,
+    /// symbol, constant or word of a string in Ruby; a whole word elsewhere).
+    fn uses(&self, names: &[&str]) -> Vec<Location> {
         let mut found = Vec::new();
         for name in names {
             for path in self.code_containing(name) {
-                if except(path) {
-                    continue;
-                }
                 found.extend(self.uses_in(path, name));
             }
         }
@@ -291,7 +288,6 @@ fn migrations(before: &Snapshot<'_>, after: &Snapshot<'_>, added: &[&str], out: 
         return;
     }
     let ignored = ignored_columns(before);
-    let not_migration = |path: &str| is_migration(path);
     for (path, located) in found {
         let head = Some(Location {
             path: path.to_owned(),
@@ -304,7 +300,7 @@ fn migrations(before: &Snapshot<'_>, after: &Snapshot<'_>, added: &[&str], out: 
                 if is_ignored(&ignored, &table, &column) {
                     continue;
                 }
-                let uses = before.uses(&[&column], &not_migration);
+                let uses = before.uses(&[&column]);
                 if let Some(first) = uses.first() {
                     out.push(Finding::new(
                         pick(rules::RAILS_DROP_COLUMN, rules::SQL_DROP_COLUMN),
@@ -320,7 +316,7 @@ fn migrations(before: &Snapshot<'_>, after: &Snapshot<'_>, added: &[&str], out: 
             }
             Change::DropTable { table } => {
                 let model = ruby::model_for_table(&table);
-                let uses = before.uses(&[&table, &model], &not_migration);
+                let uses = before.uses(&[&table, &model]);
                 if let Some(first) = uses.first() {
                     out.push(Finding::new(
                         pick(rules::RAILS_DROP_TABLE, rules::SQL_DROP_TABLE),
@@ -334,7 +330,7 @@ fn migrations(before: &Snapshot<'_>, after: &Snapshot<'_>, added: &[&str], out: 
                 }
             }
             Change::RenameColumn { table, from, to } => {
-                let uses = before.uses(&[&from], &not_migration);
+                let uses = before.uses(&[&from]);
                 out.push(Finding::new(
                     pick(rules::RAILS_RENAME_COLUMN, rules::SQL_RENAME_COLUMN),
                     format!(
@@ -347,7 +343,7 @@ fn migrations(before: &Snapshot<'_>, after: &Snapshot<'_>, added: &[&str], out: 
             }
             Change::RenameTable { from, to } => {
                 let model = ruby::model_for_table(&from);
-                let uses = before.uses(&[&from, &model], &not_migration);
+                let uses = before.uses(&[&from, &model]);
                 out.push(Finding::new(
                     pick(rules::RAILS_RENAME_TABLE, rules::SQL_RENAME_TABLE),
                     format!(
@@ -373,7 +369,7 @@ fn migrations(before: &Snapshot<'_>, after: &Snapshot<'_>, added: &[&str], out: 
                 ));
             }
             Change::ChangeType { table, column } => {
-                let uses = before.uses(&[&column], &not_migration);
+                let uses = before.uses(&[&column]);
                 out.push(Finding::new(
                     pick(rules::RAILS_CHANGE_TYPE, rules::SQL_CHANGE_TYPE),
                     format!(
@@ -1002,7 +998,7 @@ fn stores(
             continue;
         }
         let uses: Vec<Location> = before
-            .uses(&[name], &|path: &str| is_migration(path))
+            .uses(&[name])
             .into_iter()
             .filter(|at| at != declared)
             .collect();
