@@ -3,15 +3,14 @@
 //! listed apart. Runs without a server: it reads the repository with `git`. With `--service`,
 //! the categories (and, without `--repo`, the repository) are that service's in slipway.toml.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use slipway_core::config::{SourceConfig, parse_config, suggest};
 use slipway_release::{Categories, build, commits};
 use slipway_server::trains::categories;
 
-use super::{ConfigPath, print_json, read_config_text};
+use super::{ConfigPath, print_json, service_source};
 use crate::Output;
 use crate::failure::Failure;
 
@@ -37,7 +36,14 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args, output: Output) -> Result<ExitCode> {
     let (repo, categories) = match &args.service {
         Some(name) => {
-            let (dir, source) = service_source(&args.config.path, name)?;
+            let (dir, source) = service_source(
+                &args.config.path,
+                name,
+                &format!("service `{name}` has no [service.source] with its changelog categories"),
+                "add [service.source] with repo = \"../path-of-the-clone\" and a \
+                 [service.source.changelog] table, or leave out --service for the default \
+                 categories",
+            )?;
             let categories = categories(source.train.changelog.as_ref()).map_err(|error| {
                 Failure::new("invalid_config", error.to_string()).hint(error.hint())
             })?;
@@ -75,41 +81,4 @@ pub(crate) fn run(args: &Args, output: Output) -> Result<ExitCode> {
         .into());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The `[service.source]` of service `name` in the config file at `path`, and the directory a
-/// relative `repo` is relative to.
-fn service_source(path: &Path, name: &str) -> Result<(PathBuf, SourceConfig)> {
-    let shown = path.display();
-    let text = read_config_text(path)?;
-    let config = parse_config(&shown.to_string(), &text).map_err(|errors| {
-        Failure::new("invalid_config", format!("{shown} is not valid:\n{errors}")).hint(format!(
-            "fix it and check with `slipway check-config --config {shown}`"
-        ))
-    })?;
-    let Some(service) = config.service(name) else {
-        let known: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
-        let hint = match suggest::closest(name, known.iter().copied()) {
-            Some(near) => format!("did you mean `{near}`?"),
-            None => format!("name a [[service]] of {shown}: {}", known.join(", ")),
-        };
-        return Err(
-            Failure::new("not_found", format!("no service `{name}` in {shown}"))
-                .hint(hint)
-                .into(),
-        );
-    };
-    let Some(source) = service.source.clone() else {
-        return Err(Failure::new(
-            "no_source",
-            format!("service `{name}` has no [service.source] with its changelog categories"),
-        )
-        .hint(
-            "add [service.source] with repo = \"../path-of-the-clone\" and a \
-             [service.source.changelog] table, or leave out --service for the default categories",
-        )
-        .into());
-    };
-    let dir = path.parent().unwrap_or_else(|| Path::new(".")).to_owned();
-    Ok((dir, source))
 }

@@ -8,9 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use slipway_compat::{Options, check};
-use slipway_core::config::parse_config;
 
-use super::{ConfigPath, print_json, read_config_text};
+use super::{ConfigPath, print_json, service_source};
 use crate::Output;
 use crate::failure::Failure;
 
@@ -36,35 +35,13 @@ pub(crate) fn run(args: &Args, output: Output) -> Result<ExitCode> {
     let mut repo = args.repo.clone();
     let mut options = Options::default();
     if let Some(name) = &args.service {
-        let path = &args.config.path;
-        let text = read_config_text(path)?;
-        let config = parse_config(&path.display().to_string(), &text).map_err(|errors| {
-            Failure::new(
-                "invalid_config",
-                format!("{} is not valid:\n{errors}", path.display()),
-            )
-            .hint(format!(
-                "fix it and check with `slipway check-config --config {}`",
-                path.display()
-            ))
-        })?;
-        let service = config.service(name).ok_or_else(|| {
-            Failure::new(
-                "not_found",
-                format!("no service `{name}` in {}", path.display()),
-            )
-            .hint("name a [[service]] of the config file")
-        })?;
-        let Some(source) = &service.source else {
-            return Err(Failure::new(
-                "no_source",
-                format!("service `{name}` has no [service.source]"),
-            )
-            .hint("add [service.source] with repo = \"../path-of-the-clone\", or pass --repo")
-            .into());
-        };
+        let (dir, source) = service_source(
+            &args.config.path,
+            name,
+            &format!("service `{name}` has no [service.source]"),
+            "add [service.source] with repo = \"../path-of-the-clone\", or pass --repo",
+        )?;
         if repo.is_none() {
-            let dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
             repo = Some(dir.join(&source.repo));
         }
         options.ignores = slipway_engine::preflight::compat::ignores(&source.compat);

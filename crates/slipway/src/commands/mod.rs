@@ -59,6 +59,51 @@ pub(crate) fn read_config_text(path: &Path) -> Result<String> {
     })
 }
 
+/// The config file at `path`, read and parsed; a mistake names the file and says how to
+/// check it.
+pub(crate) fn load_config(path: &Path) -> Result<slipway_core::config::Config> {
+    let shown = path.display();
+    let text = read_config_text(path)?;
+    slipway_core::config::parse_config(&shown.to_string(), &text).map_err(|errors| {
+        Failure::new("invalid_config", format!("{shown} is not valid:\n{errors}"))
+            .hint(format!(
+                "fix it and check with `slipway check-config --config {shown}`"
+            ))
+            .into()
+    })
+}
+
+/// The `[service.source]` of service `name` in the config file at `path`, and the directory a
+/// relative `repo` is relative to. Without one: `no_source` says what, `hint` what to do.
+pub(crate) fn service_source(
+    path: &Path,
+    name: &str,
+    no_source: &str,
+    hint: &str,
+) -> Result<(PathBuf, slipway_core::config::SourceConfig)> {
+    let shown = path.display();
+    let config = load_config(path)?;
+    let Some(service) = config.service(name) else {
+        let known: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
+        let hint = match slipway_core::config::suggest::closest(name, known.iter().copied()) {
+            Some(near) => format!("did you mean `{near}`?"),
+            None => format!("name a [[service]] of {shown}: {}", known.join(", ")),
+        };
+        return Err(
+            Failure::new("not_found", format!("no service `{name}` in {shown}"))
+                .hint(hint)
+                .into(),
+        );
+    };
+    let Some(source) = service.source.clone() else {
+        return Err(Failure::new("no_source", no_source.to_owned())
+            .hint(hint.to_owned())
+            .into());
+    };
+    let dir = path.parent().unwrap_or_else(|| Path::new(".")).to_owned();
+    Ok((dir, source))
+}
+
 /// `--limit` and `--before` of a listing.
 #[derive(Debug, clap::Args)]
 pub(crate) struct PageArgs {

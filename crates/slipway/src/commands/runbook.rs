@@ -5,10 +5,9 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use slipway_core::config::parse_config;
 use slipway_core::runbook::render;
 
-use super::{ConfigPath, print_json, read_config_text};
+use super::{ConfigPath, load_config, print_json};
 use crate::Output;
 use crate::client::Client;
 use crate::failure::Failure;
@@ -42,18 +41,7 @@ pub(crate) async fn run(
         }
         client.send_text(request).await?
     } else {
-        let path = &args.config.path;
-        let text = read_config_text(path)?;
-        let config = parse_config(&path.display().to_string(), &text).map_err(|errors| {
-            Failure::new(
-                "invalid_config",
-                format!("{} is not valid:\n{errors}", path.display()),
-            )
-            .hint(format!(
-                "fix it and check with `slipway check-config --config {}`",
-                path.display()
-            ))
-        })?;
+        let config = load_config(&args.config.path)?;
         render(&config, &args.service, args.environment.as_deref())
             .map_err(|error| Failure::new("not_found", error.message).hint(error.hint))?
     };
