@@ -27,26 +27,18 @@ fn run(repo: &Path, args: &[&str], revision: &str) -> Result<Vec<u8>, CompatErro
 }
 
 fn classify_failure(repo: &Path, revision: &str, command: &str, stderr: String) -> CompatError {
-    let lower = stderr.to_lowercase();
-    if lower.contains("not a git repository") || lower.contains("cannot change to") {
-        CompatError::NotARepository {
+    match slipway_git::classify(&stderr) {
+        slipway_git::Failure::NotARepository => CompatError::NotARepository {
             path: repo.display().to_string(),
-        }
-    } else if lower.contains("unknown revision")
-        || lower.contains("bad revision")
-        || lower.contains("needed a single revision")
-        || lower.contains("ambiguous argument")
-        || lower.contains("not a valid object name")
-    {
-        CompatError::UnknownRevision {
+        },
+        slipway_git::Failure::UnknownRevision => CompatError::UnknownRevision {
             revision: revision.to_owned(),
             detail: stderr,
-        }
-    } else {
-        CompatError::GitFailed {
+        },
+        slipway_git::Failure::Other => CompatError::GitFailed {
             command: command.to_owned(),
             detail: stderr,
-        }
+        },
     }
 }
 

@@ -162,6 +162,40 @@ impl Deadline {
     }
 }
 
+/// What a failed git command's stderr says went wrong, read from git's English messages (see
+/// [`command`]: `LC_ALL=C`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The directory is no repository (or cannot be entered).
+    NotARepository,
+    /// A revision or range names nothing the repository has.
+    UnknownRevision,
+    /// Anything else: the caller quotes stderr.
+    Other,
+}
+
+/// Classifies a failed git command by its stderr.
+pub fn classify(stderr: &str) -> Failure {
+    let lower = stderr.to_lowercase();
+    if lower.contains("not a git repository") || lower.contains("cannot change to") {
+        Failure::NotARepository
+    } else if [
+        "unknown revision",
+        "bad revision",
+        "needed a single revision",
+        "ambiguous argument",
+        "not a valid object name",
+        "does not have any commits",
+    ]
+    .iter()
+    .any(|said| lower.contains(said))
+    {
+        Failure::UnknownRevision
+    } else {
+        Failure::Other
+    }
+}
+
 /// SIGKILL to process group `id` (git's own, see [`command`]). Runs the `kill` program, as
 /// slipway has no unsafe code to call `killpg` with; a child that leads no group has no group
 /// of its id, and the call does nothing.
@@ -180,6 +214,24 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::{RunError, command, output, output_within};
+
+    #[test]
+    fn failures_are_classified_by_git_s_english_messages() {
+        use super::{Failure, classify};
+        assert_eq!(
+            classify("fatal: not a git repository (or any of the parent directories): .git"),
+            Failure::NotARepository
+        );
+        assert_eq!(
+            classify("fatal: bad revision 'nope..main'"),
+            Failure::UnknownRevision
+        );
+        assert_eq!(
+            classify("fatal: your current branch 'main' does not have any commits yet"),
+            Failure::UnknownRevision
+        );
+        assert_eq!(classify("error: cannot lock ref"), Failure::Other);
+    }
 
     #[test]
     fn a_command_past_its_deadline_is_killed() {

@@ -46,25 +46,18 @@ pub fn commits(repo: &Path, range: &str) -> Result<Vec<Commit>, ReleaseError> {
 }
 
 fn classify_failure(repo: &Path, range: &str, stderr: String) -> ReleaseError {
-    let lower = stderr.to_lowercase();
-    if lower.contains("not a git repository") || lower.contains("cannot change to") {
-        ReleaseError::NotARepository {
+    match slipway_git::classify(&stderr) {
+        slipway_git::Failure::NotARepository => ReleaseError::NotARepository {
             path: repo.display().to_string(),
-        }
-    } else if lower.contains("unknown revision")
-        || lower.contains("bad revision")
-        || lower.contains("ambiguous argument")
-        || lower.contains("does not have any commits")
-    {
-        ReleaseError::UnknownRevision {
+        },
+        slipway_git::Failure::UnknownRevision => ReleaseError::UnknownRevision {
             range: range.to_owned(),
             detail: stderr,
-        }
-    } else {
-        ReleaseError::GitFailed {
+        },
+        slipway_git::Failure::Other => ReleaseError::GitFailed {
             command: "log".to_owned(),
             detail: stderr,
-        }
+        },
     }
 }
 

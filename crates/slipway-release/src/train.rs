@@ -716,13 +716,12 @@ where
     S: AsRef<OsStr>,
 {
     let output = slipway_git::output(dir, args, slipway_git::DEADLINE)?;
-    if !output.status.success() {
-        let detail = stderr(&output).to_lowercase();
-        if detail.contains("not a git repository") || detail.contains("cannot change to") {
-            return Err(ReleaseError::NotARepository {
-                path: dir.display().to_string(),
-            });
-        }
+    if !output.status.success()
+        && slipway_git::classify(&stderr(&output)) == slipway_git::Failure::NotARepository
+    {
+        return Err(ReleaseError::NotARepository {
+            path: dir.display().to_string(),
+        });
     }
     Ok(output)
 }
