@@ -134,7 +134,7 @@ async fn audit(
     chat_user: &str,
     deploy: Option<i64>,
     what: &str,
-) -> ApiResult<()> {
+) {
     let payload = json!({
         "via": "slack",
         "chat_user": chat_user,
@@ -146,11 +146,11 @@ async fn audit(
         kind: "chat_action".to_owned(),
         payload: payload.to_string(),
     };
-    state
-        .store
-        .append_events(&[event], state.clock.now())
-        .await?;
-    Ok(())
+    // The action is done and its own event recorded by then: a failure here must not answer
+    // "refused" and invite a second try.
+    if let Err(error) = state.store.append_events(&[event], state.clock.now()).await {
+        tracing::warn!(%error, chat_user, action = what, "cannot record the chat action's audit event");
+    }
 }
 
 /// `POST /chat/slack/commands`: a slash command, form-encoded as Slack sends it.
@@ -255,7 +255,7 @@ async fn command(
                 Body(body),
             )
             .await?;
-            audit(state, caller, chat_user, Some(view.id), &words.join(" ")).await?;
+            audit(state, caller, chat_user, Some(view.id), &words.join(" ")).await;
             Ok(in_channel(format!(
                 "{}: {} {} — deploy {} started by {name} via Slack",
                 view.environment.to_uppercase(),
@@ -274,7 +274,7 @@ async fn command(
             let id = deploy_id(words.get(1), "confirm")?;
             let (_, Json(view)) =
                 deploys::confirm(State(state.clone()), caller.clone(), Path(id)).await?;
-            audit(state, caller, chat_user, Some(id), "confirm").await?;
+            audit(state, caller, chat_user, Some(id), "confirm").await;
             Ok(in_channel(action_text(&view, "scale-in confirmed", name)))
         }
         "rollback" => {
@@ -299,7 +299,7 @@ async fn command(
             )
             .await?;
             let id = Some(view.deploy.id);
-            audit(state, caller, chat_user, id, &words.join(" ")).await?;
+            audit(state, caller, chat_user, id, &words.join(" ")).await;
             Ok(in_channel(action_text(&view, "rolled back", name)))
         }
         "lock" => {
@@ -317,7 +317,7 @@ async fn command(
             }))
             .map_err(|error| ApiError::bad_request("invalid_command", error.to_string()))?;
             let _locked = locks::lock(State(state.clone()), caller.clone(), Body(body)).await?;
-            audit(state, caller, chat_user, None, &words.join(" ")).await?;
+            audit(state, caller, chat_user, None, &words.join(" ")).await;
             Ok(in_channel(format!(
                 "{}: {service} is locked by {name} via Slack: {}",
                 environment.to_uppercase(),
@@ -521,13 +521,13 @@ async fn click(
                 Some(Body(body)),
             )
             .await?;
-            audit(state, caller, chat_user, Some(id), "approve").await?;
+            audit(state, caller, chat_user, Some(id), "approve").await;
             Ok(action_text(&view, "approved", &name))
         }
         "go" => {
             let (_, Json(view)) =
                 deploys::go(State(state.clone()), caller.clone(), Path(id)).await?;
-            audit(state, caller, chat_user, Some(id), "go").await?;
+            audit(state, caller, chat_user, Some(id), "go").await;
             Ok(action_text(&view, "given the go", &name))
         }
         other => Err(ApiError::bad_request(
