@@ -291,15 +291,16 @@ impl Store {
         let (Some(first), Some(last)) = (notifications.first(), notifications.last()) else {
             return Ok(notifications);
         };
-        // One query for every attempt of the listed range; attempts of deliveries the filter
-        // left out are skipped below.
+        // One query for every attempt of the listed range, of the same deploy filter.
         let rows = sqlx::query(
-            "SELECT notification_id, attempt, at, http_status, outcome, error \
-             FROM notification_attempts WHERE notification_id BETWEEN $1 AND $2 \
-             ORDER BY notification_id, attempt",
+            "SELECT a.notification_id, a.attempt, a.at, a.http_status, a.outcome, a.error \
+             FROM notification_attempts a JOIN notifications n ON n.id = a.notification_id \
+             WHERE a.notification_id BETWEEN $1 AND $2 AND ($3 IS NULL OR n.deploy_id = $3) \
+             ORDER BY a.notification_id, a.attempt",
         )
         .bind(first.id)
         .bind(last.id)
+        .bind(deploy.map(|d| d.0))
         .fetch_all(&self.read)
         .await?;
         let mut by_id: std::collections::HashMap<i64, &mut Notification> =
